@@ -1,0 +1,1 @@
+"""STAC search and sensor definitions (asset keys, scale/offset, nodata, QA bits)."""

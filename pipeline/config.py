@@ -1,0 +1,355 @@
+"""Run configuration: frozen, validated specs read once from YAML at the edge.
+
+A run configuration says *where* (region, grid), *when* (time range), *what*
+(collections, bands, model) and *how* (STAC endpoint, chunking, compute,
+store). Everything below the command line receives these immutable specs;
+nothing reads configuration from globals.
+
+Invalid configuration raises :class:`pipeline.errors.ConfigError` with one line
+naming the field and the reason, e.g.::
+
+    config error in region.yaml: time.end: end (2024-01-01) is before start (2024-06-01)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from pipeline.errors import ConfigError
+
+#: Canonical band names used everywhere inside the pipeline, in this order.
+#: Sensor-specific asset keys (Landsat ``nir08``, MODIS ``Nadir_Reflectance_Band2``)
+#: are mapped to these in :mod:`pipeline.catalog.sensors`.
+BANDS: tuple[str, ...] = ("blue", "green", "red", "nir", "swir1", "swir2")
+
+#: Landsat's native pixel size (m); the fine grid must be a multiple of it.
+LANDSAT_RESOLUTION_M = 30.0
+
+#: The endpoint name that means "the embedded demo world on 127.0.0.1".
+DEMO_ENDPOINT = "demo"
+
+
+class Spec(BaseModel):
+    """Base of every spec: immutable, unknown keys refused, hashable."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+def _check_bbox(bbox: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    west, south, east, north = bbox
+    if not (-180 <= west <= 180 and -180 <= east <= 180):
+        raise ValueError(f"longitudes must lie in [-180, 180], got {west}, {east}")
+    if not (-90 <= south <= 90 and -90 <= north <= 90):
+        raise ValueError(f"latitudes must lie in [-90, 90], got {south}, {north}")
+    if west >= east or south >= north:
+        raise ValueError("bbox must be [west, south, east, north] with west < east and south < north")
+    return bbox
+
+
+BBox = Annotated[tuple[float, float, float, float], AfterValidator(_check_bbox)]
+
+
+class RegionSpec(Spec):
+    """The area to fuse, in geographic coordinates (EPSG:4326).
+
+    Give either ``bbox`` ([west, south, east, north], degrees) or ``geojson``
+    (a GeoJSON geometry, or a path to a GeoJSON file relative to the config).
+    """
+
+    name: str = Field(default="region", pattern=r"^[A-Za-z0-9_.-]+$")
+    bbox: BBox | None = None
+    geojson: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> RegionSpec:
+        if (self.bbox is None) == (self.geojson is None):
+            raise ValueError("give exactly one of region.bbox or region.geojson")
+        if self.geojson is not None and "coordinates" not in self.geojson:
+            raise ValueError("region.geojson must be a GeoJSON geometry with 'coordinates'")
+        return self
+
+    def bounds(self) -> tuple[float, float, float, float]:
+        """[west, south, east, north] in degrees (of the GeoJSON geometry if given)."""
+        if self.bbox is not None:
+            return self.bbox
+        import shapely.geometry
+
+        assert self.geojson is not None
+        return tuple(shapely.geometry.shape(self.geojson).bounds)  # type: ignore[return-value]
+
+    def geometry(self) -> dict[str, Any]:
+        """The region as a GeoJSON geometry (EPSG:4326)."""
+        if self.geojson is not None:
+            return self.geojson
+        w, s, e, n = self.bounds()
+        return {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
+
+
+class GridSpec(Spec):
+    """The target grid: fine pixels of ``resolution`` m; coarse pixels ``coarse_factor`` × larger.
+
+    ``crs`` is any CRS string pyproj understands, or ``"utm"`` to pick the UTM
+    zone of the region's centre.
+    """
+
+    crs: str = "utm"
+    resolution: float = Field(default=30.0, gt=0)
+    coarse_factor: int = Field(default=16, ge=2, le=64)
+
+    @field_validator("resolution")
+    @classmethod
+    def _multiple_of_landsat(cls, value: float) -> float:
+        ratio = value / LANDSAT_RESOLUTION_M
+        if abs(ratio - round(ratio)) > 1e-9:
+            raise ValueError(f"{value} m is not a multiple of Landsat's 30 m grid (use 30, 60, 90, ...)")
+        return value
+
+    @property
+    def coarse_resolution(self) -> float:
+        """Coarse pixel size in metres (e.g. 480 m for 30 m × 16)."""
+        return self.resolution * self.coarse_factor
+
+
+class TimeSpec(Spec):
+    """The inclusive date range of target days; reference scenes may be searched wider."""
+
+    start: dt.date
+    end: dt.date
+    search_margin_days: int = Field(
+        default=32, ge=0, le=366, description="search fine scenes this many days beyond the range"
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TimeSpec:
+        if self.end < self.start:
+            raise ValueError(f"end ({self.end}) is before start ({self.start})")
+        return self
+
+    def days(self) -> list[dt.date]:
+        """Every target day in the range, inclusive."""
+        n = (self.end - self.start).days + 1
+        return [self.start + dt.timedelta(days=i) for i in range(n)]
+
+
+class CollectionsSpec(Spec):
+    """STAC collection ids of the fine (Landsat) and coarse (MODIS) sensors."""
+
+    fine: str = "landsat-c2-l2"
+    coarse: str = "modis-43A4-061"
+
+    @model_validator(mode="after")
+    def _known(self) -> CollectionsSpec:
+        from pipeline.catalog.sensors import COARSE_SENSORS, FINE_SENSORS
+
+        if self.fine not in FINE_SENSORS:
+            raise ValueError(f"unknown fine collection {self.fine!r}; known: {sorted(FINE_SENSORS)}")
+        if self.coarse not in COARSE_SENSORS:
+            raise ValueError(
+                f"unknown coarse collection {self.coarse!r}; known: {sorted(COARSE_SENSORS)}"
+            )
+        return self
+
+
+class StacSpec(Spec):
+    """Where to search. ``url: demo`` means the embedded demo world served on 127.0.0.1."""
+
+    url: str = DEMO_ENDPOINT
+    signing: Literal["none", "planetary-computer"] = "none"
+    page_size: int = Field(default=100, ge=1, le=10_000)
+    max_items: int = Field(default=5_000, ge=1)
+    retries: int = Field(default=4, ge=0, le=20)
+    timeout_s: float = Field(default=30.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value != DEMO_ENDPOINT and not value.startswith(("http://", "https://")):
+            raise ValueError(f"must be 'demo' or an http(s) URL, got {value!r}")
+        return value
+
+
+class ChunkSpec(Spec):
+    """Dask/Zarr chunk sizes in fine pixels (y, x) and days (time)."""
+
+    y: int = Field(default=256, ge=16, le=8192)
+    x: int = Field(default=256, ge=16, le=8192)
+    time: int = Field(default=366, ge=1, le=4096)
+
+
+class ModelSpec(Spec):
+    """Which fusion model, at which size, trained how (or loaded from ``weights``)."""
+
+    name: str = "starfm"
+    size: Literal["tiny", "small", "full"] = "full"
+    weights: Path | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    epochs: int = Field(default=30, ge=1)
+    patch_size: int = Field(default=64, ge=8)
+    batch_size: int = Field(default=16, ge=1)
+    seed: int = 0
+    select: bool = Field(default=False, description="choose the model per region by leave-one-pair-out")
+
+    @field_validator("name")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        from pipeline.models.registry import available_models
+
+        names = available_models()
+        if value not in names:
+            raise ValueError(f"unknown model {value!r}; available: {', '.join(names)}")
+        return value
+
+
+class StoreSpec(Spec):
+    """The output Zarr store: a local path (relative to ``output_root``) or an fsspec URL."""
+
+    path: str = "fusion.zarr"
+    sharding: bool = False
+    overwrite: bool = False
+
+
+class ComputeSpec(Spec):
+    """Where the work runs: a new LocalCluster, or an existing Dask scheduler."""
+
+    scheduler: str | None = None
+    n_workers: int = Field(default=2, ge=1, le=1024)
+    threads_per_worker: int = Field(default=1, ge=1, le=256)
+    memory_limit: str = "auto"
+    gpu: bool = False
+    batch_days: int = Field(default=8, ge=1, le=366, description="target days fused per task")
+
+
+class ProductsSpec(Spec):
+    """Products derived from the fused store after the run (each a step of ``stf run``)."""
+
+    ndvi: bool = True
+    phenology: bool = False
+    cropmap: bool = False
+    labels: Path | None = None
+    feeds: bool = False
+
+
+class RunConfig(Spec):
+    """A whole run: region + grid + time + sources + model + store + compute + products."""
+
+    region: RegionSpec
+    time: TimeSpec
+    grid: GridSpec = GridSpec()
+    collections: CollectionsSpec = CollectionsSpec()
+    bands: tuple[str, ...] = BANDS
+    max_cloud_cover: float = Field(default=80.0, ge=0, le=100)
+    stac: StacSpec = StacSpec()
+    chunks: ChunkSpec = ChunkSpec()
+    model: ModelSpec = ModelSpec()
+    store: StoreSpec = StoreSpec()
+    compute: ComputeSpec = ComputeSpec()
+    products: ProductsSpec = ProductsSpec()
+    output_root: Path = Path("out")
+
+    @field_validator("bands")
+    @classmethod
+    def _known_bands(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [b for b in value if b not in BANDS]
+        if unknown:
+            raise ValueError(f"unknown band(s) {unknown}; known: {list(BANDS)}")
+        if not value:
+            raise ValueError("at least one band is required")
+        if len(set(value)) != len(value):
+            raise ValueError(f"duplicate bands in {list(value)}")
+        return value
+
+    def with_updates(self, **changes: Any) -> RunConfig:
+        """A validated copy with top-level fields replaced (specs stay frozen)."""
+        return RunConfig.model_validate({**self.model_dump(), **changes})
+
+
+def _format_error(err: ValidationError, source: str) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        msg = "unknown field (check the spelling)"
+    elif first["type"] == "missing":
+        msg = "required field is missing"
+    return f"config error in {source}: {loc}: {msg}"
+
+
+def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = None) -> RunConfig:
+    """Validate a mapping (from YAML/JSON) into a :class:`RunConfig`.
+
+    Relative paths (``output_root``, ``model.weights``, ``products.labels``,
+    a ``region.geojson`` given as a path) are resolved against ``base_dir``.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"config error in {source}: expected a mapping at the top level")
+    data = dict(data)
+    region = data.get("region")
+    if isinstance(region, dict) and isinstance(region.get("geojson"), str):
+        gj_path = _resolve(Path(region["geojson"]), base_dir)
+        try:
+            geo = json.loads(gj_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"config error in {source}: region.geojson: cannot read {gj_path}: {exc}") from None
+        if geo.get("type") == "FeatureCollection":
+            geo = geo["features"][0]["geometry"]
+        elif geo.get("type") == "Feature":
+            geo = geo["geometry"]
+        data["region"] = {**region, "geojson": geo}
+    try:
+        cfg = RunConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_error(err, source)) from None
+    if base_dir is not None:
+        cfg = _resolve_paths(cfg, base_dir)
+    return cfg
+
+
+def _resolve(path: Path, base_dir: Path | None) -> Path:
+    path = path.expanduser()
+    return path if path.is_absolute() or base_dir is None else base_dir / path
+
+
+def _resolve_paths(cfg: RunConfig, base_dir: Path) -> RunConfig:
+    model = cfg.model
+    if model.weights is not None:
+        model = model.model_copy(update={"weights": _resolve(model.weights, base_dir)})
+    products = cfg.products
+    if products.labels is not None:
+        products = products.model_copy(update={"labels": _resolve(products.labels, base_dir)})
+    return cfg.model_copy(
+        update={
+            "output_root": _resolve(cfg.output_root, base_dir),
+            "model": model,
+            "products": products,
+        }
+    )
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a YAML run configuration (safe loader only)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"config error: cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"config error in {path}: not valid YAML{where}") from None
+    return parse_config(data, source=str(path), base_dir=path.parent.resolve())

@@ -1,0 +1,146 @@
+"""The contract every fusion model honours.
+
+Arrays are numpy float32 reflectance in [0, 1] (roughly: negative and >1 values
+occur and are kept), dims ``(band, y, x)`` on the FINE grid. Coarse images are
+given already on the fine grid (block-replicated by the cube; a model may
+smooth them itself). NaN marks an invalid pixel (nodata, cloud, shadow).
+
+Rules every model follows:
+
+* NaN pixels never reach a loss (training excludes them) and never spread as
+  silent garbage: ``predict`` fills what it can from valid neighbours/coarse
+  data and returns NaN only where the target coarse image itself is NaN.
+* ``halo`` is the number of fine pixels of context a prediction at one pixel
+  depends on (receptive field, STARFM window radius). Fusing tiles padded by
+  ``halo`` and cropping gives the whole-image result (tested to 1e-4).
+* Everything needed to rebuild a fitted model is in ``save``'s directory:
+  ``config.json`` + ``weights.safetensors`` (never pickle).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Scene:
+    """Images of one date on the fine grid.
+
+    Attributes
+    ----------
+    date : acquisition date.
+    coarse : (band, y, x) float32 coarse reflectance on the fine grid, NaN = invalid.
+    fine : (band, y, x) float32 fine reflectance, NaN = invalid; None when not observed.
+    """
+
+    date: dt.date
+    coarse: np.ndarray
+    fine: np.ndarray | None = None
+
+    @property
+    def is_pair(self) -> bool:
+        return self.fine is not None
+
+
+@dataclass(frozen=True)
+class FusionInput:
+    """What one prediction needs: reference pairs and the target date's coarse image.
+
+    Attributes
+    ----------
+    refs : 1 or 2 reference :class:`Scene` with ``fine`` set, ordered by date.
+    target : :class:`Scene` of the target date (``fine`` is None or ignored).
+    bands : canonical band names of the band axis, e.g. ("green", "red", "nir").
+    """
+
+    refs: tuple[Scene, ...]
+    target: Scene
+    bands: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not self.refs:
+            raise ValueError("at least one reference pair is required")
+        shape = self.target.coarse.shape
+        for ref in self.refs:
+            if ref.fine is None:
+                raise ValueError(f"reference {ref.date} has no fine image")
+            if ref.fine.shape != shape or ref.coarse.shape != shape:
+                raise ValueError(
+                    f"reference {ref.date} shape {ref.fine.shape} differs from target {shape}"
+                )
+        if shape[0] != len(self.bands):
+            raise ValueError(f"{shape[0]} bands in the arrays but {len(self.bands)} names")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A fused fine image.
+
+    Attributes
+    ----------
+    fine : (band, y, x) float32 predicted reflectance.
+    uncertainty : (band, y, x) float32 predicted 1-sigma error in reflectance, or None.
+    """
+
+    fine: np.ndarray
+    uncertainty: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class FitReport:
+    """What training did: epochs run, best validation loss, seconds, and the loss history."""
+
+    epochs: int = 0
+    best_val_loss: float | None = None
+    seconds: float = 0.0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+@runtime_checkable
+class FusionModel(Protocol):
+    """A spatiotemporal fusion model.
+
+    Class attributes
+    ----------------
+    name : registry name (``"starfm"``, ``"resstf"``, ...).
+    n_refs : numbers of reference pairs the model accepts, e.g. (1, 2).
+    trainable : False for classic methods (``fit`` is a no-op for them).
+    """
+
+    name: ClassVar[str]
+    n_refs: ClassVar[tuple[int, ...]]
+    trainable: ClassVar[bool]
+
+    @property
+    def halo(self) -> int:
+        """Fine pixels of context needed on each side of a tile."""
+        ...
+
+    def fit(
+        self,
+        pairs: Sequence[Scene],
+        val: Sequence[Scene] = (),
+        *,
+        bands: tuple[str, ...],
+        progress: bool = True,
+    ) -> FitReport:
+        """Train on clear pairs of one region (self-supervised); no-op for classic models."""
+        ...
+
+    def predict(self, inputs: FusionInput) -> Prediction:
+        """Fuse one target date."""
+        ...
+
+    def config(self) -> dict[str, Any]:
+        """JSON-serialisable constructor arguments (name, size, bands, hyper-parameters)."""
+        ...
+
+    def save(self, directory: Path) -> None:
+        """Write ``config.json`` and ``weights.safetensors`` into ``directory``."""
+        ...

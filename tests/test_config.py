@@ -1,0 +1,68 @@
+"""Run configuration: valid YAML parses, every bad field gives one line naming it."""
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import RunConfig, load_config, parse_config
+from pipeline.errors import ConfigError
+
+BASE = {
+    "region": {"name": "demo", "bbox": [10.0, 45.0, 10.2, 45.1]},
+    "time": {"start": "2024-04-01", "end": "2024-09-30"},
+}
+
+
+def test_minimal_config_gets_defaults() -> None:
+    cfg = parse_config(BASE)
+    assert isinstance(cfg, RunConfig)
+    assert cfg.grid.coarse_resolution == 480.0
+    assert cfg.collections.fine == "landsat-c2-l2"
+    assert len(cfg.time.days()) == 183
+
+
+@pytest.mark.parametrize(
+    ("patch", "field", "reason"),
+    [
+        ({"time": {"start": "2024-06-01", "end": "2024-01-01"}}, "time", "before start"),
+        ({"region": {"bbox": [10.2, 45.0, 10.0, 45.1]}}, "region.bbox", "west < east"),
+        ({"region": {"bbox": [200, 45.0, 201, 45.1]}}, "region.bbox", "longitudes"),
+        ({"bands": ["red", "thermal"]}, "bands", "unknown band"),
+        ({"grid": {"resolution": 45}}, "grid.resolution", "not a multiple"),
+        ({"model": {"name": "nope"}}, "model.name", "unknown model"),
+        ({"collections": {"fine": "sentinel-2-l2a"}}, "collections", "unknown fine collection"),
+        ({"stac": {"url": "ftp://x"}}, "stac.url", "http"),
+        ({"colour": "blue"}, "colour", "unknown field"),
+    ],
+)
+def test_bad_field_named_in_one_line(patch: dict, field: str, reason: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({**BASE, **patch}, source="bad.yaml")
+    message = str(info.value)
+    assert "\n" not in message
+    assert f"bad.yaml: {field}" in message
+    assert reason in message
+    assert info.value.exit_code == 2
+
+
+def test_yaml_file_and_relative_paths(tmp_path: Path) -> None:
+    path = tmp_path / "region.yaml"
+    path.write_text(
+        "region: {bbox: [10.0, 45.0, 10.2, 45.1]}\n"
+        "time: {start: 2024-04-01, end: 2024-04-10}\n"
+        "output_root: out\n"
+    )
+    cfg = load_config(path)
+    assert cfg.output_root == tmp_path / "out"
+
+
+def test_unparseable_yaml_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("region: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "absent.yaml")
