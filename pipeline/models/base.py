@@ -144,3 +144,79 @@ class FusionModel(Protocol):
     def save(self, directory: Path) -> None:
         """Write ``config.json`` and ``weights.safetensors`` into ``directory``."""
         ...
+
+
+def inverse_time_weights(refs: Sequence[Scene], target: dt.date) -> np.ndarray:
+    """Weights of reference pairs, proportional to 1 / |days to target|, summing to 1.
+
+    A reference on the target date itself gets all the weight (the distance
+    would be zero); one day is the smallest distance otherwise.
+
+    Returns
+    -------
+    (n_refs,) float64 weights.
+    """
+    days = np.array([abs((ref.date - target).days) for ref in refs], dtype=np.float64)
+    weights = (days == 0).astype(np.float64) if np.any(days == 0) else 1.0 / days
+    return weights / weights.sum()
+
+
+def nearest_ref(refs: Sequence[Scene], target: dt.date) -> Scene:
+    """The reference pair closest in time to ``target`` (the earlier one on a tie)."""
+    return min(refs, key=lambda ref: (abs((ref.date - target).days), ref.date))
+
+
+class ClassicModel:
+    """Shared plumbing of models without learned weights (baselines, STARFM, ...).
+
+    Subclasses set ``name``, ``n_refs`` and implement :meth:`predict`; their
+    keyword hyper-parameters go into ``self.params`` so that :meth:`config`
+    and :meth:`from_config` round-trip them. ``fit`` does nothing.
+    """
+
+    name: ClassVar[str] = ""
+    n_refs: ClassVar[tuple[int, ...]] = (1, 2)
+    trainable: ClassVar[bool] = False
+
+    def __init__(self, bands: Sequence[str], size: str = "full", **params: Any) -> None:
+        self.bands = tuple(bands)
+        self.size = size
+        self.params = params
+
+    @property
+    def halo(self) -> int:
+        return 0
+
+    def fit(
+        self,
+        pairs: Sequence[Scene],
+        val: Sequence[Scene] = (),
+        *,
+        bands: tuple[str, ...],
+        progress: bool = True,
+    ) -> FitReport:
+        """Nothing to learn: return an empty report."""
+        return FitReport()
+
+    def predict(self, inputs: FusionInput) -> Prediction:
+        raise NotImplementedError
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "bands": list(self.bands), "size": self.size, **self.params}
+
+    def save(self, directory: Path) -> None:
+        """Write ``config.json`` and an empty ``weights.safetensors`` (uniform layout)."""
+        import json
+
+        from safetensors.numpy import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "config.json").write_text(json.dumps(self.config(), indent=2))
+        save_file({}, str(directory / "weights.safetensors"))
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], directory: Path | None = None) -> ClassicModel:
+        """Rebuild from :meth:`config` output; ``directory`` is unused (no weights)."""
+        params = {k: v for k, v in config.items() if k not in ("name", "bands", "size")}
+        return cls(bands=tuple(config["bands"]), size=config.get("size", "full"), **params)

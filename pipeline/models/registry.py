@@ -53,7 +53,9 @@ def model_class(name: str) -> type[FusionModel]:
     return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
 
 
-def create_model(name: str, bands: tuple[str, ...], size: str = "full", **params: Any) -> FusionModel:
+def create_model(
+    name: str, bands: tuple[str, ...], size: str = "full", **params: Any
+) -> FusionModel:
     """A fresh (untrained) model."""
     return model_class(name)(bands=bands, size=size, **params)  # type: ignore[call-arg]
 
