@@ -11,6 +11,8 @@ At full width (16, 32, 64, 128) and 6 bands the generator has ~0.58 M parameters
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -102,12 +104,10 @@ class Generator(nn.Module):
     def __init__(self, bands: int, widths: tuple[int, ...] = (16, 32, 64, 128)) -> None:
         super().__init__()
         chans = (bands, *widths)
-        self.encoder = nn.Sequential(
-            *[_TwoStreamBlock(a, b) for a, b in zip(chans[:-1], chans[1:], strict=True)]
-        )
+        self.encoder = nn.Sequential(*[_TwoStreamBlock(a, b) for a, b in itertools.pairwise(chans)])
         rev = (2 * widths[-1], *reversed(widths))
         self.decoder = nn.Sequential(
-            *[_ResBlock(a, b) for a, b in zip(rev[:-1], rev[1:], strict=True)],
+            *[_ResBlock(a, b) for a, b in itertools.pairwise(rev)],
             nn.Conv2d(widths[0], bands, 1),
         )
 
@@ -143,7 +143,7 @@ class MultiScaleDiscriminator(nn.Module):
         self.scales = nn.ModuleList()
         for depth in (len(widths), len(widths) - 1, len(widths) - 2):
             chans = (2 * bands, *widths[: max(1, depth)])
-            blocks = [_SNBlock(a, b) for a, b in zip(chans[:-1], chans[1:], strict=True)]
+            blocks = [_SNBlock(a, b) for a, b in itertools.pairwise(chans)]
             self.scales.append(nn.Sequential(*blocks, spectral_norm(nn.Conv2d(chans[-1], 1, 1))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

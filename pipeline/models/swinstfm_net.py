@@ -165,8 +165,15 @@ class SwinStfmNet(nn.Module):
     patch : patch side in fine pixels (token = patch x patch pixels).
     """
 
-    def __init__(self, bands: int, dim: int = 64, depths: tuple[int, ...] = (2, 2, 6, 2),
-                 heads: tuple[int, ...] = (2, 4, 8, 16), window: int = 8, patch: int = 2) -> None:  # fmt: skip
+    def __init__(
+        self,
+        bands: int,
+        dim: int = 68,
+        depths: tuple[int, ...] = (2, 2, 6, 2),
+        heads: tuple[int, ...] = (2, 4, 8, 16),
+        window: int = 8,
+        patch: int = 2,
+    ) -> None:
         super().__init__()
         self.multiple = size_multiple(patch, window, len(depths))
         self.fine_enc = SwinEncoder(bands, dim, depths, heads, window, patch)
