@@ -1,0 +1,36 @@
+"""Cloud-optimised GeoTIFF writer used for every synthetic asset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import rasterio
+
+from pipeline.synth.grid import Grid
+
+
+def write_cog(
+    path: Path, data: np.ndarray, grid: Grid, nodata: float | None, blocksize: int = 64
+) -> None:
+    """Write one band (y, x) as a COG (tiled, deflate, internal overviews when larger than a block).
+
+    ``blocksize`` must be a multiple of 16; small blocks give the small demo rasters overviews.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    profile = {
+        "driver": "COG",
+        "width": grid.width,
+        "height": grid.height,
+        "count": 1,
+        "dtype": data.dtype.name,
+        "crs": grid.crs,
+        "transform": grid.transform,
+        "nodata": nodata,
+        "compress": "deflate",
+        "blocksize": blocksize,
+        # Nearest keeps QA bit fields and DN classes intact in the overviews.
+        "overview_resampling": "nearest",
+    }
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data, 1)

@@ -1,0 +1,132 @@
+"""Write every Landsat-like and MODIS-like scene of a world as COGs plus their STAC items."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.synth import grid as g
+from pipeline.synth import items
+from pipeline.synth.cog import write_cog
+from pipeline.synth.landscape import Landscape
+from pipeline.synth.reflectance import truth_day
+from pipeline.synth.sensors_sim import MODIS_FILL, landsat_scene, modis_scene
+from pipeline.synth.spec import WorldSpec
+
+#: A real Landsat 8 acquisition over WRS-2 path 192 row 029 (Po valley); Landsat 9 flies
+#: 8 days out of phase, so the pair revisits every 8 days, alternating.
+_LANDSAT_ANCHOR = dt.date(2024, 4, 5)
+_LANDSAT_TIME = dt.time(10, 2, 31, 512000)
+_WRS = (192, 29)
+_LANDSAT_KEYS = ("blue", "green", "red", "nir08", "swir16", "swir22")
+_LANDSAT_FILES = {"blue": "SR_B2", "green": "SR_B3", "red": "SR_B4", "nir08": "SR_B5"}
+_LANDSAT_FILES |= {"swir16": "SR_B6", "swir22": "SR_B7", "qa_pixel": "QA_PIXEL"}
+# Independent random streams per sensor, keyed by date so extending the season keeps
+# older scenes byte-identical.
+_LANDSAT_STREAM, _MODIS_STREAM = 1, 2
+
+
+def landsat_schedule(spec: WorldSpec) -> list[tuple[dt.date, str]]:
+    """(date, platform) of every Landsat-like acquisition in the season."""
+    step = spec.landsat_interval_days
+    first = -((_LANDSAT_ANCHOR - spec.start).days // step)
+    out = []
+    k = first
+    while (day := _LANDSAT_ANCHOR + dt.timedelta(days=k * step)) <= spec.end:
+        if day >= spec.start:
+            out.append((day, "landsat-8" if k % 2 == 0 else "landsat-9"))
+        k += 1
+    return out
+
+
+def write_scenes(
+    tmp: Path, final_root: Path, spec: WorldSpec, land: Landscape, world: g.Grid
+) -> None:
+    """Write all scenes and the STAC catalog into ``tmp``; hrefs point into ``final_root``."""
+    bbox = g.lonlat_bbox(world)
+    labels = land.labels()
+    window = g.modis_window(world)
+    tile = g.modis_tile(world)
+    landsat_days = dict(landsat_schedule(spec))
+    landsat_items, modis_items = [], []
+    for day in spec.days():
+        truth = truth_day(land, day)
+        if day in landsat_days:
+            rng = np.random.default_rng([spec.seed, _LANDSAT_STREAM, day.toordinal()])
+            dn, qa, cover = landsat_scene(truth, labels, rng, spec.cloudiness)
+            scene = _LandsatScene(day, landsat_days[day])
+            hrefs = _write_landsat(tmp, final_root, scene.product_id, dn, qa, world)
+            landsat_items.append(
+                items.landsat_item(
+                    scene.item_id, scene.when, scene.platform, world, bbox, cover, hrefs, _WRS
+                )
+            )
+        rng = np.random.default_rng([spec.seed, _MODIS_STREAM, day.toordinal()])
+        dn, qa, cover = modis_scene(truth, world, window, rng, spec.cloudiness)
+        item_id = (
+            f"MCD43A4.A{day.year}{day.timetuple().tm_yday:03d}.h{tile[0]:02d}v{tile[1]:02d}.061"
+        )
+        hrefs = _write_modis(tmp, final_root, item_id, dn, qa, window)
+        modis_items.append(items.modis_43a4_item(item_id, day, tile, window, bbox, cover, hrefs))
+    stac = tmp / "stac"
+    _write_collection(stac, items.landsat_collection(bbox, spec.start, spec.end), landsat_items)
+    _write_collection(stac, items.modis_43a4_collection(bbox, spec.start, spec.end), modis_items)
+
+
+class _LandsatScene:
+    """Ids of one acquisition, formatted like the real Collection 2 products."""
+
+    def __init__(self, day: dt.date, platform: str) -> None:
+        self.platform = platform
+        self.when = dt.datetime.combine(day, _LANDSAT_TIME)
+        mission = platform[-1]
+        stamp = day.strftime("%Y%m%d")
+        processed = (day + dt.timedelta(days=7)).strftime("%Y%m%d")
+        path_row = f"{_WRS[0]:03d}{_WRS[1]:03d}"
+        self.item_id = f"LC0{mission}_L2SP_{path_row}_{stamp}_02_T1"
+        self.product_id = f"LC0{mission}_L2SP_{path_row}_{stamp}_{processed}_02_T1"
+
+
+def _write_landsat(
+    tmp: Path, final_root: Path, product_id: str, dn: np.ndarray, qa: np.ndarray, world: g.Grid
+) -> dict[str, str]:
+    rel = Path("data", "landsat", product_id)
+    hrefs = {}
+    for key, band in zip(_LANDSAT_KEYS, dn, strict=True):
+        name = f"{product_id}_{_LANDSAT_FILES[key]}.TIF"
+        write_cog(tmp / rel / name, band, world, nodata=0)
+        hrefs[key] = (final_root / rel / name).as_uri()
+    name = f"{product_id}_QA_PIXEL.TIF"
+    write_cog(tmp / rel / name, qa, world, nodata=1)
+    hrefs["qa_pixel"] = (final_root / rel / name).as_uri()
+    return hrefs
+
+
+def _write_modis(
+    tmp: Path, final_root: Path, item_id: str, dn: np.ndarray, qa: np.ndarray, window: g.Grid
+) -> dict[str, str]:
+    rel = Path("data", "modis", item_id)
+    hrefs = {}
+    for n in range(1, 8):
+        for key, data, nodata in (
+            (f"Nadir_Reflectance_Band{n}", dn[n - 1], MODIS_FILL),
+            (f"BRDF_Albedo_Band_Mandatory_Quality_Band{n}", qa, 255),
+        ):
+            name = f"{item_id}_{key}.tif"
+            write_cog(tmp / rel / name, data, window, nodata=nodata, blocksize=16)
+            hrefs[key] = (final_root / rel / name).as_uri()
+    return hrefs
+
+
+def _write_collection(
+    stac: Path, collection: dict[str, Any], features: list[dict[str, Any]]
+) -> None:
+    folder = stac / collection["id"]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "collection.json").write_text(json.dumps(collection, indent=1))
+    feature_collection = {"type": "FeatureCollection", "features": features}
+    (folder / "items.json").write_text(json.dumps(feature_collection))
