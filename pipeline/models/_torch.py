@@ -1,0 +1,231 @@
+"""Base class of the torch fusion models: presets, device, tiled halo prediction, files.
+
+How to add a network (what ``resstf.py`` and ``edcstfn.py`` do)::
+
+    class MyNet(TorchFusionModel):
+        name = "mynet"                 # registry name (add one line in registry.py)
+        n_refs = (1, 2)                # reference pairs predict() accepts
+        train_refs = 1                 # refs per forward pass: 1 = one stream per ref,
+                                       # blended by stream_weights(); 2 = joint model
+        presets = {"tiny": {...}, "full": {...}}   # architecture + training params
+
+        def build(self, n_bands): return torch.nn.Module(...)
+        @property
+        def halo(self): return receptive_field_radius
+        def forward(self, refs_coarse, refs_fine, tgt_coarse, days): return (N, B, h, w)
+        # optional: loss(pred, batch), stream_weights(...), extra_modules() for GANs
+
+``fit`` is :func:`pipeline.models.training.fit` (patch sampling, validation on a
+held-back pair or rows, early stopping, seeds, bf16 autocast on CUDA, tqdm).
+A GAN or diffusion model overrides :meth:`TorchFusionModel.training_step`
+and keeps the rest. Files are ``config.json`` + ``weights.safetensors``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from pipeline.errors import InputError
+from pipeline.models.base import FitReport, FusionInput, Prediction, Scene, inverse_time_weights
+from pipeline.models.checkpoint import load_weights, save_checkpoint
+from pipeline.models.losses import masked_mse
+from pipeline.models.patches import Batch, fill_invalid
+
+#: Training parameters every torch model accepts (overridable per preset or call).
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "epochs": 20,
+    "steps_per_epoch": 40,
+    "batch_size": 8,
+    "patch": 48,
+    "lr": 1e-3,
+    "weight_decay": 1e-4,
+    "patience": 5,
+    "val_fraction": 0.2,
+    "min_valid": 0.9,
+    "seed": 0,
+    "amp": True,
+    "device": "auto",
+    "tile": 256,
+}
+
+
+def pick_device(spec: str = "auto") -> torch.device:
+    """``"auto"`` -> CUDA when available else CPU; otherwise the named device."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(spec)
+
+
+def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager[Any]:
+    """bf16 autocast on CUDA (no grad scaler needed for bf16); a no-op on CPU."""
+    if enabled and device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def to_tensors(batch: Batch, device: torch.device) -> Batch:
+    """The same batch with every array as a float32 tensor on ``device``."""
+    fields = ("refs_coarse", "refs_fine", "tgt_coarse", "tgt_fine", "valid", "days")
+    return Batch(*(torch.as_tensor(getattr(batch, f), device=device) for f in fields))
+
+
+class TorchFusionModel:
+    """Shared behaviour of the torch models; subclasses supply the network (see module doc)."""
+
+    name: ClassVar[str] = ""
+    n_refs: ClassVar[tuple[int, ...]] = (1, 2)
+    trainable: ClassVar[bool] = True
+    train_refs: ClassVar[int] = 1
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    def __init__(self, bands: Sequence[str], size: str = "full", **params: Any) -> None:
+        if size not in self.presets:
+            raise InputError(f"model {self.name}: unknown size {size!r}; use {list(self.presets)}")
+        self.bands, self.size = tuple(bands), size
+        self.params: dict[str, Any] = {**TRAIN_DEFAULTS, **self.presets[size], **params}
+        torch.manual_seed(int(self.params["seed"]))
+        self.device = pick_device(self.params["device"])
+        self.net = self.build(len(self.bands)).to(self.device)
+        self.report = FitReport()
+
+    # --- what a subclass provides -------------------------------------------------
+    def build(self, n_bands: int) -> nn.Module:
+        """The network for ``n_bands`` bands (random init from the seed)."""
+        raise NotImplementedError
+
+    @property
+    def halo(self) -> int:
+        """Receptive-field radius in fine pixels."""
+        raise NotImplementedError
+
+    def forward(
+        self, refs_coarse: Tensor, refs_fine: Tensor, tgt_coarse: Tensor, days: Tensor
+    ) -> Tensor:
+        """(N, R, B, h, w) refs and (N, B, h, w) target coarse -> (N, B, h, w) prediction."""
+        raise NotImplementedError
+
+    def loss(self, pred: Tensor, batch: Batch) -> Tensor:
+        """Training loss of one batch; masked MSE unless overridden."""
+        return masked_mse(pred, batch.tgt_fine, batch.valid)  # type: ignore[arg-type]
+
+    def training_step(self, batch: Batch, optimizer: torch.optim.Optimizer) -> float:
+        """One optimisation step (override for GAN/diffusion schedules); returns the loss."""
+        optimizer.zero_grad(set_to_none=True)
+        with autocast(self.device, self.params["amp"]):
+            pred = self.forward(batch.refs_coarse, batch.refs_fine, batch.tgt_coarse, batch.days)  # type: ignore[arg-type]
+            loss = self.loss(pred.float(), batch)
+        loss.backward()
+        optimizer.step()
+        return float(loss.detach())
+
+    def stream_weights(self, refs: Sequence[Scene], target: Scene) -> np.ndarray:
+        """(S, 1 or B, y, x) blending weights of per-reference streams; inverse time here."""
+        return inverse_time_weights(refs, target.date)[:, None, None, None]
+
+    # --- the FusionModel protocol ---------------------------------------------------
+    def fit(
+        self,
+        pairs: Sequence[Scene],
+        val: Sequence[Scene] = (),
+        *,
+        bands: tuple[str, ...] | None = None,
+        progress: bool = True,
+    ) -> FitReport:
+        """Train on clear pairs with :func:`pipeline.models.training.fit`."""
+        from pipeline.models.training import fit
+
+        if bands is not None and tuple(bands) != self.bands:
+            raise InputError(f"model {self.name} was built for bands {self.bands}, got {bands}")
+        self.report = fit(self, pairs, val, progress=progress)
+        return self.report
+
+    def predict(self, inputs: FusionInput) -> Prediction:
+        """Fuse one date: one pass per stream over halo-padded tiles, then blend."""
+        refs = inputs.refs
+        if len(refs) not in self.n_refs:
+            raise InputError(
+                f"model {self.name} takes {self.n_refs} reference pairs, got {len(refs)}"
+            )
+        groups = [refs] if self.train_refs > 1 else [(r,) for r in refs]
+        preds = np.stack([self._run_tiled(g, inputs.target) for g in groups])
+        unc = None
+        if len(groups) > 1:
+            w = self.stream_weights(refs, inputs.target)
+            w = w / w.sum(0, keepdims=True)
+            fine = (w * preds).sum(0)
+            unc = np.sqrt((w * (preds - fine) ** 2).sum(0)).astype(np.float32)
+        else:
+            fine = preds[0]
+        invalid = np.isnan(inputs.target.coarse)
+        fine = np.where(invalid, np.nan, fine).astype(np.float32)
+        if unc is not None:
+            unc = np.where(invalid, np.nan, unc)
+        return Prediction(fine, unc)
+
+    def _run_tiled(self, refs: Sequence[Scene], target: Scene) -> np.ndarray:
+        """Network output (B, y, x) float32 over tiles padded by ``halo`` (replicate at borders)."""
+        refs = (tuple(refs) * self.train_refs)[: self.train_refs]
+        rc, rf, tc = fill_invalid(
+            np.stack([r.coarse for r in refs]), np.stack([r.fine for r in refs]), target.coarse
+        )
+        days = torch.tensor([[(r.date - target.date).days for r in refs]], dtype=torch.float32)
+        h, tile = self.halo, int(self.params["tile"])
+        height, width = tc.shape[-2:]
+        pad = (h, h, h, h)
+        stacked = torch.as_tensor(np.concatenate([rc, rf, tc[None]]))  # (2R+1, B, y, x)
+        padded = F.pad(stacked, pad, mode="replicate") if h else stacked
+        out = np.empty(tc.shape, np.float32)
+        self.net.eval()
+        n = self.train_refs
+        with torch.no_grad():
+            for y, x in _tiles(height, width, tile):
+                win = padded[:, :, y : y + tile + 2 * h, x : x + tile + 2 * h].to(self.device)
+                with autocast(self.device, self.params["amp"]):
+                    pred = self.forward(
+                        win[None, :n], win[None, n : 2 * n], win[None, 2 * n], days.to(self.device)
+                    )
+                ny, nx = min(tile, height - y), min(tile, width - x)
+                core = pred[0].float()[:, h : h + ny, h : h + nx]
+                out[:, y : y + ny, x : x + nx] = core.cpu().numpy()
+        return out
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments (JSON): name, bands, size and every parameter."""
+        return {"name": self.name, "bands": list(self.bands), "size": self.size, **self.params}
+
+    def save(self, directory: Path) -> None:
+        """``config.json`` + ``weights.safetensors`` of the network."""
+        save_checkpoint(Path(directory), self.config(), self.net)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], directory: Path | None = None) -> TorchFusionModel:
+        """Rebuild from :meth:`config`; load weights from ``directory`` when given."""
+        params = {k: v for k, v in config.items() if k not in ("name", "bands", "size")}
+        model = cls(bands=tuple(config["bands"]), size=config.get("size", "full"), **params)
+        if directory is not None:
+            load_weights(Path(directory), model.net)
+        return model
+
+    def parameter_count(self) -> int:
+        """Number of trainable parameters."""
+        return sum(p.numel() for p in self.net.parameters() if p.requires_grad)
+
+
+def _tiles(height: int, width: int, tile: int) -> Iterator[tuple[int, int]]:
+    """Top-left corners of the core tiles covering the image."""
+    for y in range(0, height, tile):
+        for x in range(0, width, tile):
+            yield y, x
+
+
+def conv(c_in: int, c_out: int, kernel: int = 3) -> nn.Conv2d:
+    """'Same' convolution with replicate padding (borders behave like padded tiles)."""
+    return nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, padding_mode="replicate")

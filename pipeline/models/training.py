@@ -1,0 +1,136 @@
+"""The shared training engine of every torch fusion model.
+
+``fit(model, pairs, val)`` trains any :class:`~pipeline.models._torch.TorchFusionModel`:
+
+1. **samples** — :func:`~pipeline.models.patches.make_tasks` turns the clear
+   pairs into self-supervised tasks (each pair is a target once, the others its
+   references); :class:`~pipeline.models.patches.PatchSampler` draws random
+   patches, rejecting those with too few valid pixels;
+2. **validation** — on the held-back ``val`` pairs when given, otherwise on the
+   bottom ``val_fraction`` of the rows (never sampled for training); the
+   validation loss is the masked MSE on a fixed grid of patches, the same for
+   every model so reports compare;
+3. **early stopping** — stop after ``patience`` epochs without improvement and
+   restore the best weights;
+4. **determinism** — torch and numpy seeded from ``seed``; on CPU the result
+   is bit-reproducible for a given thread count;
+5. **speed** — bf16 autocast on CUDA (``amp``), plain float32 on CPU; a tqdm bar.
+
+The model supplies ``forward``/``loss`` (or a whole ``training_step``), the
+engine everything else. Parameters come from ``model.params`` (see
+:data:`~pipeline.models._torch.TRAIN_DEFAULTS`).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from pipeline.errors import InputError
+from pipeline.models.base import FitReport, Scene
+from pipeline.models.losses import masked_mse
+from pipeline.models.patches import Batch, PatchSampler, Task, make_tasks
+
+if TYPE_CHECKING:
+    from pipeline.models._torch import TorchFusionModel
+
+
+def _samplers(
+    model: TorchFusionModel, pairs: Sequence[Scene], val: Sequence[Scene]
+) -> tuple[PatchSampler, PatchSampler]:
+    """Training and validation samplers: held-back dates, or else held-back rows."""
+    p = model.params
+    tasks = make_tasks(pairs, model.train_refs)
+    height = pairs[0].coarse.shape[1]
+    seed = int(p["seed"])
+    if val:
+        val_tasks = [Task(tuple(_nearest(pairs, v, model.train_refs)), v) for v in val]
+        train = PatchSampler(tasks, p["patch"], (0, height), min_valid=p["min_valid"], seed=seed)
+        return train, PatchSampler(val_tasks, p["patch"], (0, height), seed=seed + 1)
+    cut = round(height * (1.0 - float(p["val_fraction"])))
+    if cut < 8 or height - cut < 8:
+        raise InputError(f"image height {height} is too small to hold back validation rows")
+    train = PatchSampler(tasks, p["patch"], (0, cut), min_valid=p["min_valid"], seed=seed)
+    return train, PatchSampler(tasks, p["patch"], (cut, height), seed=seed + 1)
+
+
+def _nearest(pairs: Sequence[Scene], target: Scene, n: int) -> list[Scene]:
+    """The ``n`` training pairs nearest in time to ``target``, ordered by date."""
+    near = sorted(pairs, key=lambda s: abs((s.date - target.date).days))[:n]
+    return sorted((near * n)[:n], key=lambda s: s.date)
+
+
+def validate(model: TorchFusionModel, batches: Sequence[Batch]) -> float:
+    """Masked MSE of the model over fixed validation batches (pixel-weighted mean)."""
+    from pipeline.models._torch import autocast, to_tensors
+
+    model.net.eval()
+    total, pixels = 0.0, 0.0
+    with torch.no_grad():
+        for raw in batches:
+            b = to_tensors(raw, model.device)
+            with autocast(model.device, model.params["amp"]):
+                pred = model.forward(b.refs_coarse, b.refs_fine, b.tgt_coarse, b.days)  # type: ignore[arg-type]
+            n = float(b.valid.sum()) * pred.shape[1]  # type: ignore[attr-defined]
+            total += float(masked_mse(pred.float(), b.tgt_fine, b.valid)) * n  # type: ignore[arg-type]
+            pixels += n
+    return total / max(pixels, 1.0)
+
+
+def fit(
+    model: TorchFusionModel,
+    pairs: Sequence[Scene],
+    val: Sequence[Scene] = (),
+    *,
+    progress: bool = True,
+) -> FitReport:
+    """Train ``model`` in place on clear ``pairs``; returns what happened.
+
+    Parameters
+    ----------
+    model : the model; its ``params`` hold the training settings.
+    pairs : clear pairs (``fine`` set) of one region, fine-grid (band, y, x) float32.
+    val : held-back pairs for validation; empty -> hold back rows instead.
+    progress : show a tqdm bar.
+    """
+    from pipeline.models._torch import to_tensors
+
+    pairs = [s for s in pairs if s.fine is not None]
+    if not pairs:
+        raise InputError(f"model {model.name} needs at least one clear pair to train on")
+    p = model.params
+    torch.manual_seed(int(p["seed"]))
+    train, held = _samplers(model, pairs, val)
+    val_batches = held.grid()
+    optimizer = torch.optim.AdamW(
+        model.net.parameters(), lr=float(p["lr"]), weight_decay=float(p["weight_decay"])
+    )
+    best, best_state, stale, history = float("inf"), None, 0, []
+    start = time.perf_counter()
+    bar = tqdm(range(int(p["epochs"])), desc=f"train {model.name}", disable=not progress)
+    for epoch in bar:
+        model.net.train()
+        losses = [
+            model.training_step(
+                to_tensors(train.sample(int(p["batch_size"])), model.device), optimizer
+            )
+            for _ in range(int(p["steps_per_epoch"]))
+        ]
+        val_loss = validate(model, val_batches)
+        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_loss": val_loss})
+        bar.set_postfix(loss=f"{history[-1]['loss']:.2e}", val=f"{val_loss:.2e}")
+        if val_loss < best:
+            best, best_state, stale = val_loss, copy.deepcopy(model.net.state_dict()), 0
+        else:
+            stale += 1
+            if stale >= int(p["patience"]):
+                break
+    if best_state is not None:
+        model.net.load_state_dict(best_state)
+    return FitReport(len(history), best, time.perf_counter() - start, history)
