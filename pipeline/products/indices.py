@@ -1,0 +1,101 @@
+"""Spectral indices and per-day quality weights from the fused store.
+
+Indices take reflectance in [0, 1] (float32, NaN = no value) and return float32.
+The weight function turns the store's provenance into a confidence in [0, 1]
+used by the smoothers (:mod:`pipeline.products.smoothing`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from pipeline.products.source import FUSED, GAP, OBSERVED, SINGLE_PAIR
+
+#: Weight of a clear Landsat observation (the value *is* the measurement).
+W_OBSERVED = 1.0
+#: Weight of a fused value on a pair date (``d = 0``) and far from any pair.
+W_FUSED_NEAR, W_FUSED_FAR = 0.7, 0.2
+#: e-folding distance (days) of the fused weight from the nearest reference pair.
+TAU_DAYS = 16.0
+#: Factor on fused values predicted from one reference pair only (no bracketing).
+SINGLE_PAIR_FACTOR = 0.8
+
+
+def _ratio(a: xr.DataArray, b: xr.DataArray) -> xr.DataArray:
+    den = a + b
+    return xr.where(np.abs(den) > 1e-6, (a - b) / den, np.nan).astype(np.float32)
+
+
+def ndvi(red: xr.DataArray, nir: xr.DataArray) -> xr.DataArray:
+    """NDVI = (nir - red) / (nir + red); NaN where the denominator vanishes."""
+    return _ratio(nir, red).rename("ndvi")
+
+
+def ndwi(green: xr.DataArray, nir: xr.DataArray) -> xr.DataArray:
+    """NDWI (McFeeters 1996) = (green - nir) / (green + nir): open water > 0, vegetation < 0."""
+    return _ratio(green, nir).rename("ndwi")
+
+
+def evi(blue: xr.DataArray, red: xr.DataArray, nir: xr.DataArray) -> xr.DataArray:
+    """EVI (MODIS form) = 2.5 (nir - red) / (nir + 6 red - 7.5 blue + 1)."""
+    den = nir + 6.0 * red - 7.5 * blue + 1.0
+    out = xr.where(np.abs(den) > 1e-6, 2.5 * (nir - red) / den, np.nan)
+    return out.astype(np.float32).rename("evi")
+
+
+def indices(ds: xr.Dataset) -> xr.Dataset:
+    """Every index whose bands the store has: ``ndvi`` always, ``evi`` (blue), ``ndwi`` (green)."""
+    out = {"ndvi": ndvi(ds["red"], ds["nir"])}
+    if "blue" in ds:
+        out["evi"] = evi(ds["blue"], ds["red"], ds["nir"])
+    if "green" in ds:
+        out["ndwi"] = ndwi(ds["green"], ds["nir"])
+    return xr.Dataset(out)
+
+
+def quality_weights(
+    quality: np.ndarray, ref_before: np.ndarray | None = None, ref_after: np.ndarray | None = None
+) -> np.ndarray:
+    """Confidence of each daily value, for weighted smoothing.
+
+    The function (float32, same shape as ``quality``)::
+
+        observed                 -> 1.0
+        fused, nearest pair d days away
+                                 -> W_FAR + (W_NEAR - W_FAR) * exp(-d / 16)   (0.7 at d=0 -> 0.2)
+                                    x 0.8 if only one reference pair was used
+        gap (or no flag)         -> 0
+
+    ``d = min(ref_before, ref_after)`` over the sides that exist (``-1`` = none);
+    without the reference-day variables fused values get ``W_FUSED_FAR``.
+
+    Parameters
+    ----------
+    quality : uint8 bit flags (1 observed, 2 fused, 4 single_pair, 8 gap), any shape.
+    ref_before, ref_after : int16 days to the reference pair, same shape, ``-1`` = none.
+    """
+    q = np.asarray(quality).astype(np.uint8)
+    if ref_before is None or ref_after is None:
+        fused_w = np.full(q.shape, W_FUSED_FAR, np.float32)
+    else:
+        big = np.float32(1e4)
+        b = np.where(np.asarray(ref_before) >= 0, ref_before, big).astype(np.float32)
+        a = np.where(np.asarray(ref_after) >= 0, ref_after, big).astype(np.float32)
+        d = np.minimum(a, b)
+        fused_w = W_FUSED_FAR + (W_FUSED_NEAR - W_FUSED_FAR) * np.exp(-d / TAU_DAYS)
+    fused_w = np.where(q & SINGLE_PAIR, fused_w * SINGLE_PAIR_FACTOR, fused_w)
+    w = np.where(q & FUSED, fused_w, 0.0)
+    w = np.where(q & OBSERVED, W_OBSERVED, w)
+    w = np.where(q & GAP, 0.0, w)
+    return w.astype(np.float32)
+
+
+def weights_of(ds: xr.Dataset) -> xr.DataArray:
+    """:func:`quality_weights` over a store dataset, lazily (dims (time, y, x), float32)."""
+    args = [ds["quality"]]
+    if "ref_before_days" in ds and "ref_after_days" in ds:
+        args += [ds["ref_before_days"], ds["ref_after_days"]]
+    return xr.apply_ufunc(
+        quality_weights, *args, dask="parallelized", output_dtypes=[np.float32]
+    ).rename("weight")
