@@ -1,0 +1,99 @@
+"""The scheduled regional run: search -> cubes -> model -> fuse -> products -> feeds.
+
+``regional_run(region_file)`` reads a region file (:mod:`flows.regions`), decides
+which days are new for the region's store (:mod:`flows.incremental`) and runs
+the pipeline steps for that window only, each a cached, retried Prefect task
+(:mod:`flows.tasks`). With ``compute.scheduler`` set, the tasks run on that Dask
+cluster through ``DaskTaskRunner(address=...)``; otherwise in threads here (the
+pipeline then starts its own LocalCluster for the heavy work).
+
+Run it locally (Prefect's ephemeral server starts by itself)::
+
+    python -m flows.regional_run flows/regions/demo.yaml [--until 2024-07-05]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.task_runners import ThreadPoolTaskRunner
+from prefect_dask import DaskTaskRunner
+
+from flows import tasks
+from flows.incremental import plan_window, store_url, window_config
+from flows.regions import load_region
+from pipeline.config import ComputeSpec, ProductsSpec, RunConfig
+
+
+def task_runner_for(compute: ComputeSpec) -> DaskTaskRunner | ThreadPoolTaskRunner:
+    """Dask task runner on the configured scheduler, else a small thread pool."""
+    if compute.scheduler:
+        return DaskTaskRunner(address=compute.scheduler)
+    return ThreadPoolTaskRunner(max_workers=2)
+
+
+def workdir_of(cfg: RunConfig) -> Path:
+    """Where a region's intermediate files (items, cube summary, model) live."""
+    return cfg.output_root / "work" / cfg.region.name
+
+
+@flow(name="fuse-window", log_prints=True)
+def fuse_window(cfg: RunConfig, run_id: str) -> dict[str, Any]:
+    """All steps for ``cfg``'s time window; returns the store URL and product paths."""
+    work = workdir_of(cfg)
+    items = tasks.search(cfg, work)
+    cube_summary = tasks.cubes(cfg, items, work)
+    model_dir = tasks.model(cfg, cube_summary, work)
+    store = tasks.fuse(cfg, cube_summary, model_dir)
+    analysis = cfg.products.model_copy(update={"feeds": False})
+    outputs = tasks.products(store, analysis, cfg.output_root, run_id)
+    if cfg.products.feeds:
+        feeds_only = ProductsSpec(ndvi=False, feeds=True, labels=cfg.products.labels)
+        outputs = {**outputs, **tasks.feeds(store, feeds_only, cfg.output_root, run_id)}
+    return {"store": store, "outputs": outputs}
+
+
+def run_window(cfg: RunConfig, run_id: str) -> dict[str, Any]:
+    """:func:`fuse_window` as a subflow on the task runner ``cfg.compute`` asks for."""
+    runner = task_runner_for(cfg.compute)
+    return fuse_window.with_options(task_runner=runner)(cfg, run_id)
+
+
+@flow(name="regional-run", log_prints=True)
+def regional_run(region_file: str, until: dt.date | None = None) -> dict[str, Any]:
+    """Fuse a region's new days into its store, then refresh its products and feeds.
+
+    Parameters
+    ----------
+    region_file : path of a region file (``flows/regions/*.yaml``).
+    until : last day to fuse; default today minus ``schedule.latency_days``,
+        never beyond the region's ``time.end``.
+    """
+    logger = get_run_logger()
+    region = load_region(region_file)
+    end = (
+        region.target_end(dt.date.today()) if until is None else min(until, region.config.time.end)
+    )
+    window = plan_window(region.config, end)
+    if window is None:
+        logger.info("%s: store is up to date through %s", region.name, end)
+        return {"store": store_url(region.config), "outputs": {}}
+    logger.info("%s: fusing %s..%s (%s)", region.name, window.start, window.end, window.reason)
+    return run_window(window_config(region.config, window), run_id=f"through-{window.end}")
+
+
+def main() -> None:
+    """``python -m flows.regional_run REGION_FILE [--until DATE]``."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("region_file")
+    parser.add_argument("--until", type=dt.date.fromisoformat, default=None)
+    args = parser.parse_args()
+    print(regional_run(args.region_file, args.until))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""One Prefect task per pipeline step; each passes a config and paths, never arrays.
+
+Caching: a task's key is its inputs (the frozen run config and the paths), the
+content of the files those paths name (so new search results invalidate the
+cubes, a retrained model invalidates fusion) and the task's source: a rerun of
+an unchanged region skips every completed step. Search results age: they are
+cached for 6 hours only.
+Retries cover transient STAC/blob-store failures; the pipeline's own writes are
+idempotent region writes, so a retried fuse resumes where it stopped.
+
+``pipeline.run`` is imported inside the tasks: a task may execute on a Dask
+worker, and building deployments must not need the full scientific stack.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import inspect
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from prefect.context import TaskRunContext
+
+from pipeline.config import ProductsSpec, RunConfig
+
+RETRIES: dict[str, Any] = {"retries": 2, "retry_delay_seconds": [10, 60]}
+
+
+def _fingerprint(value: Any) -> str:
+    """``repr`` of a value; for a path, also its file bytes (or the names and sizes of its tree)."""
+    if not isinstance(value, Path) or not value.exists():
+        return repr(value)
+    if value.is_file():
+        return f"{value}:{hashlib.sha256(value.read_bytes()).hexdigest()}"
+    files = sorted(p for p in value.rglob("*") if p.is_file())
+    return f"{value}:" + ",".join(f"{p.relative_to(value)}={p.stat().st_size}" for p in files)
+
+
+def step_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
+    """Cache key: the task's source, its inputs and the content of the paths among them."""
+    source = inspect.getsource(context.task.fn)
+    parts = [source, *(f"{k}={_fingerprint(v)}" for k, v in sorted(parameters.items()))]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+@task(cache_key_fn=step_key, cache_expiration=dt.timedelta(hours=6), **RETRIES)
+def search(cfg: RunConfig, workdir: Path) -> Path:
+    """STAC search; the items (fine + coarse) are written under ``workdir``."""
+    from pipeline import run as engine
+
+    return engine.search_step(cfg, workdir)
+
+
+@task(cache_key_fn=step_key, **RETRIES)
+def cubes(cfg: RunConfig, items: Path, workdir: Path) -> Path:
+    """Load and mask the cubes, find the pairs; their summary is written under ``workdir``."""
+    from pipeline import run as engine
+
+    return engine.cubes_step(cfg, items, workdir)
+
+
+@task(cache_key_fn=step_key, **RETRIES)
+def model(cfg: RunConfig, cube_summary: Path, workdir: Path) -> Path:
+    """Train the configured model on the clear pairs, or load ``model.weights``."""
+    from pipeline import run as engine
+
+    return engine.model_step(cfg, cube_summary, workdir)
+
+
+@task(cache_key_fn=step_key, retries=1)
+def fuse(cfg: RunConfig, cube_summary: Path, model_dir: Path) -> str:
+    """Fuse the window's days into the store (region writes); returns the store URL."""
+    from pipeline import run as engine
+
+    return engine.fuse_step(cfg, cube_summary, model_dir)
+
+
+@task(cache_key_fn=step_key, retries=1)
+def products(store: str, spec: ProductsSpec, out_dir: Path, run_id: str) -> dict[str, Path]:
+    """NDVI smoothing, phenology, crop map from the store (``run_products``)."""
+    from pipeline.products import run_products
+
+    return run_products(store, spec, out_dir, run_id=run_id, overwrite=True)
+
+
+@task(cache_key_fn=step_key, retries=1)
+def feeds(store: str, spec: ProductsSpec, out_dir: Path, run_id: str) -> dict[str, Path]:
+    """Feeds for downstream classifiers (Parquet / Zarr / COG + STAC items)."""
+    from pipeline.products import run_products
+
+    return run_products(store, spec, out_dir, run_id=f"{run_id}-feeds", overwrite=True)
