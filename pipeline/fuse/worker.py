@@ -1,0 +1,241 @@
+"""What runs on a Dask worker: the per-worker model cache and the block fusion task.
+
+The model travels once per worker inside a :class:`ModelPlugin` (its config
+and safetensors bytes, no pickle of torch objects) and is built at plugin
+setup into a process-wide cache keyed by the sha256 of those bytes; every
+task then looks the model up by key. Workers restarted by a nanny get the
+plugin again from the scheduler. A task writes its block to the store itself
+and returns only a small :class:`BlockSummary`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from distributed.diagnostics.plugin import WorkerPlugin
+
+from pipeline.fuse.plan import DayRefs, FuseTask
+from pipeline.fuse.tiles import crop
+from pipeline.models.base import FusionInput, FusionModel, Prediction, Scene
+from pipeline.store.layout import FUSED, GAP, OBSERVED, SINGLE_PAIR, StoreLayout
+from pipeline.store.write import write_block
+
+
+@dataclass(frozen=True)
+class ModelPayload:
+    """A saved model as bytes: ``config.json`` and ``weights.safetensors``."""
+
+    config_json: bytes
+    weights: bytes
+
+    @classmethod
+    def from_dir(cls, directory: Path) -> ModelPayload:
+        return cls(
+            (directory / "config.json").read_bytes(),
+            (directory / "weights.safetensors").read_bytes(),
+        )
+
+    @property
+    def weights_sha256(self) -> str:
+        return hashlib.sha256(self.weights).hexdigest()
+
+    @property
+    def key(self) -> str:
+        """Cache key: sha256 of config and weights together."""
+        return hashlib.sha256(self.config_json + b"\0" + self.weights).hexdigest()
+
+    def build(self) -> FusionModel:
+        """Rebuild the model from the bytes (via a worker-local temporary directory)."""
+        from pipeline.models.registry import load_model
+
+        with tempfile.TemporaryDirectory(prefix="stf-model-") as tmp:
+            (Path(tmp) / "config.json").write_bytes(self.config_json)
+            (Path(tmp) / "weights.safetensors").write_bytes(self.weights)
+            return load_model(tmp)
+
+
+_MODELS: dict[str, FusionModel] = {}
+
+
+def install(payload: ModelPayload) -> FusionModel:
+    """Build ``payload`` into this process's cache once; return the cached model."""
+    if payload.key not in _MODELS:
+        _MODELS[payload.key] = payload.build()
+    return _MODELS[payload.key]
+
+
+class ModelPlugin(WorkerPlugin):
+    """Loads the run's model once on every worker (including workers that join later)."""
+
+    def __init__(self, payload: ModelPayload) -> None:
+        self.payload = payload
+        self.name = f"stf-model-{payload.key[:16]}"
+
+    def setup(self, worker: Any) -> None:
+        install(self.payload)
+
+
+@dataclass(frozen=True)
+class BlockSummary:
+    """What one task did: its block and window, pixel-day counts and seconds."""
+
+    by: int
+    bx: int
+    t0: int
+    t1: int
+    observed: int
+    fused: int
+    gap: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class TaskInputs:
+    """Arrays of one task, stacked along a leading date axis (float32 reflectance, NaN = invalid).
+
+    ``fine_refs`` (len(ref_dates), band, py, px); ``coarse`` (len(coarse_dates), band, py, px);
+    ``obs`` (len(obs_days), band, y, x) on the block only.
+    """
+
+    fine_refs: np.ndarray
+    coarse: np.ndarray
+    obs: np.ndarray
+
+
+def coarse_dates(task: FuseTask) -> tuple[dt.date, ...]:
+    """Dates whose coarse window a task needs: its reference dates and target days."""
+    return tuple(sorted(set(task.ref_dates) | set(task.coarse_days)))
+
+
+def _model_input(
+    task: FuseTask, refs: DayRefs, data: TaskInputs, n_refs: tuple[int, ...], bands: tuple[str, ...]
+) -> FusionInput:
+    c_index = {d: i for i, d in enumerate(coarse_dates(task))}
+    f_index = {d: i for i, d in enumerate(task.ref_dates)}
+    scenes = [Scene(d, data.coarse[c_index[d]], data.fine_refs[f_index[d]]) for d in refs.dates]
+    if len(scenes) not in n_refs:
+        # a one-pair-only model gets the nearest; a two-pair-only model gets the one pair twice
+        scenes = (
+            [min(scenes, key=lambda s: abs((s.date - refs.day).days))]
+            if 1 in n_refs
+            else scenes * 2
+        )
+    return FusionInput(tuple(scenes), Scene(refs.day, data.coarse[c_index[refs.day]]), bands)
+
+
+def _rms(uncertainty: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
+    if uncertainty is None:
+        return np.full(shape, np.nan, np.float32)
+    if uncertainty.ndim == 3:
+        uncertainty = np.sqrt(np.mean(np.square(uncertainty, dtype=np.float64), axis=0))
+    return uncertainty.astype(np.float32)
+
+
+def assemble_day(
+    pred: Prediction | None, obs: np.ndarray | None, refs: DayRefs, shape: tuple[int, int]
+) -> dict[str, np.ndarray]:
+    """One day's block outputs: values (band, y, x), uncertainty, quality, ref days.
+
+    Observed (clear Landsat) pixels take the observation; the others the
+    cropped prediction; pixels with neither are a gap.
+    """
+    fused = pred.fine if pred is not None else None
+    observed = np.zeros(shape, bool) if obs is None else np.isfinite(obs).all(axis=0)
+    has_fused = np.zeros(shape, bool) if fused is None else np.isfinite(fused).all(axis=0)
+    values = (
+        np.where(observed, obs, fused)
+        if fused is not None and obs is not None
+        else (obs if obs is not None else fused)
+    )
+    quality = np.where(observed, OBSERVED, 0).astype(np.uint8)
+    fused_only = has_fused & ~observed
+    quality[fused_only] |= FUSED | (SINGLE_PAIR if len(refs.dates) == 1 else 0)
+    quality[quality == 0] = GAP
+    unc = _rms(pred.uncertainty if pred is not None else None, shape)
+    back, fwd = refs.days_to()
+    return {
+        "values": values,
+        "uncertainty": np.where(fused_only, unc, np.nan).astype(np.float32),
+        "quality": quality,
+        "ref_before_days": np.full(shape, back, np.int16),
+        "ref_after_days": np.full(shape, fwd, np.int16),
+    }
+
+
+def _block_dataset(
+    days: list[dict[str, np.ndarray]], layout: StoreLayout, shape: tuple[int, int]
+) -> xr.Dataset:
+    dims = ("time", "y", "x")
+    n = len(days)
+    values = np.full((n, len(layout.bands), *shape), np.nan, np.float32)
+    for i, day in enumerate(days):
+        if day["values"] is not None:
+            values[i] = day["values"]
+            values[i][:, day["quality"] == GAP] = np.nan
+    out = {b: (dims, values[:, k]) for k, b in enumerate(layout.bands)}
+    if layout.has_ndvi:
+        red, nir = values[:, layout.bands.index("red")], values[:, layout.bands.index("nir")]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["ndvi"] = (dims, ((nir - red) / (nir + red)).astype(np.float32))
+    for name in ("uncertainty", "ref_before_days", "ref_after_days", "quality"):
+        out[name] = (dims, np.stack([day[name] for day in days]))
+    return xr.Dataset(out)
+
+
+def predict_days(
+    task: FuseTask, start: int, stop: int, model_key: str, bands: tuple[str, ...], data: TaskInputs
+) -> list[dict[str, np.ndarray]]:
+    """Fuse days ``start:stop`` of ``task`` on its padded window and crop to the block.
+
+    One call is one model task (``compute.batch_days`` days, GPU-annotated when
+    configured); the model comes from the worker cache (:class:`ModelPlugin`).
+    """
+    model = _MODELS[model_key]
+    block = task.block
+    shape = (block.y1 - block.y0, block.x1 - block.x0)
+    obs_index = {d: i for i, d in enumerate(task.obs_days)}
+    coarse_set = set(coarse_dates(task))
+    days = []
+    for refs in task.refs[start:stop]:
+        pred = None
+        if refs.dates and refs.day in coarse_set:
+            raw = model.predict(_model_input(task, refs, data, model.n_refs, bands))
+            pred = Prediction(crop(raw.fine, block), crop(raw.uncertainty, block))
+        obs = data.obs[obs_index[refs.day]] if refs.day in obs_index else None
+        days.append(assemble_day(pred, obs, refs, shape))
+    return days
+
+
+def write_window(
+    task: FuseTask, url: str, layout: StoreLayout, parts: list[list[dict[str, np.ndarray]]]
+) -> BlockSummary:
+    """Write the fused days of one task (``parts`` in day order) as one region; commit last."""
+    start = time.perf_counter()
+    block = task.block
+    shape = (block.y1 - block.y0, block.x1 - block.x0)
+    ds = _block_dataset([day for part in parts for day in part], layout, shape)
+    region = {
+        "time": slice(task.t0, task.t1),
+        "y": slice(block.y0, block.y1),
+        "x": slice(block.x0, block.x1),
+    }
+    write_block(url, ds, region, (block.by, block.bx))
+    quality = ds["quality"].values
+    return BlockSummary(
+        block.by,
+        block.bx,
+        task.t0,
+        task.t1,
+        observed=int(np.count_nonzero(quality & OBSERVED)),
+        fused=int(np.count_nonzero(quality & FUSED)),
+        gap=int(np.count_nonzero(quality & GAP)),
+        seconds=time.perf_counter() - start,
+    )

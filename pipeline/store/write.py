@@ -1,0 +1,188 @@
+"""Create, check, extend and fill a store; completion decided from the store itself.
+
+Rules (also in the README, "Store layout"):
+
+* A new store is written as a template with the whole time axis first
+  (metadata and coordinates only), then filled by region writes.
+* A store that exists must hold the same region name, grid, bands, chunks and
+  layout version, else the run refuses (StoreError) and writes nothing.
+* Later days extend it: the time axis grows by appending a template of the
+  new days (``append_dim="time"``, metadata only); old days are never
+  rewritten. Days before the first stored day cannot be added (new store).
+* Each region write puts the values first, ``quality`` second and
+  ``block_done`` last, so a block is complete iff ``block_done`` says so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from pipeline.errors import StoreError
+from pipeline.store.layout import LAYOUT_VERSION, Grid, StoreLayout, build_template
+from pipeline.store.lock import is_local, local_path
+
+
+@dataclass(frozen=True)
+class StoreState:
+    """Where a run's days sit in the store.
+
+    Attributes
+    ----------
+    url : the store path or fsspec URL.
+    first_day : the store's day at time index 0.
+    n_days : length of the store's time axis after preparation.
+    created, extended : whether this preparation created the store / grew its time axis.
+    """
+
+    url: str
+    first_day: dt.date
+    n_days: int
+    created: bool = False
+    extended: bool = False
+
+    def index(self, day: dt.date) -> int:
+        """Time index of ``day``."""
+        return (day - self.first_day).days
+
+
+def _exists(url: str) -> bool:
+    if is_local(url):
+        return (local_path(url) / "zarr.json").exists()
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(url)
+    return bool(fs.exists(f"{path}/zarr.json"))
+
+
+def open_store(url: str) -> xr.Dataset:
+    """Open a store lazily (consolidated metadata, CF decoding, packed variables as float32).
+
+    Plain ``xr.open_zarr`` decodes the int16 variables to float64 (Zarr v3
+    attributes are JSON, so the float32 type of ``scale_factor`` is lost);
+    this helper casts them back, which is exact for 1e-4 steps.
+    """
+    ds = xr.open_zarr(url, consolidated=True, decode_coords="all")
+    packed = [n for n, v in ds.data_vars.items() if "scale_factor" in v.encoding]
+    return ds.assign({n: ds[n].astype(np.float32) for n in packed})
+
+
+def _check_compatible(existing: xr.Dataset, grid: Grid, layout: StoreLayout, region: str) -> None:
+    attrs = existing.attrs
+    found = attrs.get("stf_region")
+    if found != region:
+        raise StoreError(f"store holds region {found!r}, not {region!r}; choose another store.path")
+    wkt = existing["spatial_ref"].attrs.get("crs_wkt", "")
+    old_grid = Grid(np.asarray(existing["y"].values), np.asarray(existing["x"].values), wkt)
+    if not old_grid.same_as(grid):
+        raise StoreError(
+            "store holds a different grid (CRS, extent or resolution); choose another store.path"
+        )
+    same = (
+        attrs.get("stf_layout_version") == LAYOUT_VERSION
+        and list(attrs.get("stf_bands", [])) == list(layout.bands)
+        and list(attrs.get("stf_chunks", [])) == [layout.chunk_time, layout.chunk_y, layout.chunk_x]
+    )
+    if not same:
+        raise StoreError(
+            "store has other bands or chunks; use the same settings or another store.path"
+        )
+
+
+def _write_template(
+    url: str, ds: xr.Dataset, layout: StoreLayout, grid: Grid, append: bool
+) -> None:
+    kwargs: dict[str, Any] = {"compute": False, "consolidated": True, "zarr_format": 3}
+    try:
+        if append:
+            ds.to_zarr(url, mode="a", append_dim="time", **kwargs)
+        else:
+            ds.to_zarr(url, mode="w-", encoding=layout.encoding(ds.sizes["time"], grid), **kwargs)
+    except PermissionError as exc:
+        raise StoreError(
+            f"cannot write store {url}: {exc.strerror}; choose a writable store.path"
+        ) from None
+    except OSError as exc:
+        raise StoreError(
+            f"cannot write store {url}: {exc}; check the path and free space"
+        ) from None
+
+
+def prepare_store(
+    url: str, grid: Grid, days: list[dt.date], layout: StoreLayout, region: str
+) -> StoreState:
+    """Create the store, check an existing one, or extend its time axis to cover ``days``.
+
+    Parameters
+    ----------
+    url : store path or fsspec URL (the caller holds the :class:`StoreLock`).
+    grid, layout, region : what the store must hold.
+    days : the run's consecutive target days.
+
+    Raises
+    ------
+    StoreError : the store holds another region/grid/layout, ``days`` start
+        before the store's first day, or the path cannot be written.
+    """
+    if not _exists(url):
+        _write_template(url, build_template(grid, days, layout, region), layout, grid, append=False)
+        return StoreState(url, days[0], len(days), created=True)
+    existing = open_store(url)
+    _check_compatible(existing, grid, layout, region)
+    times = pd.DatetimeIndex(existing["time"].values)
+    first, last = times[0].date(), times[-1].date()
+    if days[0] < first:
+        raise StoreError(
+            f"store starts on {first}; days before it ({days[0]}) need a new store.path"
+        )
+    if days[-1] <= last:
+        return StoreState(url, first, len(times))
+    new_days = [last + dt.timedelta(days=i) for i in range(1, (days[-1] - last).days + 1)]
+    _write_template(url, build_template(grid, new_days, layout, region), layout, grid, append=True)
+    return StoreState(url, first, len(times) + len(new_days), extended=True)
+
+
+def done_mask(url: str, t0: int, t1: int) -> np.ndarray:
+    """``block_done`` of store time indices ``[t0, t1)``: (time, yblock, xblock) bool."""
+    ds = xr.open_zarr(url, consolidated=False)
+    return np.asarray(ds["block_done"].isel(time=slice(t0, t1)).values, dtype=bool)
+
+
+def write_block(
+    url: str, block: xr.Dataset, region: dict[str, slice], block_index: tuple[int, int]
+) -> None:
+    """Write one block's window: values, then ``quality``, then ``block_done`` (the commit).
+
+    Parameters
+    ----------
+    url : the prepared store.
+    block : (time, y, x) variables of the layout, decoded (float32 NaN / ints).
+    region : ``{"time": slice, "y": slice, "x": slice}`` indices of ``block`` in the store.
+    block_index : (yblock, xblock) of the block.
+    """
+    values = block.drop_vars("quality")
+    kwargs: dict[str, Any] = {"mode": "r+", "consolidated": False, "zarr_format": 3}
+    values.drop_vars(list(values.coords)).to_zarr(url, region=region, **kwargs)
+    quality = block[["quality"]].drop_vars(list(block.coords))
+    quality.to_zarr(url, region=region, **kwargs)
+    n_time = region["time"].stop - region["time"].start
+    by, bx = block_index
+    done = xr.Dataset(
+        {"block_done": (("time", "yblock", "xblock"), np.ones((n_time, 1, 1), np.uint8))}
+    )
+    done_region = {"time": region["time"], "yblock": slice(by, by + 1), "xblock": slice(bx, bx + 1)}
+    done.to_zarr(url, region=done_region, **kwargs)
+
+
+def finalize_store(url: str, attrs: dict[str, Any]) -> None:
+    """Set global attrs (provenance) and re-consolidate the metadata."""
+    import zarr
+
+    group = zarr.open_group(url, mode="r+", zarr_format=3)
+    group.attrs.update(attrs)
+    zarr.consolidate_metadata(url, zarr_format=3)
