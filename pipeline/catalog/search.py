@@ -1,0 +1,207 @@
+"""STAC search: fine (Landsat) and coarse (MODIS) items for a run's region and dates.
+
+Any STAC API works (Planetary Computer, Earth Search, the embedded demo world
+served by ``rustac serve``). Cloud cover is filtered here, on the client,
+because not every API implements the ``query``/``filter`` extensions (rustac's
+in-memory backend silently returns nothing for CQL2 filters).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pystac
+import requests
+from pystac_client import Client
+from pystac_client.exceptions import APIError
+from pystac_client.stac_api_io import StacApiIO
+from urllib3.util.retry import Retry
+
+from pipeline.config import DEMO_ENDPOINT, RunConfig
+from pipeline.errors import InputError, ServiceError
+
+#: Coarse items are searched this many days beyond the fine window, so that
+#: 8/16-day composites overlapping its ends are found too.
+COARSE_EXTRA_DAYS = 8
+
+#: HTTP statuses worth retrying: rate limiting and transient server/gateway failures.
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Items found for a run, sorted by time then id.
+
+    Attributes
+    ----------
+    fine : Landsat items, cloud cover <= the configured maximum.
+    coarse : MODIS items.
+    url : the STAC API searched.
+    """
+
+    fine: list[pystac.Item]
+    coarse: list[pystac.Item]
+    url: str
+
+
+def demo_world_root() -> Path:
+    """Where the demo world lives: ``$STF_DEMO_WORLD`` or ``./demo-world``."""
+    return Path(os.environ.get("STF_DEMO_WORLD", "demo-world"))
+
+
+@contextmanager
+def open_endpoint(cfg: RunConfig) -> Iterator[str]:
+    """Yield the STAC API URL to search; for ``stac.url: demo`` build and serve the demo world.
+
+    The demo world is built once (idempotent) under :func:`demo_world_root` and
+    served on 127.0.0.1 for the duration of the ``with`` block.
+    """
+    if cfg.stac.url != DEMO_ENDPOINT:
+        yield cfg.stac.url
+        return
+    from pipeline.catalog.server import serve_catalog
+    from pipeline.synth import build_world
+
+    world = build_world(demo_world_root())
+    with serve_catalog(world.stac_dir) as url:
+        yield url
+
+
+def open_client(cfg: RunConfig, url: str) -> Client:
+    """A pystac-client ``Client`` with retries/backoff, timeout and optional signing.
+
+    Raises
+    ------
+    ServiceError
+        The endpoint cannot be reached or does not answer as a STAC API.
+    """
+    retry = Retry(
+        total=cfg.stac.retries,
+        backoff_factor=0.5,
+        status_forcelist=RETRY_STATUSES,
+        allowed_methods=None,  # searches are POSTs; they are idempotent reads
+        raise_on_status=False,
+    )
+    stac_io = StacApiIO(max_retries=retry, timeout=cfg.stac.timeout_s)
+    try:
+        return Client.open(url, stac_io=stac_io, modifier=_signer(cfg))
+    except (requests.RequestException, APIError, pystac.STACError, ValueError) as exc:
+        raise ServiceError(_unreachable(url, cfg, exc)) from None
+
+
+def _unreachable(url: str, cfg: RunConfig, exc: Exception) -> str:
+    reason = type(exc).__name__
+    return (
+        f"STAC API {url} did not answer after {cfg.stac.retries} retries ({reason}); "
+        "check stac.url and the network"
+    )
+
+
+def _signer(cfg: RunConfig) -> Callable[[Any], None] | None:
+    if cfg.stac.signing != "planetary-computer":
+        return None
+    try:
+        import planetary_computer
+    except ImportError:
+        raise InputError(
+            "stac.signing: planetary-computer needs the planetary-computer package; "
+            "pip install 'stf-pipeline[planetary]'"
+        ) from None
+    return planetary_computer.sign_inplace  # type: ignore[no-any-return]
+
+
+def search_items(cfg: RunConfig, url: str) -> SearchResult:
+    """Search fine and coarse items for ``cfg``'s region and (widened) dates.
+
+    Fine items: the time range widened by ``time.search_margin_days`` on both
+    sides, cloud cover <= ``max_cloud_cover``. Coarse items: the fine window
+    plus :data:`COARSE_EXTRA_DAYS`.
+
+    Raises
+    ------
+    InputError
+        A collection the endpoint lacks, or nothing usable found.
+    ServiceError
+        The endpoint is unreachable or fails after retries.
+    """
+    client = open_client(cfg, url)
+    _check_collections(client, cfg, url)
+    margin = dt.timedelta(days=cfg.time.search_margin_days)
+    start, end = cfg.time.start - margin, cfg.time.end + margin
+    fine = _search(client, cfg, cfg.collections.fine, (start, end), url)
+    extra = dt.timedelta(days=COARSE_EXTRA_DAYS)
+    coarse = _search(client, cfg, cfg.collections.coarse, (start - extra, end + extra), url)
+    clear = [it for it in fine if _cloud_cover(it) <= cfg.max_cloud_cover]
+    if not clear:
+        raise InputError(
+            f"all {len(fine)} {cfg.collections.fine} items have eo:cloud_cover above "
+            f"{cfg.max_cloud_cover:g}%; raise max_cloud_cover or widen the dates"
+        )
+    return SearchResult(fine=clear, coarse=coarse, url=url)
+
+
+def _check_collections(client: Client, cfg: RunConfig, url: str) -> None:
+    try:
+        offered = sorted(c.id for c in client.get_collections())
+    except (requests.RequestException, APIError) as exc:
+        raise ServiceError(_unreachable(url, cfg, exc)) from None
+    for role, wanted in (("fine", cfg.collections.fine), ("coarse", cfg.collections.coarse)):
+        if wanted not in offered:
+            shown = ", ".join(offered[:20]) + (" ..." if len(offered) > 20 else "")
+            raise InputError(
+                f"collections.{role}: {url} has no collection {wanted!r}; it offers: {shown}"
+            )
+
+
+def _search(
+    client: Client, cfg: RunConfig, collection: str, window: tuple[dt.date, dt.date], url: str
+) -> list[pystac.Item]:
+    start, end = window
+    search = client.search(
+        collections=[collection],
+        intersects=cfg.region.geometry(),
+        datetime=f"{start.isoformat()}T00:00:00Z/{end.isoformat()}T23:59:59Z",
+        limit=cfg.stac.page_size,
+        max_items=cfg.stac.max_items,
+    )
+    try:
+        # Plain dicts first: pystac rewrites proj:epsg on read, stackstac needs the original.
+        items = [_to_item(d, url) for d in search.items_as_dicts()]
+    except (requests.RequestException, APIError) as exc:
+        raise ServiceError(_unreachable(url, cfg, exc)) from None
+    if not items:
+        w, s, e, n = cfg.region.bounds()
+        raise InputError(
+            f"no {collection} items at {url} for bbox [{w:g}, {s:g}, {e:g}, {n:g}] "
+            f"from {start} to {end}; check region and time"
+        )
+    return sorted(items, key=lambda it: (item_datetime(it), it.id))
+
+
+def _to_item(data: dict[str, Any], url: str) -> pystac.Item:
+    item = pystac.Item.from_dict(data, preserve_dict=True)
+    epsg = data.get("properties", {}).get("proj:epsg")
+    if epsg is not None and "proj:epsg" not in item.properties:
+        item.properties["proj:epsg"] = epsg
+    return item
+
+
+def _cloud_cover(item: pystac.Item) -> float:
+    # Items without eo:cloud_cover are kept: their QA band still masks clouds.
+    value = item.properties.get("eo:cloud_cover")
+    return 0.0 if value is None else float(value)
+
+
+def item_datetime(item: pystac.Item) -> dt.datetime:
+    """The nominal acquisition time: ``datetime``, or the middle of a composite's range (UTC)."""
+    if item.datetime is not None:
+        return item.datetime
+    start = pystac.utils.str_to_datetime(item.properties["start_datetime"])
+    end = pystac.utils.str_to_datetime(item.properties["end_datetime"])
+    return start + (end - start) / 2

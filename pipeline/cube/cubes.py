@@ -1,0 +1,224 @@
+"""Analysis-ready cubes: fine and coarse reflectance on aligned grids, masked, with pairs.
+
+Data flow of :func:`load_cubes`: target grids -> raw reads (a :class:`Reader`)
+-> scale + mask -> merge same-day scenes -> clear fractions -> pairs.
+
+The coarse cube is read directly onto the coarse grid (``grid.resolution ×
+coarse_factor``, same origin as the fine grid) with GDAL ``average``
+resampling from MODIS sinusoidal, so each coarse cell is the mean of the MODIS
+pixels it overlaps; QA is read ``nearest`` (averaging bit flags is
+meaningless). ``coarse_on_fine`` block-replicates it onto the fine grid.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+import dask
+import numpy as np
+import pandas as pd
+import pystac
+import xarray as xr
+from dask.callbacks import Callback
+from odc.geo.geobox import GeoBox
+from odc.geo.xr import xr_coords
+
+from pipeline.catalog.search import SearchResult, item_datetime
+from pipeline.catalog.sensors import Sensor, sensor
+from pipeline.config import RunConfig
+from pipeline.cube.grid import grid_anchor, target_grids
+from pipeline.cube.load import READERS, AssetSpec, Reader
+from pipeline.cube.mask import clear_fraction, masked_cube, merge_same_day, qa_assets
+from pipeline.cube.pairs import DEFAULT_MIN_CLEAR, Pair, find_pairs
+from pipeline.errors import InputError
+
+#: ``progress(done, total)`` is called as clear-fraction tasks finish.
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Cubes:
+    """Fine and coarse cubes on aligned grids (see docs/CONTRACTS.md).
+
+    Attributes
+    ----------
+    fine : (time, band, y, x) float32 reflectance, NaN = nodata/cloud/shadow, dask-backed,
+        on ``geobox``; ``time`` = Landsat solar day; coord ``clear_fraction`` (time,).
+    coarse : (time, band, y, x) float32 on ``coarse_geobox``; coord ``clear_fraction``.
+    coarse_on_fine : ``coarse`` block-replicated onto ``geobox`` (nearest), lazy.
+    geobox, coarse_geobox : the fine (e.g. 30 m UTM) and coarse grids, same origin.
+    pairs : usable fine scenes with a coarse scene the same day.
+    fine_ids, coarse_ids : STAC item ids read.
+    """
+
+    fine: xr.DataArray
+    coarse: xr.DataArray
+    coarse_on_fine: xr.DataArray
+    geobox: GeoBox
+    coarse_geobox: GeoBox
+    pairs: list[Pair] = field(default_factory=list)
+    fine_ids: tuple[str, ...] = ()
+    coarse_ids: tuple[str, ...] = ()
+
+    @property
+    def fine_clear(self) -> xr.DataArray:
+        """Per-time clear fraction of ``fine``, (time,) in [0, 1]."""
+        return self.fine["clear_fraction"]
+
+    @property
+    def coarse_clear(self) -> xr.DataArray:
+        """Per-time clear fraction of ``coarse``, (time,) in [0, 1]."""
+        return self.coarse["clear_fraction"]
+
+
+def load_cubes(
+    cfg: RunConfig,
+    result: SearchResult,
+    backend: str = "odc",
+    *,
+    reader: Reader | None = None,
+    min_clear: float = DEFAULT_MIN_CLEAR,
+    max_gap_days: int = 0,
+    progress: Progress | None = None,
+) -> Cubes:
+    """Load the searched items as masked cubes on the run's grid and find reference pairs.
+
+    Parameters
+    ----------
+    cfg : run configuration (grid, bands, chunks, collections).
+    result : items from :func:`pipeline.catalog.search.search_items`.
+    backend : ``"odc"`` (odc-stac) or ``"stackstac"``; ignored when ``reader`` is given.
+    reader : a custom :class:`~pipeline.cube.load.Reader`.
+    min_clear : a fine/coarse scene needs this clear fraction to form a pair.
+    max_gap_days : largest allowed day gap between the fine and coarse scene of a pair.
+    progress : called with (done, total) while clear fractions are computed.
+
+    Raises
+    ------
+    InputError
+        Unknown backend, a band the coarse collection lacks, or no usable fine scene.
+    """
+    read = reader or _reader(backend)
+    fine_sensor, coarse_sensor = sensor(cfg.collections.fine), sensor(cfg.collections.coarse)
+    _check_bands(cfg, coarse_sensor)
+    geobox, coarse_geobox = target_grids(cfg, grid_anchor(result.fine))
+    fine_chunks = {"time": 1, "y": cfg.chunks.y, "x": cfg.chunks.x}
+    factor = cfg.grid.coarse_factor
+    coarse_chunks = {
+        "time": 1,
+        "y": max(1, cfg.chunks.y // factor),
+        "x": max(1, cfg.chunks.x // factor),
+    }
+    lon = float(np.mean(cfg.region.bounds()[::2]))
+    fine = _scenes(read, result.fine, fine_sensor, cfg.bands, geobox, fine_chunks, "nearest")
+    fine = merge_same_day(fine, _days(result.fine, lon))
+    coarse = _scenes(read, result.coarse, coarse_sensor, cfg.bands, coarse_geobox, coarse_chunks)
+    coarse = merge_same_day(coarse, _days(result.coarse, None))
+    fine, coarse = _with_clear_fractions(fine, coarse, progress)
+    if float(fine["clear_fraction"].max()) < min_clear:
+        raise InputError(
+            f"every {cfg.collections.fine} scene ({fine.sizes['time']}) is under "
+            f"{min_clear:.0%} clear over the region; widen the dates or move the region"
+        )
+    cubes = Cubes(
+        fine=fine,
+        coarse=coarse,
+        coarse_on_fine=block_upsample(coarse, factor, geobox),
+        geobox=geobox,
+        coarse_geobox=coarse_geobox,
+        fine_ids=tuple(it.id for it in result.fine),
+        coarse_ids=tuple(it.id for it in result.coarse),
+    )
+    return replace(cubes, pairs=find_pairs(cubes, min_clear=min_clear, max_gap_days=max_gap_days))
+
+
+def _reader(backend: str) -> Reader:
+    try:
+        return READERS[backend]
+    except KeyError:
+        raise InputError(f"unknown backend {backend!r}; use one of: {', '.join(READERS)}") from None
+
+
+def _check_bands(cfg: RunConfig, coarse: Sensor) -> None:
+    missing = [b for b in cfg.bands if b not in coarse.assets]
+    if missing:
+        raise InputError(
+            f"bands: {coarse.collection} has no band(s) {missing}; "
+            f"use bands from {list(coarse.assets)} or another coarse collection"
+        )
+
+
+def asset_specs(sensor_: Sensor, bands: Sequence[str], resampling: str) -> list[AssetSpec]:
+    """Reflectance assets of ``bands`` (``resampling``) plus their QA assets (nearest)."""
+    specs = [
+        AssetSpec(sensor_.asset_for(b), sensor_.dtype, sensor_.nodata, resampling) for b in bands
+    ]
+    qa_keys = dict.fromkeys(qa_assets(sensor_, tuple(bands)).values())
+    # QA dtypes: Landsat QA_PIXEL and MOD09 state are uint16, MCD43A4 quality uint8.
+    qa_dtype = "uint8" if sensor_.qa_per_band else "uint16"
+    specs += [AssetSpec(k, qa_dtype, sensor_.qa_nodata, "nearest") for k in qa_keys]
+    return specs
+
+
+def _scenes(
+    read: Reader,
+    items: Sequence[pystac.Item],
+    sensor_: Sensor,
+    bands: tuple[str, ...],
+    geobox: GeoBox,
+    chunks: dict[str, int],
+    resampling: str = "average",
+) -> xr.DataArray:
+    raw = read(items, asset_specs(sensor_, bands, resampling), geobox, chunks)
+    raw = raw.assign_coords(time=[_naive_utc(item_datetime(it)) for it in items])
+    return masked_cube(raw, sensor_, bands)
+
+
+def _naive_utc(when: dt.datetime) -> np.datetime64:
+    return np.datetime64(pd.Timestamp(when).tz_convert("UTC").tz_localize(None), "ns")
+
+
+def _days(items: Sequence[pystac.Item], lon: float | None) -> xr.DataArray:
+    """Day label per item: UTC date, or the local solar date at longitude ``lon`` (degrees)."""
+    shift = dt.timedelta(hours=lon / 15.0) if lon is not None else dt.timedelta(0)
+    days = [np.datetime64((item_datetime(it) + shift).date(), "ns") for it in items]
+    return xr.DataArray(np.array(days, dtype="datetime64[ns]"), dims="time")
+
+
+def _with_clear_fractions(
+    fine: xr.DataArray, coarse: xr.DataArray, progress: Progress | None
+) -> tuple[xr.DataArray, xr.DataArray]:
+    with _TaskProgress(progress):
+        f_clear, c_clear = dask.compute(clear_fraction(fine), clear_fraction(coarse))
+    return (
+        fine.assign_coords(clear_fraction=("time", np.asarray(f_clear, dtype=float))),
+        coarse.assign_coords(clear_fraction=("time", np.asarray(c_clear, dtype=float))),
+    )
+
+
+class _TaskProgress(Callback):
+    """Reports (done, total) task counts of a local-scheduler compute to ``progress``."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        super().__init__()
+        self._progress = progress
+        self._done = 0
+        self._total = 0
+
+    def _start_state(self, dsk: object, state: dict) -> None:
+        self._total = sum(len(state[k]) for k in ("ready", "waiting", "running", "finished"))
+
+    def _posttask(self, key: object, result: object, dsk: object, state: dict, id: object) -> None:
+        self._done += 1
+        if self._progress is not None:
+            self._progress(self._done, self._total)
+
+
+def block_upsample(coarse: xr.DataArray, factor: int, geobox: GeoBox) -> xr.DataArray:
+    """Block-replicated (nearest) upsampling of (..., yc, xc) by ``factor`` onto ``geobox``."""
+    data = coarse.data.repeat(factor, axis=-2).repeat(factor, axis=-1)
+    coords = {k: v for k, v in coarse.coords.items() if "y" not in v.dims and "x" not in v.dims}
+    out = xr.DataArray(data, dims=coarse.dims, coords={**coords, **xr_coords(geobox)})
+    return out.rename("coarse_on_fine")
