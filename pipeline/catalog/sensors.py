@@ -43,6 +43,7 @@ class Sensor:
     qa_asset : asset holding the quality band (None if the product has none we use).
     scale, offset : DN -> reflectance, unitless.
     nodata : the DN that means "no data" (set here when the STAC item does not declare it).
+    qa_nodata : the fill value of the QA asset(s) (flagged invalid by :meth:`invalid_from_qa`).
     dtype : on-disk data type of the reflectance assets.
     resolution : native pixel size in metres.
     daily : True when one scene per day is expected (MCD43A4), False for composites.
@@ -58,6 +59,7 @@ class Sensor:
     dtype: str
     resolution: float
     daily: bool = False
+    qa_nodata: int = 0
     qa_per_band: Mapping[str, str] = field(default_factory=dict)
 
     def asset_for(self, band: str) -> str:
@@ -105,6 +107,7 @@ LANDSAT_C2_L2 = Sensor(
     nodata=0,
     dtype="uint16",
     resolution=30.0,
+    qa_nodata=1,  # QA_FILL bit, as declared in raster:bands of the real items
 )
 
 MODIS_43A4 = Sensor(
@@ -119,6 +122,7 @@ MODIS_43A4 = Sensor(
     dtype="int16",
     resolution=463.3127165275,
     daily=True,
+    qa_nodata=255,
 )
 
 MODIS_09A1 = Sensor(
@@ -131,6 +135,7 @@ MODIS_09A1 = Sensor(
     nodata=-28672,
     dtype="int16",
     resolution=463.3127165275,
+    qa_nodata=65535,
 )
 
 MODIS_09Q1 = Sensor(
@@ -143,6 +148,7 @@ MODIS_09Q1 = Sensor(
     nodata=-28672,
     dtype="int16",
     resolution=231.65635826375,
+    qa_nodata=65535,
 )
 
 FINE_SENSORS: dict[str, Sensor] = {LANDSAT_C2_L2.collection: LANDSAT_C2_L2}
