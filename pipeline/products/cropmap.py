@@ -192,7 +192,7 @@ def predict_map(model: Any, features: xr.DataArray, class_names: dict[int, str])
         coords={
             **coords,
             "class": classes.astype(int),
-            "class_name": ("class", [class_names[int(c)] for c in classes]),
+            "class_name": ("class", np.array([class_names[int(c)] for c in classes], dtype=object)),
         },
     )
     out.attrs["class_names"] = str({int(c): class_names[int(c)] for c in classes})

@@ -38,7 +38,9 @@ def write_cog(da: xr.DataArray, path: Path, crs: object, nodata: float | int | N
     return path
 
 
-def pixel_centres(grid: xr.DataArray, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def pixel_centres(
+    grid: xr.DataArray, rows: np.ndarray, cols: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Map coordinates (x, y) in metres of pixel indices on ``grid``."""
     return grid["x"].values[cols], grid["y"].values[rows]
 
@@ -62,10 +64,14 @@ def pixel_table(
             "col": samples.cols.astype(np.int32),
         }
     )
-    return gpd.GeoDataFrame(pd.concat([meta, cols], axis=1), geometry=gpd.points_from_xy(xs, ys), crs=crs)
+    return gpd.GeoDataFrame(
+        pd.concat([meta, cols], axis=1), geometry=gpd.points_from_xy(xs, ys), crs=crs
+    )
 
 
-def field_table(features: np.ndarray, names: list[str], labels: LabelGrid, crs: object):  # -> gpd.GeoDataFrame
+def field_table(
+    features: np.ndarray, names: list[str], labels: LabelGrid, crs: object
+):  # -> gpd.GeoDataFrame
     """Zonal statistics per field: mean of every feature over the field's pixels (NaN ignored).
 
     Parameters
@@ -88,7 +94,9 @@ def field_table(features: np.ndarray, names: list[str], labels: LabelGrid, crs: 
     ids, inv = np.unique(g[inside], return_inverse=True)
     flat = features.reshape(features.shape[0], -1)[:, inside]
     finite = np.isfinite(flat)
-    sums = np.stack([np.bincount(inv, np.where(f, v, 0.0), ids.size) for v, f in zip(flat, finite, strict=True)])
+    sums = np.stack(
+        [np.bincount(inv, np.where(f, v, 0.0), ids.size) for v, f in zip(flat, finite, strict=True)]
+    )
     counts = np.stack([np.bincount(inv, f, ids.size) for f in finite])
     with np.errstate(invalid="ignore", divide="ignore"):
         means = (sums / counts).T.astype(np.float32)

@@ -18,7 +18,13 @@ import pystac
 import xarray as xr
 
 from pipeline.products import feeds, stac
-from pipeline.products.cropmap import NODATA, Classifier, predict_map, sample_pixels, train_and_assess
+from pipeline.products.cropmap import (
+    NODATA,
+    Classifier,
+    predict_map,
+    sample_pixels,
+    train_and_assess,
+)
 from pipeline.products.features import feature_stack, layout_of, smoothed_series
 from pipeline.products.indices import indices, weights_of
 from pipeline.products.labels import LabelGrid, load_labels
@@ -50,7 +56,9 @@ class ProductRun:
     @property
     def period(self) -> tuple[dt.datetime, dt.datetime]:
         t = pd.to_datetime(self.ds["time"].values[[0, -1]])
-        return t[0].to_pydatetime().replace(tzinfo=dt.UTC), t[1].to_pydatetime().replace(tzinfo=dt.UTC)
+        return t[0].to_pydatetime().replace(tzinfo=dt.UTC), t[1].to_pydatetime().replace(
+            tzinfo=dt.UTC
+        )
 
     def grid(self) -> xr.DataArray:
         """A (y, x) template of the store grid (coords + CRS)."""
@@ -101,7 +109,9 @@ def step_phenology(run: ProductRun) -> None:
     assets = {"zarr": zarr_path}
     for name, da in pheno.data_vars.items():
         assets[name] = feeds.write_cog(da, run.dir / f"phenology_{name}.tif", run.crs)
-    run.outputs.update({"phenology": zarr_path, **{f"phenology_{k}": v for k, v in assets.items() if k != "zarr"}})
+    run.outputs.update(
+        {"phenology": zarr_path, **{f"phenology_{k}": v for k, v in assets.items() if k != "zarr"}}
+    )
     run.params["phenology"] = dict(pheno.attrs)
     band = [{"nodata": float("nan"), "data_type": "float32"}]
     run.item("phenology", assets, bands=band)
@@ -116,23 +126,33 @@ def features_of(run: ProductRun, period_days: int = 10) -> xr.DataArray:
     return run.features
 
 
-def step_cropmap(run: ProductRun, labels_path: Path, classifier: Classifier = "hgb", seed: int = 0) -> LabelGrid:
+def step_cropmap(
+    run: ProductRun, labels_path: Path, classifier: Classifier = "hgb", seed: int = 0
+) -> LabelGrid:
     """Train on the labels (field split), write accuracy, crop map and probabilities."""
     feats = features_of(run)
     labels = load_labels(labels_path, run.grid())
     samples = sample_pixels(feats, labels, seed=seed)
-    model, report = train_and_assess(samples, classifier, layout_of(feats), labels.class_names, seed)
+    model, report = train_and_assess(
+        samples, classifier, layout_of(feats), labels.class_names, seed
+    )
     run.outputs.update({f"accuracy_{k}": v for k, v in report.save(run.dir).items()})
     result = predict_map(model, feats, labels.class_names).compute()
     crop = feeds.write_cog(result["crop"], run.dir / "crop_map.tif", run.crs, nodata=NODATA)
     proba = feeds.write_cog(result["probability"], run.dir / "crop_probability.tif", run.crs)
     run.outputs.update(crop_map=crop, crop_probability=proba)
     run.outputs["cropmap"] = feeds.write_zarr(result, run.dir / "cropmap.zarr", run.crs)
-    run.params.update(classifier=classifier, labels=str(labels_path), class_names=labels.class_names)
+    run.params.update(
+        classifier=classifier, labels=str(labels_path), class_names=labels.class_names
+    )
     run.params["accuracy"] = {"overall_accuracy": report.overall_accuracy, "kappa": report.kappa}
     run.item("crop_map", {"crop_map": crop}, bands=[{"nodata": NODATA, "data_type": "uint8"}])
     n_cls = result.sizes["class"]
-    run.item("crop_probability", {"probability": proba}, bands=[{"nodata": float("nan"), "data_type": "float32"}] * n_cls)
+    run.item(
+        "crop_probability",
+        {"probability": proba},
+        bands=[{"nodata": float("nan"), "data_type": "float32"}] * n_cls,
+    )
     return labels
 
 
@@ -142,12 +162,15 @@ def step_feeds(run: ProductRun, labels_path: Path, seed: int = 0) -> None:
     labels = load_labels(labels_path, run.grid())
     samples = sample_pixels(feats, labels, seed=seed)
     pix = feeds.write_geoparquet(
-        feeds.pixel_table(feats, samples, labels.class_names, run.crs), run.dir / "pixel_samples.parquet"
+        feeds.pixel_table(feats, samples, labels.class_names, run.crs),
+        run.dir / "pixel_samples.parquet",
     )
     run.outputs["pixel_samples"] = pix
     run.item("pixel_samples", {"table": pix})
     if labels.fields is not None:
-        table = feeds.field_table(np.asarray(feats.values), list(map(str, feats["feature"].values)), labels, run.crs)
+        table = feeds.field_table(
+            np.asarray(feats.values), list(map(str, feats["feature"].values)), labels, run.crs
+        )
         fld = feeds.write_geoparquet(table, run.dir / "field_features.parquet")
         run.outputs["field_features"] = fld
         run.item("field_features", {"table": fld})
@@ -180,7 +203,9 @@ def run_products(
     if (spec.cropmap or spec.feeds) and spec.labels is None:
         from pipeline.errors import InputError
 
-        raise InputError("products.cropmap/feeds need products.labels (field polygons or a class raster)")
+        raise InputError(
+            "products.cropmap/feeds need products.labels (field polygons or a class raster)"
+        )
     if spec.cropmap:
         step_cropmap(run, spec.labels)
     if spec.feeds:

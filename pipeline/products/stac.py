@@ -67,7 +67,9 @@ def make_item(
     if transform is not None:
         proj.transform = list(transform)[:6]
     for key, path in assets.items():
-        asset = pystac.Asset(str(Path(path).resolve()), media_type=MEDIA.get(Path(path).suffix), roles=["data"])
+        asset = pystac.Asset(
+            str(Path(path).resolve()), media_type=MEDIA.get(Path(path).suffix), roles=["data"]
+        )
         item.add_asset(key, asset)
         if bands is not None and Path(path).suffix == ".tif":
             RasterExtension.ext(asset, add_if_missing=True).bands = [

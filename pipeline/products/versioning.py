@@ -35,7 +35,9 @@ def run_dir(out_root: str | Path, run_id: str | None = None, overwrite: bool = F
     path = Path(out_root) / "products" / run_id
     if path.exists() and any(path.iterdir()):
         if not overwrite:
-            raise StoreError(f"products run {path} already exists; pass --overwrite or another --run-id")
+            raise StoreError(
+                f"products run {path} already exists; pass --overwrite or another --run-id"
+            )
         shutil.rmtree(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -44,7 +46,9 @@ def run_dir(out_root: str | Path, run_id: str | None = None, overwrite: bool = F
     return path
 
 
-def write_manifest(path: Path, store: str | Path, params: dict[str, Any], outputs: dict[str, Path]) -> Path:
+def write_manifest(
+    path: Path, store: str | Path, params: dict[str, Any], outputs: dict[str, Path]
+) -> Path:
     """Record inputs, parameters and outputs of a products run in ``<path>/manifest.json``."""
     from pipeline import __version__
 

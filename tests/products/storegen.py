@@ -20,10 +20,14 @@ X0, Y0, RES = 600_000.0, 5_000_000.0, 30.0
 SEASONS = {0: (30, 100), 1: (60, 140), 2: (90, 170)}
 
 
-def double_logistic(t: np.ndarray, sos: float, eos: float, lo: float = 0.15, hi: float = 0.8) -> np.ndarray:
+def double_logistic(
+    t: np.ndarray, sos: float, eos: float, lo: float = 0.15, hi: float = 0.8
+) -> np.ndarray:
     """NDVI season: rises around ``sos``, falls around ``eos`` (days), floor ``lo``, peak ~``hi``."""
     rate = 0.15
-    return lo + (hi - lo) * (1 / (1 + np.exp(-rate * (t - sos))) - 1 / (1 + np.exp(-rate * (t - eos))))
+    return lo + (hi - lo) * (
+        1 / (1 + np.exp(-rate * (t - sos))) - 1 / (1 + np.exp(-rate * (t - eos)))
+    )
 
 
 def field_layout(ny: int, nx: int, field_px: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -42,7 +46,9 @@ def write_store(
     rng = np.random.default_rng(seed)
     fid, cls = field_layout(ny, nx, field_px, seed)
     t = np.arange(n_days, dtype=float)
-    curves = np.stack([double_logistic(t, *SEASONS[c]) for c in range(len(SEASONS))])  # (class, time)
+    curves = np.stack(
+        [double_logistic(t, *SEASONS[c]) for c in range(len(SEASONS))]
+    )  # (class, time)
     nd = curves[cls[fid]].transpose(2, 0, 1) + rng.normal(0, 0.02, (n_days, ny, nx))
     red = np.clip(0.08 * (1 - nd) + 0.02, 0, 1)
     nir = red * (1 + nd) / (1 - nd)
@@ -71,7 +77,9 @@ def write_store(
     return path
 
 
-def write_fields(path: Path, ny: int = 24, nx: int = 24, field_px: int = 6, seed: int = 0, epsg: int = EPSG) -> Path:
+def write_fields(
+    path: Path, ny: int = 24, nx: int = 24, field_px: int = 6, seed: int = 0, epsg: int = EPSG
+) -> Path:
     """The store's fields as GeoParquet polygons with ``field_id`` and ``crop`` names."""
     import geopandas as gpd
     from shapely.geometry import box
@@ -82,7 +90,13 @@ def write_fields(path: Path, ny: int = 24, nx: int = 24, field_px: int = 6, seed
     for f, c in enumerate(cls):
         fy, fx = divmod(f, n_fx)
         x0, y1 = X0 + fx * field_px * RES, Y0 - fy * field_px * RES
-        rows.append({"field_id": f, "crop": f"crop{c}", "geometry": box(x0, y1 - field_px * RES, x0 + field_px * RES, y1)})
+        rows.append(
+            {
+                "field_id": f,
+                "crop": f"crop{c}",
+                "geometry": box(x0, y1 - field_px * RES, x0 + field_px * RES, y1),
+            }
+        )
     gdf = gpd.GeoDataFrame(rows, crs=EPSG)
     if epsg != EPSG:
         gdf = gdf.to_crs(epsg)
