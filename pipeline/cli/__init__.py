@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "pipeline.cli.evaluate_cmd",
     "pipeline.cli.run_cmd",
     "pipeline.cli.products_cmd",
+    "pipeline.cli.select_cmd",
 )
 
 

@@ -1,0 +1,129 @@
+"""Automatic model choice per region: leave-one-pair-out scoring of candidate models.
+
+Each clear pair takes its turn as the held-out target: its fine image is the
+truth, the model is trained (when trainable) on the other pairs only and
+predicts from the nearest other pair(s) (:func:`pipeline.evaluate.runner.choose_refs`).
+Candidates are ranked by :data:`RULE`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from pipeline.errors import InputError
+from pipeline.metrics import score
+from pipeline.models.base import FusionInput, Scene
+from pipeline.models.registry import create_model
+
+#: The selection rule, stated in every result.
+RULE = "lowest mean RMSE over held-out pairs; candidates within 1e-4 of it: highest mean SSIM"
+_TIE = 1e-4
+
+
+@dataclass(frozen=True)
+class SelectionResult:
+    """Outcome of :func:`select_model`.
+
+    Attributes
+    ----------
+    table : one row per (candidate, held-out date): ``candidate``, ``held_out``
+        (ISO date), ``refs``, overall metrics (``rmse``, ``ssim``, ``cc``, ``uiqi``,
+        ``psnr``, ``sam_deg``, ``ergas``), ``train_s``, ``predict_s``; or ``skipped``
+        with the reason.
+    summary : candidate -> mean ``rmse``, ``ssim`` and ``folds`` scored.
+    choice : the chosen candidate's name.
+    rule : how it was chosen (:data:`RULE`).
+    """
+
+    table: list[dict[str, Any]]
+    summary: dict[str, dict[str, float]]
+    choice: str
+    rule: str = RULE
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form for run provenance."""
+        return asdict(self)
+
+
+def _fold(name: str, pairs: Sequence[Scene], held: Scene, bands: tuple[str, ...],
+          size: str, ratio: float, params: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """Train ``name`` without ``held`` and score its prediction of ``held``."""
+    from pipeline.evaluate.runner import choose_refs
+
+    row: dict[str, Any] = {"candidate": name, "held_out": held.date.isoformat()}
+    model = create_model(name, bands=bands, size=size, **params)
+    if len(pairs) < min(model.n_refs):
+        return {**row, "skipped": f"needs {min(model.n_refs)} reference pairs"}
+    start = time.perf_counter()
+    if model.trainable:
+        model.fit(pairs, bands=bands, progress=False)
+    trained = time.perf_counter()
+    refs = choose_refs(list(pairs), held, model.n_refs)
+    pred = model.predict(FusionInput(refs, Scene(held.date, held.coarse), bands))
+    done = time.perf_counter()
+    assert held.fine is not None
+    overall = score(held.fine, pred.fine, bands, ratio=ratio).overall
+    return {**row, "refs": [r.date.isoformat() for r in refs], **overall,
+            "train_s": trained - start, "predict_s": done - trained}  # fmt: skip
+
+
+def choose(summary: dict[str, dict[str, float]]) -> str:
+    """Apply :data:`RULE` to per-candidate means ({"rmse", "ssim"})."""
+    scored = {k: v for k, v in summary.items() if v["folds"] > 0}
+    if not scored:
+        raise InputError("no candidate model could be scored on these pairs")
+    best = min(v["rmse"] for v in scored.values())
+    tied = [k for k, v in scored.items() if v["rmse"] - best <= _TIE]
+    return max(tied, key=lambda k: (scored[k]["ssim"], -scored[k]["rmse"]))
+
+
+def select_model(
+    scenes: Sequence[Scene],
+    candidates: Sequence[str],
+    bands: tuple[str, ...],
+    size: str = "tiny",
+    rule: str = RULE,
+    *,
+    ratio: float = 1.0 / 16,
+    params: dict[str, dict[str, Any]] | None = None,
+) -> SelectionResult:
+    """Choose the best candidate for a region by leaving one clear pair out at a time.
+
+    Parameters
+    ----------
+    scenes : scenes of the region; those with a fine image are the clear pairs (>= 3).
+    candidates : registry names to compare.
+    bands : band names of the arrays.
+    size : model size preset for every candidate.
+    rule : must be :data:`RULE` (the only rule implemented; kept explicit for provenance).
+    ratio : fine / coarse resolution ratio for ERGAS.
+    params : optional per-candidate extra constructor parameters (e.g. epochs).
+    """
+    if rule != RULE:
+        raise InputError(f"unknown selection rule {rule!r}; the implemented rule is {RULE!r}")
+    pairs = sorted((s for s in scenes if s.fine is not None), key=lambda s: s.date)
+    if len(pairs) < 3:
+        raise InputError(f"model selection needs >= 3 clear pairs, got {len(pairs)}")
+    if not candidates:
+        raise InputError("no candidate models given")
+    table = []
+    for name in candidates:
+        for i, held in enumerate(pairs):
+            others = pairs[:i] + pairs[i + 1 :]
+            table.append(
+                _fold(name, others, held, bands, size, ratio, (params or {}).get(name, {}))
+            )
+    summary = {}
+    for name in candidates:
+        rows = [r for r in table if r["candidate"] == name and "skipped" not in r]
+        summary[name] = {
+            "rmse": float(np.mean([r["rmse"] for r in rows])) if rows else float("nan"),
+            "ssim": float(np.mean([r["ssim"] for r in rows])) if rows else float("nan"),
+            "folds": len(rows),
+        }
+    return SelectionResult(table, summary, choose(summary), rule)

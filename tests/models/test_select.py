@@ -1,0 +1,56 @@
+"""Model selection: the known-best candidate wins on a constructed case; JSON; CLI errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.cli import main
+from pipeline.errors import InputError
+from pipeline.models.base import Scene
+from pipeline.models.select import RULE, choose, select_model
+from tests.models.test_ganstfm import toy_pairs
+
+torch.set_num_threads(1)
+
+
+def _blocks(fine: np.ndarray) -> np.ndarray:
+    b, h, w = fine.shape
+    means = fine.reshape(b, h // 4, 4, w // 4, 4).mean((2, 4))
+    return np.repeat(np.repeat(means, 4, 1), 4, 2).astype(np.float32)
+
+
+def test_picks_known_best_and_serialises() -> None:
+    # Fine detail fixed in time, a uniform change per date, coarse = block means: adding the
+    # coarse change to a fine reference (naive_change) is exact, the blocky coarse target is not.
+    scenes = [
+        Scene(s.date, s.coarse + 0.01 * k, toy_pairs(3, shape=(32, 32))[0].fine + 0.01 * k)
+        for k, s in enumerate(toy_pairs(3, shape=(32, 32)))
+    ]
+    scenes = [Scene(s.date, _blocks(s.fine), s.fine) for s in scenes]
+    result = select_model(scenes, ["naive_coarse", "naive_change"], ("green", "red", "nir"))
+    assert result.choice == "naive_change" and result.rule == RULE
+    assert len(result.table) == 6 and result.summary["naive_change"]["folds"] == 3
+    again = json.loads(json.dumps(result.to_dict()))
+    assert again["choice"] == "naive_change"
+
+
+def test_tie_broken_by_ssim_and_input_errors() -> None:
+    summary = {
+        "a": {"rmse": 0.02000, "ssim": 0.80, "folds": 3},
+        "b": {"rmse": 0.02005, "ssim": 0.90, "folds": 3},
+        "c": {"rmse": 0.03, "ssim": 0.99, "folds": 3},
+    }
+    assert choose(summary) == "b"
+    with pytest.raises(InputError, match=">= 3 clear pairs"):
+        select_model(toy_pairs(1)[:2], ["naive_change"], ("red",))
+
+
+def test_cli_rejects_a_run_config(tmp_path, capsys) -> None:
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("region: {name: x}\n")
+    assert main(["select", str(cfg)]) == 2
+    assert "manifest" in capsys.readouterr().err
