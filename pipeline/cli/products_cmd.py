@@ -1,4 +1,4 @@
-"""``stf ndvi|phenology|cropmap|feeds``: products from a fused store, each in a versioned run folder.
+"""``stf ndvi|phenology|cropmap|feeds``: products of a fused store, in versioned run folders.
 
 Outputs go to ``<out>/products/<run_id>/`` (``--out`` defaults to the store's folder);
 an existing run id is refused unless ``--overwrite``.
@@ -52,9 +52,13 @@ def _report(outputs: dict[str, Path]) -> None:
 
 @app.command("ndvi")
 def ndvi_cmd(
-    store: Store, smooth: Smooth = "whittaker", lam: Lam = 400.0, out: Out = None, run_id: RunId = None,
+    store: Store,
+    smooth: Smooth = "whittaker",
+    lam: Lam = 400.0,
+    out: Out = None,
+    run_id: RunId = None,
     overwrite: Overwrite = False,
-) -> None:  # fmt: skip
+) -> None:
     """Daily NDVI/EVI/NDWI with quality weights, gap-filled and smoothed -> indices.zarr."""
     from pipeline.products.runner import finish, step_ndvi
 
@@ -65,9 +69,13 @@ def ndvi_cmd(
 
 @app.command("phenology")
 def phenology_cmd(
-    store: Store, smooth: Smooth = "whittaker", lam: Lam = 400.0, out: Out = None, run_id: RunId = None,
+    store: Store,
+    smooth: Smooth = "whittaker",
+    lam: Lam = 400.0,
+    out: Out = None,
+    run_id: RunId = None,
     overwrite: Overwrite = False,
-) -> None:  # fmt: skip
+) -> None:
     """Per-pixel start/peak/end of season, amplitude, length, integral -> Zarr + COGs."""
     from pipeline.products.runner import finish, step_phenology
 
@@ -78,10 +86,16 @@ def phenology_cmd(
 
 @app.command("cropmap")
 def cropmap_cmd(
-    store: Store, labels: Labels, classifier: Annotated[str, typer.Option(help="hgb | rf | tcn")] = "hgb",
-    smooth: Smooth = "whittaker", lam: Lam = 400.0, seed: int = 0, out: Out = None, run_id: RunId = None,
+    store: Store,
+    labels: Labels,
+    classifier: Annotated[str, typer.Option(help="hgb | rf | tcn")] = "hgb",
+    smooth: Smooth = "whittaker",
+    lam: Lam = 400.0,
+    seed: int = 0,
+    out: Out = None,
+    run_id: RunId = None,
     overwrite: Overwrite = False,
-) -> None:  # fmt: skip
+) -> None:
     """Crop-type map (uint8 COG + probabilities) and field-split accuracy report."""
     from pipeline.errors import InputError
     from pipeline.products.cropmap import CLASSIFIERS
@@ -100,10 +114,16 @@ def cropmap_cmd(
 
 @app.command("feeds")
 def feeds_cmd(
-    store: Store, labels: Labels, smooth: Smooth = "whittaker", lam: Lam = 400.0, seed: int = 0,
-    out: Out = None, run_id: RunId = None, overwrite: Overwrite = False,
-) -> None:  # fmt: skip
-    """Per-pixel and per-field GeoParquet feature tables with STAC items, for downstream classifiers."""
+    store: Store,
+    labels: Labels,
+    smooth: Smooth = "whittaker",
+    lam: Lam = 400.0,
+    seed: int = 0,
+    out: Out = None,
+    run_id: RunId = None,
+    overwrite: Overwrite = False,
+) -> None:
+    """Per-pixel and per-field GeoParquet feature tables + STAC items for downstream classifiers."""
     from pipeline.products.runner import finish, step_feeds
 
     run = _start(store, out, run_id, overwrite, smooth, lam)

@@ -18,7 +18,7 @@ class AccuracyReport:
     ----------
     overall_accuracy, kappa : fractions in [0, 1] (kappa may be negative).
     f1 : class name -> F1 score.
-    confusion : rows = reference class, columns = predicted class (pixel counts), order of ``classes``.
+    confusion : rows = reference, columns = predicted class (pixel counts), order of ``classes``.
     classes : class names; ``n`` : number of test pixels.
     """
 
@@ -56,7 +56,7 @@ class AccuracyReport:
 
 
 def assess(y_true: np.ndarray, y_pred: np.ndarray, class_names: dict[int, str]) -> AccuracyReport:
-    """Score predicted class ids against reference ids (both (n,) int); classes from ``class_names``."""
+    """Score predicted against reference class ids (both (n,) int), classes of ``class_names``."""
     ids = [c for c in class_names if np.any(y_true == c) or np.any(y_pred == c)]
     f1 = f1_score(y_true, y_pred, labels=ids, average=None, zero_division=0)
     return AccuracyReport(

@@ -30,8 +30,11 @@ NODATA = 255
 
 @dataclass(frozen=True)
 class Samples:
-    """Labelled feature rows: ``x`` (n, feature) float32, ``y`` (n,) class id, ``groups`` (n,) field id,
-    ``rows``/``cols`` (n,) pixel indices on the grid."""
+    """Labelled feature rows.
+
+    ``x`` (n, feature) float32; ``y`` (n,) class id; ``groups`` (n,) field id;
+    ``rows``/``cols`` (n,) pixel indices on the grid.
+    """
 
     x: np.ndarray
     y: np.ndarray
@@ -62,7 +65,7 @@ def make_classifier(name: Classifier, layout: tuple[int, int, int], seed: int = 
 
 
 class _NanSafe:
-    """Wrap an estimator that refuses NaN (RandomForest): NaN -> -1, outside every feature's range."""
+    """Wrap an estimator that refuses NaN (RandomForest): NaN -> -1 (outside the feature ranges)."""
 
     def __init__(self, est: Any) -> None:
         self.est = est

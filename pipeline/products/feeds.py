@@ -1,4 +1,4 @@
-"""Feeds for downstream jobs: products as Zarr and COG, per-field and per-pixel GeoParquet tables."""
+"""Feeds for downstream jobs: Zarr and COG products, per-field and per-pixel GeoParquet tables."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pipeline.products.labels import LabelGrid
 
 
 def write_zarr(ds: xr.Dataset, path: Path, crs: object) -> Path:
-    """Write a product Dataset (y, x[, time]) as consolidated Zarr with its CRS in ``spatial_ref``."""
+    """Write a product Dataset (y, x[, time]) as consolidated Zarr, CRS in ``spatial_ref``."""
     import rioxarray  # noqa: F401  (registers .rio)
 
     ds = ds.drop_vars("spatial_ref", errors="ignore").rio.write_crs(crs)

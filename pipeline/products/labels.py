@@ -82,13 +82,14 @@ def _from_polygons(path: Path, grid: xr.DataArray, column: str | None) -> LabelG
         )
     if not gdf.crs.equals(crs):
         raise InputError(
-            f"labels {path.name} are in {gdf.crs.to_string()} but the store grid is {crs.to_string()}; "
-            "reproject them with GeoDataFrame.to_crs"
+            f"labels {path.name} are in {gdf.crs.to_string()} but the store grid is "
+            f"{crs.to_string()}; reproject them with GeoDataFrame.to_crs"
         )
     col = column or next((c for c in LABEL_COLUMNS if c in gdf.columns), None)
     if col is None or col not in gdf.columns:
         raise InputError(
-            f"labels {path.name} have no label column (tried {', '.join(LABEL_COLUMNS)}); use --label-column"
+            f"labels {path.name} have no label column (tried {', '.join(LABEL_COLUMNS)}); "
+            "rename the crop column to 'crop'"
         )
     gdf = gdf.copy()
     if gdf[col].dtype.kind in "iu":
@@ -133,11 +134,11 @@ def _from_raster(path: Path, grid: xr.DataArray, block: int) -> LabelGrid:
     shape = (grid.sizes["y"], grid.sizes["x"])
     if data.shape != shape:
         raise InputError(
-            f"label raster {path.name} is {data.shape} px but the store grid is {shape}; resample it"
+            f"label raster {path.name} is {data.shape} px, the store grid {shape}; resample it"
         )
     if crs is not None and not crs.equals(grid.rio.crs):
         raise InputError(
-            f"label raster {path.name} is in {crs} but the store grid is {grid.rio.crs}; reproject it"
+            f"label raster {path.name} is in {crs}, the store grid in {grid.rio.crs}; reproject it"
         )
     classes = data.astype(np.int16)
     if nodata is not None:
@@ -150,7 +151,7 @@ def _from_raster(path: Path, grid: xr.DataArray, block: int) -> LabelGrid:
 
 
 def block_groups(shape: tuple[int, int], block: int, mask: np.ndarray | None = None) -> np.ndarray:
-    """(y, x) int32 id of the ``block`` x ``block`` pixel square each pixel lies in (-1 outside ``mask``)."""
+    """(y, x) int32 id of the ``block`` x ``block`` square of each pixel (-1 outside ``mask``)."""
     yy, xx = np.indices(shape)
     n_bx = -(-shape[1] // block)
     groups = ((yy // block) * n_bx + xx // block).astype(np.int32)

@@ -68,18 +68,31 @@ class ProductRun:
         g = self.grid()
         self.items.append(
             stac.make_item(
-                item_id, assets, self.crs, g.rio.bounds(), self.period,
-                shape=(g.sizes["y"], g.sizes["x"]), transform=g.rio.transform(), bands=bands,
-                properties={"stf:source_store": str(self.store.resolve()), "stf:run_id": self.dir.name},
+                item_id,
+                assets,
+                self.crs,
+                g.rio.bounds(),
+                self.period,
+                shape=(g.sizes["y"], g.sizes["x"]),
+                transform=g.rio.transform(),
+                bands=bands,
+                properties={
+                    "stf:source_store": str(self.store.resolve()),
+                    "stf:run": self.dir.name,
+                },
             )
-        )  # fmt: skip
+        )
 
 
 def start(
-    store: str | Path, out_root: str | Path | None = None, run_id: str | None = None, overwrite: bool = False,
-    method: Method = "whittaker", lam: float = DEFAULT_LAMBDA,
-) -> ProductRun:  # fmt: skip
-    """Open ``store`` and create ``<out_root>/products/<run_id>`` (``out_root`` defaults to the store's folder)."""
+    store: str | Path,
+    out_root: str | Path | None = None,
+    run_id: str | None = None,
+    overwrite: bool = False,
+    method: Method = "whittaker",
+    lam: float = DEFAULT_LAMBDA,
+) -> ProductRun:
+    """Open ``store``, create ``<out_root>/products/<run_id>`` (default root: the store folder)."""
     store = Path(store)
     ds = open_fused(store)
     out_root = Path(out_root) if out_root is not None else store.resolve().parent
@@ -187,9 +200,12 @@ def finish(run: ProductRun) -> dict[str, Path]:
 
 
 def run_products(
-    store_path: str | Path, products_spec: Any, out_dir: str | Path, run_id: str | None = None,
+    store_path: str | Path,
+    products_spec: Any,
+    out_dir: str | Path,
+    run_id: str | None = None,
     overwrite: bool = False,
-) -> dict[str, Path]:  # fmt: skip
+) -> dict[str, Path]:
     """Run the products a :class:`pipeline.config.ProductsSpec` asks for, as steps of ``stf run``.
 
     Returns a dict of output name -> path under ``<out_dir>/products/<run_id>``.

@@ -23,7 +23,7 @@ DEFAULT_LAMBDA = 400.0
 
 @lru_cache(maxsize=16)
 def _penalty_bands(n: int, order: int) -> np.ndarray:
-    """Upper banded form (order + 1, n) of D'D, D the ``order``-th difference matrix (n - order, n)."""
+    """Upper banded form (order + 1, n) of D'D; D (n - order, n) the ``order``-th differences."""
     d = np.diff(np.eye(n), n=order, axis=0)
     dtd = d.T @ d
     bands = np.zeros((order + 1, n))
@@ -106,7 +106,7 @@ def smooth(
     Parameters
     ----------
     values : (time, y, x) float, NaN = no value (e.g. NDVI).
-    weights : (time, y, x) float32 in [0, 1] (see :func:`pipeline.products.indices.quality_weights`).
+    weights : (time, y, x) float32 in [0, 1] (:func:`~pipeline.products.indices.quality_weights`).
     method : ``"whittaker"`` (weighted, ``lam``) or ``"savgol"`` (``window`` days).
 
     Returns

@@ -50,7 +50,8 @@ def open_fused(store: str | Path, required: Iterable[str] = REQUIRED_VARS) -> xr
     missing = [v for v in required if v not in ds.data_vars]
     if missing:
         raise InputError(
-            f"store {path} lacks variable(s) {', '.join(missing)}; re-run fusion with bands red and nir"
+            f"store {path} lacks variable(s) {', '.join(missing)}; "
+            "re-run fusion with bands red and nir (a contract-layout store)"
         )
     if {"time", "y", "x"} - set(ds.dims):
         raise InputError(

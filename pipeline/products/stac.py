@@ -50,9 +50,9 @@ def make_item(
     Parameters
     ----------
     assets : asset key -> file (absolute path); media type from the suffix.
-    crs : the grid CRS (rasterio/pyproj CRS); ``bounds`` native (left, bottom, right, top) in metres.
+    crs : the grid CRS; ``bounds`` native (left, bottom, right, top) in metres.
     period : (start, end) of the data (UTC); ``shape``/``transform`` of the raster grid.
-    bands : ``raster:bands`` entries (``nodata``, ``data_type``, ``unit``, ``name``) for raster assets.
+    bands : ``raster:bands`` entries (``nodata``, ``data_type``, ...) for GeoTIFF assets.
     """
     bbox, geom = _footprint(bounds, crs)
     start, end = period
@@ -81,7 +81,7 @@ def make_item(
 def write_collection(
     root: Path, collection_id: str, description: str, items: list[pystac.Item]
 ) -> Path:
-    """Save ``items`` under ``root/stac`` in a self-contained collection; return ``collection.json``."""
+    """Save ``items`` under ``root/stac`` as a self-contained collection; return its path."""
     boxes = np.array([i.bbox for i in items], dtype=float)
     spatial = pystac.SpatialExtent([[*boxes[:, :2].min(0).tolist(), *boxes[:, 2:].max(0).tolist()]])
     start = min(i.common_metadata.start_datetime for i in items)

@@ -41,7 +41,7 @@ class TemporalCNN(nn.Module):
 
 
 class TemporalNetClassifier:
-    """scikit-learn-style wrapper: ``fit(X, y)``, ``predict_proba(X)``, ``predict(X)``, ``classes_``.
+    """scikit-learn-style wrapper: ``fit``, ``predict_proba``, ``predict``, ``classes_``.
 
     Features are standardised with the training mean/std; NaN becomes 0 after that
     (the training mean).

@@ -23,7 +23,7 @@ SEASONS = {0: (30, 100), 1: (60, 140), 2: (90, 170)}
 def double_logistic(
     t: np.ndarray, sos: float, eos: float, lo: float = 0.15, hi: float = 0.8
 ) -> np.ndarray:
-    """NDVI season: rises around ``sos``, falls around ``eos`` (days), floor ``lo``, peak ~``hi``."""
+    """NDVI season: rises around ``sos``, falls around ``eos`` (days); floor ``lo``, top ``hi``."""
     rate = 0.15
     return lo + (hi - lo) * (
         1 / (1 + np.exp(-rate * (t - sos))) - 1 / (1 + np.exp(-rate * (t - eos)))
@@ -39,9 +39,14 @@ def field_layout(ny: int, nx: int, field_px: int, seed: int = 0) -> tuple[np.nda
 
 
 def write_store(
-    path: Path, ny: int = 24, nx: int = 24, n_days: int = 200, field_px: int = 6, seed: int = 0,
+    path: Path,
+    ny: int = 24,
+    nx: int = 24,
+    n_days: int = 200,
+    field_px: int = 6,
+    seed: int = 0,
     drop: tuple[str, ...] = (),
-) -> Path:  # fmt: skip
+) -> Path:
     """A fused store: red/nir/green from per-class NDVI seasons + noise; Landsat every 8 days."""
     rng = np.random.default_rng(seed)
     fid, cls = field_layout(ny, nx, field_px, seed)

@@ -1,4 +1,4 @@
-"""A products run on a contract-layout store: Zarr/COG/GeoParquet outputs, STAC round-trip, versioning."""
+"""Products run on a contract-layout store: COG/GeoParquet outputs, STAC round-trip, versions."""
 
 from __future__ import annotations
 

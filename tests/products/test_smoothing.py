@@ -48,7 +48,7 @@ def test_savgol_fills_gaps() -> None:
 
 
 def test_dask_parallel_equals_numpy() -> None:
-    truth, y, w = _noisy(3)
+    _, y, w = _noisy(3)
     values = np.broadcast_to(y[:, None, None], (200, 4, 6)).copy()
     weights = np.broadcast_to(w[:, None, None], (200, 4, 6)).copy()
     da_v = xr.DataArray(values, dims=("time", "y", "x")).chunk({"time": 50, "y": 2, "x": 3})
