@@ -26,9 +26,9 @@ from urllib3.util.retry import Retry
 from pipeline.config import DEMO_ENDPOINT, RunConfig
 from pipeline.errors import InputError, ServiceError
 
-#: Coarse items are searched this many days beyond the fine window, so that
-#: 8/16-day composites overlapping its ends are found too.
-COARSE_EXTRA_DAYS = 8
+#: Coarse items are searched this many days beyond the fine window: half an
+#: 8-day composite, so every composite covering a day of the window is kept.
+COARSE_EXTRA_DAYS = 4
 
 #: HTTP statuses worth retrying: rate limiting and transient server/gateway failures.
 RETRY_STATUSES = (429, 500, 502, 503, 504)
@@ -59,16 +59,21 @@ def demo_world_root() -> Path:
 def open_endpoint(cfg: RunConfig) -> Iterator[str]:
     """Yield the STAC API URL to search; for ``stac.url: demo`` build and serve the demo world.
 
-    The demo world is built once (idempotent) under :func:`demo_world_root` and
-    served on 127.0.0.1 for the duration of the ``with`` block.
+    A complete world already under :func:`demo_world_root` is reused whatever its
+    spec (e.g. a tiny one built for tests); otherwise the default world is built.
+    It is served on 127.0.0.1 for the duration of the ``with`` block.
     """
     if cfg.stac.url != DEMO_ENDPOINT:
         yield cfg.stac.url
         return
     from pipeline.catalog.server import serve_catalog
-    from pipeline.synth import build_world
+    from pipeline.synth import build_world, open_world
 
-    world = build_world(demo_world_root())
+    root = demo_world_root()
+    try:
+        world = open_world(root)
+    except InputError:
+        world = build_world(root)
     with serve_catalog(world.stac_dir) as url:
         yield url
 
@@ -172,9 +177,12 @@ def _search(
     )
     try:
         # Plain dicts first: pystac rewrites proj:epsg on read, stackstac needs the original.
-        items = [_to_item(d, url) for d in search.items_as_dicts()]
+        items = [_to_item(d) for d in search.items_as_dicts()]
     except (requests.RequestException, APIError) as exc:
         raise ServiceError(_unreachable(url, cfg, exc)) from None
+    # APIs match an item whose start/end range overlaps the window (a 16-day MCD43A4
+    # window); keep only items whose nominal day falls in it.
+    items = [it for it in items if start <= item_datetime(it).date() <= end]
     if not items:
         w, s, e, n = cfg.region.bounds()
         raise InputError(
@@ -184,7 +192,7 @@ def _search(
     return sorted(items, key=lambda it: (item_datetime(it), it.id))
 
 
-def _to_item(data: dict[str, Any], url: str) -> pystac.Item:
+def _to_item(data: dict[str, Any]) -> pystac.Item:
     item = pystac.Item.from_dict(data, preserve_dict=True)
     epsg = data.get("properties", {}).get("proj:epsg")
     if epsg is not None and "proj:epsg" not in item.properties:
