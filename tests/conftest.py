@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -21,3 +23,14 @@ def stac_url(tiny_world: World) -> Iterator[str]:
     """Root URL of ``rustac serve`` on 127.0.0.1 serving :func:`tiny_world`'s catalog."""
     with serve_catalog(tiny_world.stac_dir) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The read-only shared data folder (real STAC records and rasters); skips when absent."""
+    path = Path(
+        os.environ.get("STF_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+    )
+    if not path.is_dir():
+        pytest.skip(f"shared data not found at {path} (set STF_SHARED_DATA)")
+    return path

@@ -31,14 +31,14 @@ MODIS_EXTENSIONS = [
     "https://stac-extensions.github.io/raster/v1.1.0/schema.json",
     "https://stac-extensions.github.io/classification/v1.0.0/schema.json",
 ]
-# (asset key, OLI band, centre um, FWHM um, title)
+# (asset key, OLI band, centre um, FWHM um, title, band description)
 LANDSAT_BANDS = (
-    ("blue", "OLI_B2", 0.48, 0.06, "Blue Band"),
-    ("green", "OLI_B3", 0.56, 0.06, "Green Band"),
-    ("red", "OLI_B4", 0.65, 0.04, "Red Band"),
-    ("nir08", "OLI_B5", 0.87, 0.03, "Near Infrared Band 0.8"),
-    ("swir16", "OLI_B6", 1.61, 0.09, "Short-wave Infrared Band 1.6"),
-    ("swir22", "OLI_B7", 2.2, 0.19, "Short-wave Infrared Band 2.2"),
+    ("blue", "OLI_B2", 0.48, 0.06, "Blue Band", "Visible blue"),
+    ("green", "OLI_B3", 0.56, 0.06, "Green Band", "Visible green"),
+    ("red", "OLI_B4", 0.65, 0.04, "Red Band", "Visible red"),
+    ("nir08", "OLI_B5", 0.87, 0.03, "Near Infrared Band 0.8", "Near infrared"),
+    ("swir16", "OLI_B6", 1.61, 0.09, "Short-wave Infrared Band 1.6", "Short-wave infrared"),
+    ("swir22", "OLI_B7", 2.2, 0.19, "Short-wave Infrared Band 2.2", "Short-wave infrared"),
 )
 # MODIS band n -> (common name, centre um, FWHM um) as in the real eo:bands.
 MODIS_BANDS = {
@@ -117,16 +117,13 @@ def landsat_item(
         "landsat:collection_number": "02",
         "landsat:collection_category": "T1",
     }
-    assets = {
-        key: _landsat_band_asset(hrefs[key], key, name, c, w, title)
-        for key, name, c, w, title in LANDSAT_BANDS
-    }
+    assets = {band[0]: _landsat_band_asset(hrefs[band[0]], *band) for band in LANDSAT_BANDS}
     assets["qa_pixel"] = _qa_pixel_asset(hrefs["qa_pixel"])
     return _feature(scene_id, "landsat-c2-l2", bbox, properties, assets, LANDSAT_EXTENSIONS)
 
 
 def _landsat_band_asset(
-    href: str, key: str, name: str, centre: float, fwhm: float, title: str
+    href: str, key: str, name: str, centre: float, fwhm: float, title: str, about: str
 ) -> dict[str, Any]:
     sr_name = name.replace("OLI_B", "SR_B")
     return {
@@ -140,6 +137,7 @@ def _landsat_band_asset(
                 "common_name": key,
                 "center_wavelength": centre,
                 "full_width_half_max": fwhm,
+                "description": about,
             }
         ],
         "raster:bands": [

@@ -17,7 +17,7 @@ from pipeline.synth.phenology import URBAN, WATER, flooded, ndvi
 
 # Endmember spectra, surface reflectance for (blue, green, red, nir, swir1, swir2),
 # typical of USGS/ASTER library spectra resampled to OLI bands.
-_VEGETATION = np.array([0.030, 0.075, 0.035, 0.46, 0.21, 0.095], dtype=np.float32)
+_VEGETATION = np.array([0.030, 0.075, 0.035, 0.36, 0.19, 0.085], dtype=np.float32)
 _SOIL = np.array([0.075, 0.105, 0.135, 0.21, 0.30, 0.25], dtype=np.float32)
 _URBAN = np.array([0.095, 0.115, 0.130, 0.19, 0.23, 0.21], dtype=np.float32)
 _CLEAR_WATER = np.array([0.045, 0.055, 0.030, 0.015, 0.008, 0.005], dtype=np.float32)

@@ -14,7 +14,7 @@ from pipeline.synth import items
 from pipeline.synth.cog import write_cog
 from pipeline.synth.landscape import Landscape
 from pipeline.synth.reflectance import truth_day
-from pipeline.synth.sensors_sim import MODIS_FILL, landsat_scene, modis_scene
+from pipeline.synth.sensors_sim import MODIS_FILL, MODIS_QA_FILL, landsat_scene, modis_scene
 from pipeline.synth.spec import WorldSpec
 
 #: A real Landsat 8 acquisition over WRS-2 path 192 row 029 (Po valley); Landsat 9 flies
@@ -112,13 +112,16 @@ def _write_modis(
     rel = Path("data", "modis", item_id)
     hrefs = {}
     for n in range(1, 8):
-        for key, data, nodata in (
-            (f"Nadir_Reflectance_Band{n}", dn[n - 1], MODIS_FILL),
-            (f"BRDF_Albedo_Band_Mandatory_Quality_Band{n}", qa, 255),
-        ):
-            name = f"{item_id}_{key}.tif"
-            write_cog(tmp / rel / name, data, window, nodata=nodata, blocksize=16)
-            hrefs[key] = (final_root / rel / name).as_uri()
+        key = f"Nadir_Reflectance_Band{n}"
+        write_cog(
+            tmp / rel / f"{item_id}_{key}.tif", dn[n - 1], window, nodata=MODIS_FILL, blocksize=16
+        )
+        hrefs[key] = (final_root / rel / f"{item_id}_{key}.tif").as_uri()
+    # The simulated quality is the same for all bands: one file serves the 7 QA assets.
+    name = f"{item_id}_BRDF_Albedo_Band_Mandatory_Quality.tif"
+    write_cog(tmp / rel / name, qa, window, nodata=MODIS_QA_FILL, blocksize=16)
+    for n in range(1, 8):
+        hrefs[f"BRDF_Albedo_Band_Mandatory_Quality_Band{n}"] = (final_root / rel / name).as_uri()
     return hrefs
 
 

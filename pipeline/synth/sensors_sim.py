@@ -35,6 +35,12 @@ MODIS_FILL = 32767
 MODIS_QA_FILL = 255
 
 
+def landsat_noise(refl: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``refl`` with OLI-like sensor noise (1 % relative + 0.003 additive), float32."""
+    refl = refl * (1 + _LS_NOISE_REL * rng.standard_normal(refl.shape, dtype=np.float32))
+    return refl + _LS_NOISE_ADD * rng.standard_normal(refl.shape, dtype=np.float32)
+
+
 def landsat_scene(
     truth: np.ndarray, labels: np.ndarray, rng: np.random.Generator, cloudiness: float
 ) -> tuple[np.ndarray, np.ndarray, float]:
@@ -57,9 +63,7 @@ def landsat_scene(
     masks = cloud_masks(
         truth.shape[1:], cover, rng, sigma_px=10.0, shadow_shift_px=_shadow_shift_px()
     )
-    refl = _apply_clouds(truth, masks)
-    refl = refl * (1 + _LS_NOISE_REL * rng.standard_normal(refl.shape, dtype=np.float32))
-    refl = refl + _LS_NOISE_ADD * rng.standard_normal(refl.shape, dtype=np.float32)
+    refl = landsat_noise(_apply_clouds(truth, masks), rng)
     dn = np.clip(
         np.round((refl - s.LANDSAT_C2_L2.offset) / s.LANDSAT_C2_L2.scale), 1, 65535
     ).astype(np.uint16)
@@ -129,6 +133,32 @@ def modis_scene(
         np.uint8
     )
     return dn, qa, float(100.0 * fill.mean())
+
+
+def coarse_blocks(truth: np.ndarray, factor: int, bands: tuple[int, ...]) -> np.ndarray:
+    """MODIS-like reflectance on the coarse grid aligned with the world grid (no reprojection).
+
+    PSF blur, then the mean of each ``factor`` x ``factor`` block, then MODIS gain/bias.
+
+    Parameters
+    ----------
+    truth : (band, y, x) float32 reflectance, canonical bands blue..swir2.
+    factor : block size in fine pixels (16 for 480 m); y and x must be multiples of it.
+    bands : canonical band indices to return.
+
+    Returns
+    -------
+    (len(bands), y // factor, x // factor) float32 reflectance.
+    """
+    sigma_px = _MODIS_PSF_SIGMA_M / FINE_RES
+    modis_of = {canon: m for m, canon in _MODIS_FROM.items()}
+    out = []
+    for b in bands:
+        blurred = ndimage.gaussian_filter(truth[b], sigma_px, mode="nearest")
+        h, w = blurred.shape
+        block = blurred.reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))
+        out.append(block * _MODIS_GAIN[modis_of[b]] + _MODIS_BIAS[modis_of[b]])
+    return np.clip(np.stack(out), 0.0, 1.0).astype(np.float32)
 
 
 def modis_reflectance(truth: np.ndarray, world: Grid, window: Grid) -> np.ndarray:
