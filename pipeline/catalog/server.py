@@ -2,7 +2,8 @@
 
 The in-memory backend is used: the DuckDB backend tries to download extensions and
 hangs offline. rustac supports collections, bbox, datetime, ids, intersects and paging,
-not ``filter``/``query``/``sortby``.
+not ``filter``/``query``/``sortby``. Search with POST (pystac-client's default): rustac 0.9
+answers GET ``/search`` with ``collections`` or ``bbox`` query parameters with a 500.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from pipeline.errors import ServiceError
 
@@ -72,22 +75,20 @@ def serve_catalog(stac_dir: Path, port: int | None = None) -> Iterator[str]:
     port = port or _free_port()
     url = f"http://127.0.0.1:{port}"
     cmd = [rustac_executable(), "serve", "--addr", f"127.0.0.1:{port}", *hrefs]
-    # Relative hrefs resolve against the working directory.
-    proc = subprocess.Popen(
-        cmd, cwd=stac_dir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        _wait_ready(proc, url)
-        yield url
-    finally:
-        proc.terminate()
+    # A file, not a pipe, takes rustac's log: an unread pipe would fill up and stall the server.
+    with tempfile.TemporaryFile(mode="w+") as log:
+        # Relative hrefs resolve against the working directory.
+        proc = subprocess.Popen(cmd, cwd=stac_dir, stdout=subprocess.DEVNULL, stderr=log, text=True)
         try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr is not None:
-            proc.stderr.close()
+            _wait_ready(proc, url, log)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def _free_port() -> int:
@@ -96,11 +97,12 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_ready(proc: subprocess.Popen[str], url: str) -> None:
+def _wait_ready(proc: subprocess.Popen[str], url: str, log: IO[str]) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            err = (proc.stderr.read() if proc.stderr else "").strip().splitlines()
+            log.seek(0)
+            err = log.read().strip().splitlines()
             cause = err[-1] if err else f"exit code {proc.returncode}"
             raise ServiceError(
                 f"rustac serve failed to start ({cause}); check the catalog files and the port"

@@ -28,7 +28,6 @@ class WorldSpec:
         same seed adds newer scenes and leaves older ones byte-identical.
     landsat_interval_days : revisit of the combined Landsat 8/9 constellation.
     cloudiness : scale of per-scene cloud cover in [0, 1] (0 = always clear).
-    modis_09a1 : also write 8-day ``modis-09A1-061`` composites.
     """
 
     seed: int = 42
@@ -41,7 +40,6 @@ class WorldSpec:
     end: dt.date = dt.date(2024, 10, 31)
     landsat_interval_days: int = 8
     cloudiness: float = 0.6
-    modis_09a1: bool = False
 
     def __post_init__(self) -> None:
         if self.width % COARSE_FACTOR or self.height % COARSE_FACTOR:

@@ -26,9 +26,11 @@ import numpy as np
 
 from pipeline.errors import InputError
 from pipeline.synth import grid as g
+from pipeline.synth.fields import write_fields
 from pipeline.synth.landscape import Landscape, make_landscape
 from pipeline.synth.phenology import CLASS_NAMES
 from pipeline.synth.reflectance import truth_day
+from pipeline.synth.scenes import landsat_schedule, write_scenes
 from pipeline.synth.spec import GENERATOR_VERSION, WorldSpec
 
 if TYPE_CHECKING:
@@ -102,8 +104,6 @@ class World:
 
     def landsat_dates(self) -> list[dt.date]:
         """Acquisition dates of the Landsat-like scenes."""
-        from pipeline.synth.scenes import landsat_schedule
-
         return [d for d, _ in landsat_schedule(self.spec)]
 
     def modis_dates(self) -> list[dt.date]:
@@ -145,9 +145,6 @@ def build_world(root: Path, spec: WorldSpec | None = None) -> World:
 
 
 def _write_world(tmp: Path, final_root: Path, spec: WorldSpec) -> None:
-    from pipeline.synth.fields import write_fields
-    from pipeline.synth.scenes import write_scenes
-
     world_grid = g.world_grid(spec)
     land = make_landscape(spec.height, spec.width, np.random.default_rng([spec.seed, 0]))
     (tmp / "truth").mkdir()

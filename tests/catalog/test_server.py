@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import socket
 from pathlib import Path
 
 import pystac_client
@@ -61,3 +62,15 @@ def test_asset_hrefs_are_local_file_urls(client: pystac_client.Client) -> None:
 def test_missing_catalog_is_a_service_error(tmp_path: Path) -> None:
     with pytest.raises(ServiceError, match="build the demo world"), serve_catalog(tmp_path):
         pass
+
+
+def test_busy_port_is_a_service_error_naming_the_cause(tiny_world: World) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with (
+            pytest.raises(ServiceError, match="Address already in use"),
+            serve_catalog(tiny_world.stac_dir, port=port),
+        ):
+            pass
