@@ -24,6 +24,7 @@ import xarray as xr
 from dask.callbacks import Callback
 from odc.geo.geobox import GeoBox
 from odc.geo.xr import xr_coords
+from rasterio.errors import RasterioError
 
 from pipeline.catalog.search import SearchResult, item_datetime
 from pipeline.catalog.sensors import Sensor, sensor
@@ -32,7 +33,7 @@ from pipeline.cube.grid import grid_anchor, target_grids
 from pipeline.cube.load import READERS, AssetSpec, Reader
 from pipeline.cube.mask import clear_fraction, masked_cube, merge_same_day, qa_assets
 from pipeline.cube.pairs import DEFAULT_MIN_CLEAR, Pair, find_pairs
-from pipeline.errors import InputError
+from pipeline.errors import InputError, ServiceError
 
 #: ``progress(done, total)`` is called as clear-fraction tasks finish.
 Progress = Callable[[int, int], None]
@@ -190,8 +191,15 @@ def _days(items: Sequence[pystac.Item], lon: float | None) -> xr.DataArray:
 def _with_clear_fractions(
     fine: xr.DataArray, coarse: xr.DataArray, progress: Progress | None
 ) -> tuple[xr.DataArray, xr.DataArray]:
-    with _TaskProgress(progress):
-        f_clear, c_clear = dask.compute(clear_fraction(fine), clear_fraction(coarse))
+    try:
+        with _TaskProgress(progress):
+            f_clear, c_clear = dask.compute(clear_fraction(fine), clear_fraction(coarse))
+    except (RasterioError, OSError, RuntimeError) as exc:
+        # odc-stac raises rasterio's error, stackstac wraps it in RuntimeError; both name the href.
+        cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ServiceError(
+            f"cannot read an asset ({cause}); check the asset server, or re-run the search"
+        ) from None
     return (
         fine.assign_coords(clear_fraction=("time", np.asarray(f_clear, dtype=float))),
         coarse.assign_coords(clear_fraction=("time", np.asarray(c_clear, dtype=float))),
