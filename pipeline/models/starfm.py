@@ -65,36 +65,60 @@ def _unfold_rows(image: Tensor, y0: int, rows: int, radius: int) -> Tensor:
 
 
 def _block(
-    fine: Tensor, coarse: Tensor, target: Tensor, y0: int, rows: int, opts: dict[str, Any]
+    planes: dict[str, Tensor], y0: int, rows: int, opts: dict[str, Any]
 ) -> tuple[Tensor, Tensor]:
-    """STARFM prediction and spread for one block of rows; inputs NaN-padded by the radius."""
+    """STARFM prediction and spread for one block of rows (planes NaN-padded by the radius).
+
+    ``planes`` holds per-pixel (R, B, H + 2r, W + 2r) tensors computed once per
+    image, so the per-candidate work is a few passes: ``fine``, ``s`` (S + u_s),
+    ``t`` (T + u_t), ``p`` (candidate prediction, NaN = invalid candidate) and
+    ``thr`` (in-window similarity threshold, only its centre rows are used).
+    """
     radius = int(opts["radius"])
-    f = _unfold_rows(fine, y0, rows, radius)  # (R, B, K, N)
-    c = _unfold_rows(coarse, y0, rows, radius)
-    t = _unfold_rows(target, y0, rows, radius)  # (1, B, K, N)
-    centre = f.shape[2] // 2
-    valid = ~(f.isnan() | c.isnan() | t.isnan())
-    fz, cz, tz = (torch.nan_to_num(a) for a in (f, c, t))
-    n_valid = valid.sum(2, keepdim=True).clamp(min=1)
-    mean = (fz * valid).sum(2, keepdim=True) / n_valid
-    std = (((fz - mean) * valid) ** 2).sum(2, keepdim=True).div(n_valid).sqrt()
-    f_centre = f[:, :, centre : centre + 1]
-    similar = (f - f_centre).abs() <= std * (2.0 / opts["num_classes"])
-    similar |= f_centre.isnan()
-    spectral, temporal = (fz - cz).abs(), (tz - cz).abs()
-    s_max = spectral[:, :, centre : centre + 1].amax(0, keepdim=True) + opts["u_s"]
-    t_max = temporal[:, :, centre : centre + 1].amax(0, keepdim=True) + opts["u_t"]
-    keep = valid & similar & (spectral <= s_max) & (temporal <= t_max)
-    combined = (spectral + opts["u_s"]) * (temporal + opts["u_t"]) * opts["distance"]
-    weight = torch.where(keep, 1.0 / combined, torch.zeros_like(combined))
+    unf = {k: _unfold_rows(planes[k], y0, rows, radius) for k in ("fine", "s", "t", "p")}
+    centre = unf["fine"].shape[2] // 2
+    f_centre = unf["fine"][:, :, centre : centre + 1]
+    thr = planes["thr"][:, :, radius + y0 : radius + y0 + rows, radius : -radius or None]
+    thr = thr.reshape(*thr.shape[:2], 1, -1)
+    similar = ((unf["fine"] - f_centre).abs() <= thr) | f_centre.isnan()
+    s_max = unf["s"][:, :, centre : centre + 1].amax(0, keepdim=True) + opts["u_s"]
+    t_max = unf["t"][:, :, centre : centre + 1].amax(0, keepdim=True) + opts["u_t"]
+    keep = similar & (unf["s"] <= s_max) & (unf["t"] <= t_max) & ~unf["p"].isnan()
+    combined = unf["s"] * unf["t"] * opts["distance"]
+    weight = torch.where(keep, combined.reciprocal(), 0.0)
     wsum = weight.sum((0, 2))  # (B, N)
-    pred_cand = fz + tz - cz
-    pred = (weight * pred_cand).sum((0, 2)) / wsum.clamp(min=1e-30)
-    spread = (weight * (pred_cand - pred[None, :, None]) ** 2).sum((0, 2)) / wsum.clamp(min=1e-30)
-    fallback = t[0, :, centre]
-    pred = torch.where(wsum > 0, pred, fallback)
+    cand = torch.nan_to_num(unf["p"])
+    pred = (weight * cand).sum((0, 2)) / wsum.clamp(min=1e-30)
+    spread = (weight * (cand - pred[None, :, None]) ** 2).sum((0, 2)) / wsum.clamp(min=1e-30)
+    fallback = planes["target"][0, :, radius + y0 : radius + y0 + rows, radius : -radius or None]
+    pred = torch.where(wsum > 0, pred, fallback.reshape(pred.shape))
     spread = torch.where(wsum > 0, spread.sqrt(), torch.full_like(spread, float("nan")))
     return pred, spread
+
+
+def _planes(
+    fine: Tensor, coarse: Tensor, target: Tensor, opts: dict[str, Any]
+) -> dict[str, Tensor]:
+    """Per-pixel inputs of :func:`_block`, NaN-padded by the radius (see there)."""
+    radius = int(opts["radius"])
+    pad = (radius,) * 4
+    valid = ~(fine.isnan() | coarse.isnan() | target.isnan())
+    width = 2 * radius + 1
+    # in-window mean and std of the fine reference over valid pixels (box filters)
+    fz = torch.where(valid, fine, 0.0)
+    count = F.avg_pool2d(F.pad(valid.float(), pad), width, stride=1) * width**2
+    mean = F.avg_pool2d(F.pad(fz, pad), width, stride=1) * width**2 / count.clamp(min=1)
+    sq = F.avg_pool2d(F.pad(fz**2, pad), width, stride=1) * width**2 / count.clamp(min=1)
+    thr = (sq - mean**2).clamp(min=0).sqrt() * (2.0 / opts["num_classes"])
+    nan = float("nan")
+    return {
+        "fine": F.pad(fine, pad, value=nan),
+        "s": F.pad((fine - coarse).abs() + opts["u_s"], pad, value=nan),
+        "t": F.pad((target - coarse).abs() + opts["u_t"], pad, value=nan),
+        "p": F.pad(torch.where(valid, fine + target - coarse, nan), pad, value=nan),
+        "thr": F.pad(thr, pad, value=nan),
+        "target": F.pad(target, pad, value=nan),
+    }
 
 
 def starfm(
@@ -107,7 +131,7 @@ def starfm(
     sigma_fine: float = 0.002,
     sigma_coarse: float = 0.002,
     device: str = "cpu",
-    block_elements: int = 8_000_000,
+    block_elements: int = 4_000_000,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run STARFM on numpy arrays.
 
@@ -136,13 +160,11 @@ def starfm(
         "u_t": float(np.sqrt(2.0) * sigma_coarse),
         "distance": (1.0 + dist / max(radius, 1)).to(device),
     }
-    pad = (radius, radius, radius, radius)
 
-    def prep(a: np.ndarray) -> Tensor:
-        tensor = torch.as_tensor(np.ascontiguousarray(a, dtype=np.float32), device=device)
-        return F.pad(tensor, pad, value=float("nan"))
+    def tensor(a: np.ndarray) -> Tensor:
+        return torch.as_tensor(np.ascontiguousarray(a, dtype=np.float32), device=device)
 
-    f, c, t = prep(fine), prep(coarse), prep(target[None])
+    planes = _planes(tensor(fine), tensor(coarse), tensor(target[None]), opts)
     per_row = (2 * radius + 1) ** 2 * width * n_refs * n_bands
     rows = max(1, block_elements // per_row)
     pred = np.empty((n_bands, height, width), np.float32)
@@ -150,7 +172,7 @@ def starfm(
     with torch.no_grad():
         for y0 in range(0, height, rows):
             n = min(rows, height - y0)
-            p, s = _block(f, c, t, y0, n, opts)
+            p, s = _block(planes, y0, n, opts)
             pred[:, y0 : y0 + n] = p.reshape(n_bands, n, width).cpu().numpy()
             spread[:, y0 : y0 + n] = s.reshape(n_bands, n, width).cpu().numpy()
     return pred, spread

@@ -1,0 +1,111 @@
+"""Read a manifest's rasters onto the fine grid (rasterio), checking bands and shapes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.evaluate.manifest import Dataset, DateEntry, Manifest, Scaling, _fail
+from pipeline.models.base import Scene
+
+
+def _read(manifest: Manifest, field: str, path: Path) -> np.ndarray:
+    """(band, y, x) raster as float64 DN; one-line InputError when unreadable."""
+    import warnings
+
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+
+    try:
+        # pixel-grid rasters (ENVI sets without map info) are expected here
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            src = rasterio.open(path)
+        with src:
+            return src.read().astype(np.float64)
+    except RasterioIOError as exc:
+        raise _fail(
+            manifest.path, field, f"cannot read {path}: {str(exc).splitlines()[0]}"
+        ) from None
+
+
+def _reflectance(dn: np.ndarray, scaling: Scaling) -> np.ndarray:
+    out = dn * scaling.scale + scaling.offset
+    if scaling.nodata is not None:
+        out[dn == scaling.nodata] = np.nan
+    return out.astype(np.float32)
+
+
+def _on_fine_grid(
+    manifest: Manifest, field: str, coarse: np.ndarray, shape: tuple[int, int]
+) -> np.ndarray:
+    """The coarse image block-replicated onto the fine grid (unchanged when already there)."""
+    if coarse.shape[1:] == shape:
+        return coarse
+    k = round(manifest.ratio)
+    if coarse.shape[1] * k < shape[0] or coarse.shape[2] * k < shape[1] or k != manifest.ratio:
+        raise _fail(
+            manifest.path,
+            field,
+            f"coarse shape {coarse.shape[1:]} does not align with fine {shape} "
+            f"at ratio {manifest.ratio}",
+        )
+    return coarse.repeat(k, axis=1).repeat(k, axis=2)[:, : shape[0], : shape[1]]
+
+
+def _scene(
+    manifest: Manifest, i: int, entry: DateEntry, shape: tuple[int, int] | None
+) -> tuple[Scene, np.ndarray]:
+    n = len(manifest.bands)
+    fine = None
+    if entry.fine is not None:
+        fine = _reflectance(_read(manifest, f"dates[{i}].fine", entry.fine), manifest.fine)
+        if fine.shape[0] != n:
+            raise _fail(
+                manifest.path, f"dates[{i}].fine", f"{fine.shape[0]} bands, manifest lists {n}"
+            )
+        if shape is not None and fine.shape[1:] != shape:
+            raise _fail(
+                manifest.path, f"dates[{i}].fine", f"shape {fine.shape[1:]} differs from {shape}"
+            )
+        shape = fine.shape[1:]
+    coarse = _reflectance(_read(manifest, f"dates[{i}].coarse", entry.coarse), manifest.coarse)
+    if coarse.shape[0] != n:
+        raise _fail(
+            manifest.path, f"dates[{i}].coarse", f"{coarse.shape[0]} bands, manifest lists {n}"
+        )
+    if shape is None:
+        raise _fail(manifest.path, "dates", "the first date needs a fine image (it sets the grid)")
+    coarse = _on_fine_grid(manifest, f"dates[{i}].coarse", coarse, shape)
+    valid = np.ones(shape, bool)
+    if entry.mask is not None:
+        mask = _read(manifest, f"dates[{i}].mask", entry.mask)[0]
+        if mask.shape != shape:
+            raise _fail(
+                manifest.path, f"dates[{i}].mask", f"shape {mask.shape} differs from {shape}"
+            )
+        valid = ~np.isin(mask, entry.invalid)
+    if fine is not None:
+        fine = np.where(valid, fine, np.nan).astype(np.float32)
+    return Scene(entry.date, coarse, fine), valid
+
+
+def load_dataset(manifest: Manifest) -> Dataset:
+    """Every date's rasters as reflectance on the fine grid, masks applied to fine images."""
+    scenes, masks, shape = [], {}, None
+    first_fine = sorted(manifest.dates, key=lambda d: d.fine is None)
+    order = {id(e): i for i, e in enumerate(manifest.dates)}
+    for entry in first_fine:
+        scene, valid = _scene(manifest, order[id(entry)], entry, shape)
+        shape = scene.coarse.shape[1:]
+        scenes.append(scene)
+        masks[entry.date] = valid
+    scenes.sort(key=lambda s: s.date)
+    return Dataset(manifest, tuple(scenes), masks)
+
+
+def scene_on(dataset: Dataset, date: dt.date) -> Scene:
+    """The scene of ``date``."""
+    return next(s for s in dataset.scenes if s.date == date)
