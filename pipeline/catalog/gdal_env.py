@@ -56,7 +56,8 @@ def configure_client(
     """
     import odc.stac
 
-    odc.stac.configure_rio(cloud_defaults=True, **settings)
+    options: dict[str, Any] = dict(settings)
+    odc.stac.configure_rio(cloud_defaults=True, **options)
     apply_process_env(settings)
     if client is not None:
         client.register_plugin(GdalEnvPlugin(settings))
@@ -75,7 +76,7 @@ class GdalEnvPlugin(WorkerPlugin):
     name = "stf-gdal-env"
 
     def __init__(self, settings: Mapping[str, str] = GDAL_SETTINGS) -> None:
-        self.settings = dict(settings)
+        self.settings: dict[str, Any] = dict(settings)
 
     def setup(self, worker: Any) -> None:
         """Called by distributed on every worker (present and future)."""

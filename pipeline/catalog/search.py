@@ -118,7 +118,7 @@ def _signer(cfg: RunConfig) -> Callable[[Any], None] | None:
             "stac.signing: planetary-computer needs the planetary-computer package; "
             "pip install 'stf-pipeline[planetary]'"
         ) from None
-    return planetary_computer.sign_inplace  # type: ignore[no-any-return]
+    return planetary_computer.sign_inplace
 
 
 def search_items(cfg: RunConfig, url: str) -> SearchResult:

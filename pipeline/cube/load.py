@@ -66,7 +66,7 @@ def read_odc(
     """Read with odc-stac (handles sinusoidal MODIS WKT2 without an EPSG code)."""
     import odc.stac
 
-    collections = {it.collection_id for it in items}
+    collections = {str(it.collection_id) for it in items}
     per_asset = {a.key: {"data_type": a.dtype, "nodata": a.nodata} for a in assets}
     ds = odc.stac.load(
         list(items),
@@ -92,7 +92,7 @@ def read_stackstac(
     import stackstac
     from rasterio.enums import Resampling
 
-    epsg = geobox.crs.epsg
+    epsg = geobox.crs.epsg if geobox.crs is not None else None
     if epsg is None:
         raise InputError(f"grid.crs: the stackstac backend needs an EPSG code, got {geobox.crs}")
     left, bottom, right, top = geobox.boundingbox

@@ -48,10 +48,15 @@ def masked_cube(raw: xr.Dataset, sensor: Sensor, bands: tuple[str, ...]) -> xr.D
     for band in bands:
         refl = to_reflectance(raw[sensor.asset_for(band)], sensor)
         if band in qa_of:
-            refl = refl.where(~sensor.invalid_from_qa(raw[qa_of[band]]))
+            refl = refl.where(~_invalid(raw[qa_of[band]], sensor))
         layers.append(refl.astype(np.float32))
     cube = xr.concat(layers, dim=xr.Variable("band", list(bands)), coords="minimal")
     return cube.transpose("time", "band", ...)
+
+
+def _invalid(qa: xr.DataArray, sensor: Sensor) -> xr.DataArray:
+    """The sensor's numpy QA decoder applied blockwise (lazy on dask)."""
+    return xr.apply_ufunc(sensor.invalid_from_qa, qa, dask="parallelized", output_dtypes=[bool])
 
 
 def clear_mask(cube: xr.DataArray) -> xr.DataArray:

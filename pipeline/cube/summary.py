@@ -27,7 +27,8 @@ def _scenes(cube: xr.DataArray, collection: str, found: int) -> dict[str, Any]:
 
 def _chunks(cube: xr.DataArray) -> dict[str, int]:
     """Largest chunk length per dimension (time, band, y, x)."""
-    return {dim: int(max(sizes)) for dim, sizes in zip(cube.dims, cube.chunks or (), strict=True)}
+    sizes = zip(cube.dims, cube.chunks or (), strict=True)
+    return {str(dim): int(max(lengths)) for dim, lengths in sizes}
 
 
 def summarize(cfg: RunConfig, result: SearchResult, cubes: Cubes) -> dict[str, Any]:
