@@ -7,8 +7,11 @@ Rule (also in ``flows/README.md``):
   day fused without a later reference pair (``ref_after_days == -1`` somewhere in
   the image), or ``L + 1`` when every stored day had one. Those days were
   extrapolated from the last pair alone; a newer Landsat scene can give them a
-  second (after) pair, so they are re-fused. Days before ``R`` already sit between
-  two pairs that later scenes cannot change: they are never rewritten.
+  second (after) pair, so they belong to the window. Days before ``R`` already sit
+  between two pairs that later scenes cannot change: they are never rewritten.
+  Note: ``pipeline.run.fuse_step`` resumes (skips blocks the store marks complete),
+  so today days ``R..L`` keep their one-pair values and only days after ``L`` are
+  written; re-fusing them needs a refresh option in ``fuse_step``.
 * ``end <= L`` and no day to refresh: nothing to do (the run is a no-op).
 """
 
@@ -21,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import RunConfig, TimeSpec
+from pipeline.run import store_url
 from pipeline.store.write import open_store
 
 #: Only the store's last days can lack an after-pair; reading this many bounds the cost.
@@ -34,12 +38,6 @@ class Window:
     start: dt.date
     end: dt.date
     reason: str
-
-
-def store_url(cfg: RunConfig) -> str:
-    """The store location: ``store.path`` if it is a URL, else under ``output_root``."""
-    path = cfg.store.path
-    return path if "://" in path else str(cfg.output_root / path)
 
 
 def _stored_days(url: str) -> tuple[list[dt.date], np.ndarray] | None:

@@ -24,9 +24,10 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect_dask import DaskTaskRunner
 
 from flows import tasks
-from flows.incremental import plan_window, store_url, window_config
+from flows.incremental import plan_window, window_config
 from flows.regions import load_region
 from pipeline.config import ComputeSpec, ProductsSpec, RunConfig
+from pipeline.run import store_url
 
 
 def task_runner_for(compute: ComputeSpec) -> DaskTaskRunner | ThreadPoolTaskRunner:
