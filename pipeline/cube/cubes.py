@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import dask
 import numpy as np
@@ -26,6 +27,7 @@ from odc.geo.geobox import GeoBox
 from odc.geo.xr import xr_coords
 from rasterio.errors import RasterioError
 
+from pipeline.catalog.gdal_env import configure_client
 from pipeline.catalog.search import SearchResult, item_datetime
 from pipeline.catalog.sensors import Sensor, sensor
 from pipeline.config import RunConfig
@@ -102,6 +104,7 @@ def load_cubes(
         Unknown backend, a band the coarse collection lacks, or no usable fine scene.
     """
     read = reader or _reader(backend)
+    configure_client(_current_client())
     fine_sensor, coarse_sensor = sensor(cfg.collections.fine), sensor(cfg.collections.coarse)
     _check_bands(cfg, coarse_sensor)
     geobox, coarse_geobox = target_grids(cfg, grid_anchor(result.fine))
@@ -133,6 +136,16 @@ def load_cubes(
         coarse_ids=tuple(it.id for it in result.coarse),
     )
     return replace(cubes, pairs=find_pairs(cubes, min_clear=min_clear, max_gap_days=max_gap_days))
+
+
+def _current_client() -> Any | None:
+    """The active ``distributed.Client`` (its workers get the GDAL settings), if any."""
+    from distributed import get_client
+
+    try:
+        return get_client()
+    except ValueError:  # no client: the local threaded scheduler reads in this process
+        return None
 
 
 def _reader(backend: str) -> Reader:
