@@ -36,7 +36,14 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
     "starfm": ("full", {"window": int(os.environ.get("STARFM_WINDOW", "31"))}),
     "resstf": (
         "full",
-        {"epochs": 6, "steps_per_epoch": 15, "batch_size": 4, "patch": 32, "patience": 3},
+        {
+            "width": 32,
+            "epochs": 6,
+            "steps_per_epoch": 15,
+            "batch_size": 4,
+            "patch": 32,
+            "patience": 3,
+        },
     ),
     "edcstfn": (
         "full",

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from pipeline.errors import InputError
@@ -33,6 +34,6 @@ def load_weights(directory: Path, module: torch.nn.Module) -> None:
     try:
         state = load_file(str(path))
         module.load_state_dict(state)
-    except (OSError, RuntimeError) as exc:
+    except (OSError, RuntimeError, SafetensorError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"cannot load model weights {path}: {first}") from None

@@ -54,7 +54,7 @@ def _samplers(
         train = PatchSampler(tasks, p["patch"], (0, height), min_valid=p["min_valid"], seed=seed)
         return train, PatchSampler(val_tasks, p["patch"], (0, height), seed=seed + 1)
     cut = round(height * (1.0 - float(p["val_fraction"])))
-    if cut < 8 or height - cut < 8:
+    if cut < 4 or height - cut < 4:
         raise InputError(f"image height {height} is too small to hold back validation rows")
     train = PatchSampler(tasks, p["patch"], (0, cut), min_valid=p["min_valid"], seed=seed)
     return train, PatchSampler(tasks, p["patch"], (cut, height), seed=seed + 1)
