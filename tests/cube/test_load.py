@@ -64,7 +64,11 @@ def test_pairs_are_same_day_and_clear(cubes_odc: Cubes) -> None:
 def test_stackstac_gives_the_same_cube(
     cubes_odc: Cubes, tiny_cfg: RunConfig, tiny_result: SearchResult
 ) -> None:
-    other = load_cubes(tiny_cfg, tiny_result, backend="stackstac")
+    calls: list[tuple[int, int]] = []
+    other = load_cubes(
+        tiny_cfg, tiny_result, backend="stackstac", progress=lambda *c: calls.append(c)
+    )
+    assert calls and calls[-1][0] == calls[-1][1] > 0  # the progress bar reaches its total
     assert other.fine.shape == cubes_odc.fine.shape
     np.testing.assert_array_equal(other.fine.x.values, cubes_odc.fine.x.values)
     np.testing.assert_array_equal(other.fine.values, cubes_odc.fine.values)  # exact, NaN included
