@@ -118,6 +118,11 @@ def open_world(root: Path) -> World:
         raise InputError(
             f"no complete demo world at {root}; run `stf catalog build-demo --root {root}`"
         )
+    if marker.get("generator_version") != GENERATOR_VERSION:
+        raise InputError(
+            f"the demo world at {root} was built by another generator version; "
+            f"delete it and run `stf catalog build-demo --root {root}`"
+        )
     return World(root, WorldSpec.from_dict(marker["spec"]))
 
 
