@@ -226,6 +226,21 @@ def _tiles(height: int, width: int, tile: int) -> Iterator[tuple[int, int]]:
             yield y, x
 
 
+def smoothed_change(tgt_coarse: Tensor, ref_coarse: Tensor, window: int) -> Tensor:
+    """Coarse change ``tgt - ref`` box-averaged over ``window`` px (replicate at edges).
+
+    MODIS resampled to 30 m carries no information below its native pixel and is
+    misregistered by a fraction of it, so the per-pixel change is noisy; its local
+    mean is the change STARFM-family methods assume for a fine pixel.
+    (N, B, h, w) tensors in and out; ``window`` 1 returns the raw change.
+    """
+    change = tgt_coarse - ref_coarse
+    if window <= 1:
+        return change
+    r = window // 2
+    return F.avg_pool2d(F.pad(change, (r, r, r, r), mode="replicate"), window, stride=1)
+
+
 def conv(c_in: int, c_out: int, kernel: int = 3) -> nn.Conv2d:
     """'Same' convolution with replicate padding (borders behave like padded tiles)."""
     return nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, padding_mode="replicate")

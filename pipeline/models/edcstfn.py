@@ -14,14 +14,19 @@ uses a pre-trained auto-encoder; freezing stops the encoder from shrinking its
 features to cheat the term). MS-SSIM uses torchmetrics with the scale count and
 kernel reduced for small patches (:func:`pipeline.models.losses.ms_ssim_loss`).
 
-One or two pairs: each pair predicts on its own (one stream), the two
-predictions are blended with inverse-time weights (the paper averages them;
-inverse time reduces to that for a centred target); uncertainty is the weighted
-standard deviation of the two stream predictions.
+One or two pairs: each pair predicts on its own (one stream); the two
+predictions are blended per pixel with the inverse coarse NDVI(+NDBI) change
+weights of :func:`pipeline.models.resstf.index_change_weights` (the paper
+averages the two; a pair whose MODIS image changed less towards the target is
+the more reliable one, which plain averaging ignores); uncertainty is the
+weighted standard deviation of the two stream predictions.
 
 ``skip`` (default ``"change"``): the decoder output is added to
-``F_ref + (C_tgt - C_ref)`` with the last layer initialised to zero, so an
-untrained network equals ``naive_change`` and training learns the correction;
+``F_ref + box(C_tgt - C_ref)`` (coarse change averaged over ``change_window``
+px, see :func:`pipeline.models._torch.smoothed_change`) with the last layer
+initialised to zero, so an untrained network is that smoothed-change
+prediction and training learns the correction; ``halo`` = max(6,
+``weight_radius``, ``change_window // 2``);
 ``"none"`` is the paper's direct prediction. With two or three training dates
 on a CPU budget the skip is what makes the network beat the naive baselines
 (see benchmarks/fusion-accuracy.md).
@@ -29,15 +34,19 @@ on a CPU budget the skip is what makes the network beat the naive baselines
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from pipeline.models._torch import TorchFusionModel, conv
+from pipeline.models._torch import TorchFusionModel, conv, smoothed_change
+from pipeline.models.base import Scene
 from pipeline.models.losses import masked_mse, ms_ssim_loss
 from pipeline.models.patches import Batch
+from pipeline.models.resstf import index_change_weights
 
 
 def _stack(c_in: int, widths: tuple[int, ...], last_relu: bool) -> nn.Sequential:
@@ -76,10 +85,12 @@ class Edcstfn(TorchFusionModel):
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {
             "widths": [4, 8, 8], "skip": "change", "feature_weight": 1.0, "ssim_weight": 0.8,
+            "change_window": 3, "weight_radius": 2,
             "epochs": 2, "steps_per_epoch": 2, "batch_size": 2, "patch": 16,
         },
         "full": {
             "widths": [32, 64, 128], "skip": "change", "feature_weight": 1.0, "ssim_weight": 0.8,
+            "change_window": 33, "weight_radius": 16,
             "epochs": 30, "steps_per_epoch": 40, "batch_size": 8, "patch": 48, "lr": 5e-4,
         },
     }  # fmt: skip
@@ -91,14 +102,21 @@ class Edcstfn(TorchFusionModel):
 
     @property
     def halo(self) -> int:
-        return 6
+        p = self.params
+        return max(6, int(p["weight_radius"]), int(p["change_window"]) // 2)
 
     def forward(
         self, refs_coarse: Tensor, refs_fine: Tensor, tgt_coarse: Tensor, days: Tensor
     ) -> Tensor:
         ref_c, ref_f = refs_coarse[:, 0], refs_fine[:, 0]
         out = self.net(ref_c, ref_f, tgt_coarse)
-        return out + (ref_f + tgt_coarse - ref_c) if self.params["skip"] == "change" else out
+        if self.params["skip"] == "none":
+            return out
+        return out + ref_f + smoothed_change(tgt_coarse, ref_c, int(self.params["change_window"]))
+
+    def stream_weights(self, refs: Sequence[Scene], target: Scene) -> np.ndarray:
+        """Per-pixel weights from the coarse index change (as ResStf); see the module doc."""
+        return index_change_weights(refs, target, self.bands, int(self.params["weight_radius"]))
 
     def loss(self, pred: Tensor, batch: Batch) -> Tensor:
         """MSE + feature_weight * feature MSE + ssim_weight * (1 - MS-SSIM), all masked."""

@@ -20,7 +20,9 @@ convolutional, so each output pixel is the same function of its 37x37
 neighbourhood in every patch that contains it away from the patch edge;
 averaging overlapping patches equals one pass over tiles padded by ``halo``
 except for the padding artefacts the paper averages away. ``halo`` = 18
-(one pixel per 3x3 layer) + ``weight_radius``.
+(one pixel per 3x3 layer), or ``weight_radius`` / half the
+``change_window`` when larger (the weights and the smoothed change below are
+computed from that neighbourhood).
 
 Inputs (``stream_input``):
 
@@ -28,11 +30,13 @@ Inputs (``stream_input``):
   predicts ``L_t - M_t``; the reference pair only trains it (it cannot see
   changes in fine detail).
 * ``"pair"`` (default) — the stream also sees the reference pair and starts
-  from ``M_t + (L_k - M_k)``: the paper's residual ``L - M`` of the reference
-  date carried to the target date, which the net then corrects. Needed to beat
-  the naive baselines with only two or three training dates (see
-  benchmarks/fusion-accuracy.md); the last layer starts at zero so an
-  untrained stream already equals the ``naive_change`` baseline.
+  from ``L_k + box(M_t - M_k)``: the paper's residual ``L - M`` of the reference
+  date carried to the target date, with the MODIS change averaged over
+  ``change_window`` px (33 = about two MODIS pixels: below that the resampled
+  MODIS change is noise and misregistration), which the net then corrects.
+  Needed to beat the naive baselines with only two or three training dates
+  (see benchmarks/fusion-accuracy.md); the last layer starts at zero so an
+  untrained stream already is that smoothed-change prediction.
 
 One network is shared by both streams and trained on every ordered pair of
 clear dates (self-supervised) rather than one network per pair: with two
@@ -51,7 +55,7 @@ import torch
 from scipy.ndimage import uniform_filter
 from torch import Tensor, nn
 
-from pipeline.models._torch import TorchFusionModel, conv
+from pipeline.models._torch import TorchFusionModel, conv, smoothed_change
 from pipeline.models.base import Scene
 
 
@@ -93,11 +97,12 @@ class ResStf(TorchFusionModel):
     train_refs = 1
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {
-            "depth": 4, "width": 8, "weight_radius": 2, "stream_input": "pair",
+            "depth": 4, "width": 8, "weight_radius": 2, "stream_input": "pair", "change_window": 3,
             "epochs": 2, "steps_per_epoch": 2, "batch_size": 2, "patch": 16,
         },
         "full": {
             "depth": 18, "width": 64, "weight_radius": 16, "stream_input": "pair",
+            "change_window": 33,
             "epochs": 30, "steps_per_epoch": 40, "batch_size": 8, "patch": 40, "lr": 2e-4,
         },
     }  # fmt: skip
@@ -112,7 +117,8 @@ class ResStf(TorchFusionModel):
 
     @property
     def halo(self) -> int:
-        return int(self.params["depth"]) + int(self.params["weight_radius"])
+        p = self.params
+        return max(int(p["depth"]), int(p["weight_radius"]), int(p["change_window"]) // 2)
 
     def forward(
         self, refs_coarse: Tensor, refs_fine: Tensor, tgt_coarse: Tensor, days: Tensor
@@ -120,19 +126,30 @@ class ResStf(TorchFusionModel):
         if self.params["stream_input"] == "coarse":
             return tgt_coarse + self.net(tgt_coarse)
         ref_c, ref_f = refs_coarse[:, 0], refs_fine[:, 0]
-        base = tgt_coarse + ref_f - ref_c
+        base = ref_f + smoothed_change(tgt_coarse, ref_c, int(self.params["change_window"]))
         return base + self.net(torch.cat([tgt_coarse, ref_f, ref_c], dim=1))
 
     def stream_weights(self, refs: Sequence[Scene], target: Scene) -> np.ndarray:
         """(S, 1, y, x) inverse NDVI+NDBI change weights, box-averaged (module doc)."""
-        size = 2 * int(self.params["weight_radius"]) + 1
-        tgt = change_index(target.coarse, self.bands)
-        change = []
-        for ref in refs:
-            diff = np.abs(change_index(ref.coarse, self.bands) - tgt)
-            ok = np.isfinite(diff)
-            num = uniform_filter(np.where(ok, diff, 0.0), size, mode="nearest")
-            den = uniform_filter(ok.astype(np.float64), size, mode="nearest")
-            change.append(np.where(den > 0, num / np.maximum(den, 1e-12), np.inf))
-        inverse = 1.0 / (np.stack(change) + 1e-6)
-        return (inverse / inverse.sum(0, keepdims=True))[:, None].astype(np.float32)
+        return index_change_weights(refs, target, self.bands, int(self.params["weight_radius"]))
+
+
+def index_change_weights(
+    refs: Sequence[Scene], target: Scene, bands: Sequence[str], radius: int
+) -> np.ndarray:
+    """(S, 1, y, x) float32 weights ``(1/v_k) / sum(1/v_j)`` of the module docstring.
+
+    ``v_k`` is the mean |index(C_k) - index(C_target)| in a (2 radius + 1)^2 box,
+    NaN pixels left out; reusable by any model that blends per-reference streams.
+    """
+    size = 2 * radius + 1
+    tgt = change_index(target.coarse, bands)
+    change = []
+    for ref in refs:
+        diff = np.abs(change_index(ref.coarse, bands) - tgt)
+        ok = np.isfinite(diff)
+        num = uniform_filter(np.where(ok, diff, 0.0), size, mode="nearest")
+        den = uniform_filter(ok.astype(np.float64), size, mode="nearest")
+        change.append(np.where(den > 0, num / np.maximum(den, 1e-12), np.inf))
+    inverse = 1.0 / (np.stack(change) + 1e-6)
+    return (inverse / inverse.sum(0, keepdims=True))[:, None].astype(np.float32)
