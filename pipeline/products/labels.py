@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from pipeline.errors import InputError
 
 #: Columns tried, in order, for the crop label and the field id of a polygon file.
-LABEL_COLUMNS = ("crop", "crop_type", "class_name", "class", "label", "class_id")
+LABEL_COLUMNS = ("class_id", "crop", "crop_type", "class_name", "class", "label")
 ID_COLUMNS = ("field_id", "id", "parcel_id")
 
 
@@ -92,15 +93,7 @@ def _from_polygons(path: Path, grid: xr.DataArray, column: str | None) -> LabelG
             "rename the crop column to 'crop'"
         )
     gdf = gdf.copy()
-    if gdf[col].dtype.kind in "iu":
-        gdf["class_id"] = gdf[col].astype(int)
-        names = {int(c): str(c) for c in sorted(gdf["class_id"].unique())}
-        if "crop" in gdf.columns and col != "crop":
-            names = dict(zip(gdf["class_id"].astype(int), gdf["crop"].astype(str), strict=True))
-    else:
-        uniques = sorted(gdf[col].astype(str).unique())
-        names = dict(enumerate(uniques))
-        gdf["class_id"] = gdf[col].astype(str).map({n: i for i, n in names.items()})
+    gdf["class_id"], names = _class_ids(gdf, col)
     id_col = next((c for c in ID_COLUMNS if c in gdf.columns), None)
     gdf["field_id"] = gdf[id_col].astype(int) if id_col else np.arange(len(gdf))
     shape, transform = (grid.sizes["y"], grid.sizes["x"]), grid.rio.transform()
@@ -111,6 +104,22 @@ def _from_polygons(path: Path, grid: xr.DataArray, column: str | None) -> LabelG
             f"labels {path.name} do not overlap the store grid; check their extent and CRS"
         )
     return LabelGrid(classes, groups, dict(sorted(names.items())), gdf)
+
+
+def _class_ids(gdf, col: str) -> tuple[np.ndarray, dict[int, str]]:
+    """Integer class ids of each polygon and the id -> name table.
+
+    Integer columns are kept as ids (names from a ``crop``/``class_name`` column when
+    present); text columns are numbered in sorted order.
+    """
+    if gdf[col].dtype.kind in "iu":
+        ids = gdf[col].to_numpy().astype(int)
+        name_col = next((c for c in ("crop", "crop_type", "class_name") if c in gdf.columns), None)
+        labels = gdf[name_col].astype(str) if name_col else pd.Series(ids).astype(str)
+        return ids, {int(i): str(n) for i, n in sorted(zip(ids, labels, strict=True))}
+    text = gdf[col].astype(str)
+    names = dict(enumerate(sorted(text.unique())))
+    return text.map({n: i for i, n in names.items()}).to_numpy().astype(int), names
 
 
 def _burn(geoms, values, shape: tuple[int, int], transform) -> np.ndarray:

@@ -1,0 +1,148 @@
+"""Crop-map accuracy: fused dense series vs Landsat-only sparse series, and a real-data check.
+
+Usage::
+
+    .venv/bin/python benchmarks/cropmap_accuracy.py --store demo-out/fusion.zarr \
+        --labels demo-world/truth/fields.parquet --out benchmarks/cropmap-accuracy
+
+1. On a fused store (layout of docs/CONTRACTS.md) with field labels: the same classifier
+   on features of (a) the dense fused daily series (quality-weighted Whittaker) and
+   (b) the Landsat-only series (clear observations only, ``quality`` bit 1, gap-filled
+   by the same smoother). Same pixels, same field-separated split, same seed.
+2. Real data (``/work/shared/data/real/lgc-2004``): two Landsat TM dates with the
+   4-class SVM map as labels, split by 32 x 32 px spatial blocks.
+
+Writes ``<out>/results.json`` and confusion-matrix PNGs; prints Markdown tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from pipeline.products.cropmap import Samples, sample_pixels, train_and_assess
+from pipeline.products.features import feature_stack, layout_of, smoothed_series, two_date_stack
+from pipeline.products.labels import LabelGrid, block_groups, load_labels
+from pipeline.products.source import open_fused
+
+LGC = Path("/work/shared/data/real/lgc-2004")
+
+
+def _same_pixels(features: xr.DataArray, like: Samples) -> Samples:
+    """Feature rows of ``features`` at the pixels of ``like`` (NaN rows kept: HGB/RF/TCN cope)."""
+    pts = features.isel(y=xr.DataArray(like.rows, dims="s"), x=xr.DataArray(like.cols, dims="s"))
+    x = np.asarray(pts.transpose("s", "feature").values, np.float32)
+    return Samples(x, like.y, like.groups, like.rows, like.cols)
+
+
+def store_experiment(
+    store: Path, labels_path: Path, classifiers: list[str], out: Path
+) -> list[dict]:
+    """Dense fused vs Landsat-only features on one store; one row per (series, classifier)."""
+    ds = open_fused(store)
+    labels = load_labels(labels_path, ds["red"].isel(time=0, drop=True))
+    rows, base = [], None
+    for series, observed_only in (("fused dense", False), ("Landsat only", True)):
+        t0 = time.perf_counter()
+        feats = feature_stack(smoothed_series(ds, observed_only=observed_only)).compute()
+        t_feat = time.perf_counter() - t0
+        base = base or sample_pixels(feats, labels)
+        samples = _same_pixels(feats, base)
+        for clf in classifiers:
+            t0 = time.perf_counter()
+            _, rep = train_and_assess(samples, clf, layout_of(feats), labels.class_names)
+            stem = f"store-{series.split()[0].lower()}-{clf}"
+            rep.save(out, stem)
+            rows.append(_row("store", series, clf, rep, t_feat, time.perf_counter() - t0, stem))
+            rows[-1]["crop_kappa"] = _crop_only_kappa(out / f"{stem}.json", labels)
+    return rows
+
+
+def _crop_only_kappa(report_json: Path, labels: LabelGrid) -> float | None:
+    """Kappa over the crop classes only (rows/cols of non-crop classes dropped)."""
+    crops = {"maize", "wheat", "rice", "soybean", "alfalfa"}
+    rep = json.loads(report_json.read_text())
+    keep = [i for i, c in enumerate(rep["classes"]) if c in crops]
+    if len(keep) < 2:
+        return None
+    cm = np.asarray(rep["confusion"])[np.ix_(keep, keep)].astype(float)
+    n = cm.sum()
+    po, pe = np.trace(cm) / n, (cm.sum(0) @ cm.sum(1)) / n**2
+    return float((po - pe) / (1 - pe))
+
+
+def lgc_experiment(classifiers: list[str], out: Path) -> list[dict]:
+    """Real Landsat TM (2 dates, green/red/nir) vs the SVM 4-class map, spatial-block split."""
+    import rasterio
+
+    def read(name: str) -> np.ndarray:
+        with rasterio.open(LGC / name) as src:
+            return src.read().astype(np.float32)
+
+    bands = np.stack([read("Landsat20041126"), read("Landsat20041228")]) / 1e4  # int16 x 1e4
+    svm = read("Landsat20041126_SVM_classification")[0].astype(np.int16)
+    names = {1: "region1", 2: "region2", 3: "region3", 4: "region4"}
+    labels = LabelGrid(svm, block_groups(svm.shape, 32), names)
+    rows = []
+    for series, dates in (("2 dates", [0, 1]), ("1 date (11-26)", [0])):
+        stack, layout = two_date_stack(bands[dates], ["green", "red", "nir"])
+        feats = xr.DataArray(stack, dims=("feature", "y", "x"))
+        samples = sample_pixels(feats, labels, max_per_group=150)
+        for clf in classifiers:
+            t0 = time.perf_counter()
+            _, rep = train_and_assess(samples, clf, layout, names)
+            stem = f"lgc-{len(dates)}date-{clf}"
+            rep.save(out, stem)
+            rows.append(
+                _row("lgc-2004 (real)", series, clf, rep, 0.0, time.perf_counter() - t0, stem)
+            )
+    return rows
+
+
+def _row(data: str, series: str, clf: str, rep, t_feat: float, t_fit: float, stem: str) -> dict:
+    return {
+        "data": data, "series": series, "classifier": clf, "oa": rep.overall_accuracy,
+        "kappa": rep.kappa, "n_test": rep.n, "f1": rep.f1, "features_s": round(t_feat, 1),
+        "fit_s": round(t_fit, 1), "report": stem,
+    }  # fmt: skip
+
+
+def to_markdown(rows: list[dict]) -> str:
+    """One table row per experiment."""
+    cols = ["data", "series", "classifier", "OA", "kappa", "crop-only kappa", "test px"]
+    head = "| " + " | ".join([*cols, "features s", "fit s"]) + " |"
+    lines = [head, "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ck = f"{r['crop_kappa']:.3f}" if r.get("crop_kappa") is not None else "-"
+        lines.append(
+            f"| {r['data']} | {r['series']} | {r['classifier']} | {r['oa']:.3f} | {r['kappa']:.3f} "
+            f"| {ck} | {r['n_test']} | {r['features_s']} | {r['fit_s']} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", type=Path, help="fused store (e.g. demo-out/fusion.zarr)")
+    parser.add_argument("--labels", type=Path, help="field polygons of the store's world")
+    parser.add_argument("--classifiers", nargs="+", default=["hgb", "rf", "tcn"])
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/cropmap-accuracy"))
+    parser.add_argument("--skip-lgc", action="store_true")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict] = []
+    if args.store is not None:
+        rows += store_experiment(args.store, args.labels, args.classifiers, args.out)
+    if not args.skip_lgc:
+        rows += lgc_experiment(args.classifiers, args.out)
+    (args.out / "results.json").write_text(json.dumps(rows, indent=2))
+    print(to_markdown(rows))
+
+
+if __name__ == "__main__":
+    main()
