@@ -4,8 +4,9 @@ A *task* is one training example at image level: ``refs`` (clear pairs used as
 references) and ``target`` (a clear pair whose fine image is the label). Every
 clear pair takes its turn as the target, the others as references, so a model
 learns to predict a date it did not see from the dates it did. With a single
-pair, the pair is its own reference (the model then learns the same-date
-relation only; stated in the fit report by ``degenerate``).
+pair, the pair is its own reference: the model then only learns the
+same-date relation (zero coarse change), so its prediction stays close to its
+untrained starting point; models say so in their docs.
 
 Patches are drawn uniformly inside a row range (training rows vs. held-back
 validation rows) and rejected when fewer than ``min_valid`` of their pixels are
