@@ -7,8 +7,9 @@ For every fine pixel, inside a ``window x window`` neighbourhood:
    paper uses the whole-image sigma; we use the window's sigma so that a tile
    padded by :attr:`Estarfm.halo` gives exactly the whole-image result.
 2. *Conversion coefficient* V (per band): slope of the regression of fine on
-   coarse reflectance over the similar pixels, pooling both dates (V = 1 where
-   the regression is degenerate, as in the reference implementation).
+   coarse reflectance over the similar pixels, pooling both dates; V = 1 where
+   the regression is not significant or V is outside (0, 5], as in the
+   reference implementation.
 3. *Weights*: 1 / ((1 - R) * d), R the correlation between a neighbour's fine and
    coarse spectra (bands x dates), d = 1 + distance / radius.
 4. Per reference k: ``F_k(centre) + sum_i W_i V (C_target(i) - C_k(i))``; the two
@@ -65,16 +66,24 @@ def _similar(fines: list[torch.Tensor], centre: int, classes: int) -> torch.Tens
 
 
 def _conversion(fines: list[torch.Tensor], coarses: list[torch.Tensor], w: torch.Tensor):
-    """(band, 1, n) slope of fine on coarse over similar pixels (``w`` 0/1), both dates pooled."""
+    """(band, 1, n) slope of fine on coarse over similar pixels (``w`` 0/1), both dates pooled.
+
+    As in the reference IDL code, the slope is used only where the regression is
+    significant (t > 2, ~p < 0.05) and 0 < V <= 5; elsewhere V = 1 (plain coarse change).
+    """
     x = torch.cat(coarses, 1)
     y = torch.cat(fines, 1)
     ww = torch.cat([w] * len(fines), 0)[None]
     n = ww.sum(1, keepdim=True).clamp_min(1)
     mx, my = (ww * x).sum(1, keepdim=True) / n, (ww * y).sum(1, keepdim=True) / n
     cov = (ww * (x - mx) * (y - my)).sum(1, keepdim=True)
-    var = (ww * (x - mx) ** 2).sum(1, keepdim=True)
-    slope = cov / var.clamp_min(_EPS)
-    return torch.where(var > _EPS, slope, torch.ones_like(slope))
+    varx = (ww * (x - mx) ** 2).sum(1, keepdim=True)
+    vary = (ww * (y - my) ** 2).sum(1, keepdim=True)
+    slope = cov / varx.clamp_min(_EPS)
+    r2 = (cov**2 / (varx * vary).clamp_min(_EPS**2)).clamp(0.0, 1.0 - 1e-6)
+    t_stat = torch.sqrt(r2 * (n - 2).clamp_min(0) / (1.0 - r2))
+    ok = (varx > _EPS) & (t_stat > 2.0) & (slope > 0) & (slope <= 5.0)
+    return torch.where(ok, slope, torch.ones_like(slope))
 
 
 def _correlation(fines: list[torch.Tensor], coarses: list[torch.Tensor]) -> torch.Tensor:
