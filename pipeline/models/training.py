@@ -11,7 +11,7 @@
    validation loss is the masked MSE on a fixed grid of patches, the same for
    every model so reports compare;
 3. **early stopping** — stop after ``patience`` epochs without improvement and
-   restore the best weights;
+   restore the best weights (the untrained network counts as epoch 0);
 4. **determinism** — torch and numpy seeded from ``seed``; on CPU the result
    is bit-reproducible for a given thread count;
 5. **speed** — bf16 autocast on CUDA (``amp``), plain float32 on CPU; a tqdm bar.
@@ -111,7 +111,11 @@ def fit(
     optimizer = torch.optim.AdamW(
         model.net.parameters(), lr=float(p["lr"]), weight_decay=float(p["weight_decay"])
     )
-    best, best_state, stale, history = float("inf"), None, 0, []
+    # the untrained network is a candidate too: nets that start from a physical
+    # prediction (zero-initialised last layer) must never end worse than that start
+    best = validate(model, val_batches)
+    best_state, stale = copy.deepcopy(model.net.state_dict()), 0
+    history: list[dict[str, float]] = [{"epoch": 0, "loss": float("nan"), "val_loss": best}]
     start = time.perf_counter()
     bar = tqdm(range(int(p["epochs"])), desc=f"train {model.name}", disable=not progress)
     for epoch in bar:
@@ -131,6 +135,5 @@ def fit(
             stale += 1
             if stale >= int(p["patience"]):
                 break
-    if best_state is not None:
-        model.net.load_state_dict(best_state)
-    return FitReport(len(history), best, time.perf_counter() - start, history)
+    model.net.load_state_dict(best_state)
+    return FitReport(len(history) - 1, best, time.perf_counter() - start, history)
