@@ -5,7 +5,9 @@ engine for sampling, validation, early stopping and checkpoints): a
 least-squares GAN with the multi-scale spectral-norm discriminator of
 :mod:`pipeline.models.ganstfm_net`, conditioned on the target coarse image.
 Generator loss = masked MSE (content) + spectral-angle term ``1 - cos`` +
-``1 - MS-SSIM`` + ``adv_weight`` x LSGAN. The paper's "feature" term uses a
+``1 - MS-SSIM`` + ``adv_weight`` x LSGAN. Unlike the paper, the generator
+predicts a correction of the target coarse image (zero-initialised output),
+which converges in a CPU-sized budget. The paper's "feature" term uses a
 pre-trained autoencoder we do not ship; the pixel content term replaces it.
 
 Uncertainty: *ensemble spread* over flip test-time augmentations (``tta``
@@ -102,8 +104,12 @@ class GanStfm(TorchFusionModel):
 
     def forward(self, refs_coarse: Tensor, refs_fine: Tensor, tgt_coarse: Tensor,
                 days: Tensor) -> Tensor:  # fmt: skip
-        """(N, 1, B, h, w) fine reference + (N, B, h, w) target coarse -> (N, B, h, w)."""
-        return self.net(refs_fine[:, 0], tgt_coarse)
+        """(N, 1, B, h, w) fine reference + (N, B, h, w) target coarse -> (N, B, h, w).
+
+        The generator's output is added to the target coarse image (zero-initialised
+        head): a CPU-sized training budget then starts from the coarse image, not noise.
+        """
+        return tgt_coarse + self.net(refs_fine[:, 0], tgt_coarse)
 
     def training_step(self, batch: Batch, optimizer: torch.optim.Optimizer) -> float:
         """One discriminator then one generator LSGAN step; returns the generator loss."""

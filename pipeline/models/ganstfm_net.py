@@ -110,6 +110,9 @@ class Generator(nn.Module):
             *[_ResBlock(a, b) for a, b in itertools.pairwise(rev)],
             nn.Conv2d(widths[0], bands, 1),
         )
+        # Zero-initialised output: training starts from the caller's base image, not noise.
+        nn.init.zeros_(self.decoder[-1].weight)
+        nn.init.zeros_(self.decoder[-1].bias)
 
     def forward(self, fine_ref: torch.Tensor, coarse_target: torch.Tensor) -> torch.Tensor:
         """(n, band, y, x) fine reference and target coarse -> (n, band, y, x) prediction."""

@@ -186,6 +186,9 @@ class SwinStfmNet(nn.Module):
         self.ups = nn.ModuleList(_Expand(dims[i + 1], dims[i], 2) for i in range(len(dims) - 1))
         self.fuse = nn.ModuleList(nn.Linear(2 * d, d) for d in dims[:-1])
         self.head = _Expand(dims[0], bands, patch)
+        # Zero residual at init: training starts from fine_ref + coarse change.
+        nn.init.zeros_(self.head.linear.weight)
+        nn.init.zeros_(self.head.linear.bias)
 
     def forward(self, fine_ref: torch.Tensor, coarse_ref: torch.Tensor,
                 coarse_target: torch.Tensor) -> torch.Tensor:  # fmt: skip

@@ -1,0 +1,175 @@
+"""Model-zoo benchmark: GAN-STFM, SwinSTFM, STFDiff, ESTARFM, Fit-FC on real and synthetic data.
+
+Run from the repository root (writes benchmarks/model-zoo.{md,json} and reliability PNGs)::
+
+    .venv/bin/python benchmarks/model_zoo.py            # run everything, then render
+    .venv/bin/python benchmarks/model_zoo.py --render   # re-render the md from the json
+
+Every model is scored with :func:`pipeline.evaluate.runner.evaluate` (trained on
+the manifest's other dates, predicting its ``predict`` date) at the sizes in
+:data:`MODELS`, chosen to fit a shared 2-core CPU; its predicted uncertainty is
+checked with :mod:`pipeline.evaluate.calibration`. The synthetic world is
+generated into a temporary folder (160 x 160 px, three clear dates).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipeline.errors import StfError  # noqa: E402
+from pipeline.evaluate.calibration import Calibration, calibrate, plot_reliability  # noqa: E402
+from pipeline.evaluate.runner import evaluate  # noqa: E402
+from pipeline.models.registry import create_model  # noqa: E402
+
+OUT = ROOT / "benchmarks"
+_TRAIN = {"epochs": 4, "steps_per_epoch": 12, "batch_size": 4, "patch": 32, "patience": 2}
+#: model -> (size, parameter overrides); "naive_change" is the reference every model must beat.
+MODELS: dict[str, tuple[str, dict[str, Any]]] = {
+    "naive_change": ("full", {}),
+    "fitfc": ("small", {}),
+    "estarfm": ("small", {}),
+    "ganstfm": ("small", dict(_TRAIN)),
+    "swinstfm": ("small", dict(_TRAIN)),
+    "stfdiff": ("small", dict(_TRAIN)),
+}
+SELECT_CANDIDATES = ("naive_change", "fitfc", "estarfm")
+METRICS = ("rmse", "ssim", "cc", "uiqi", "psnr", "sam_deg", "ergas")
+
+
+def _synthetic_manifest(folder: Path) -> Path | None:
+    try:
+        from pipeline.synth import WorldSpec, build_world
+        from pipeline.synth.export import export_manifest
+    except ImportError:
+        return None
+    world = build_world(folder / "world", WorldSpec.tiny(width=160, height=160))
+    return export_manifest(world, folder / "export", bands=("green", "red", "nir"))
+
+
+def _full_params(name: str, bands: tuple[str, ...]) -> int:
+    model = create_model(name, bands=bands, size="full", device="cpu")
+    count = getattr(model, "parameter_count", None)
+    return int(count()) if callable(count) else 0
+
+
+def _one(manifest: Path, name: str) -> dict[str, Any]:
+    size, params = MODELS[name]
+    try:
+        ev = evaluate(manifest, name, size=size, **params)
+    except StfError as exc:  # a model that cannot run on a dataset is reported, not fatal
+        return {"model": name, "size": size, "skipped": str(exc).splitlines()[0]}
+    row = {**ev.result, "params_full": _full_params(name, ev.bands), "overrides": params}
+    sigma = ev.prediction.uncertainty
+    if sigma is not None:
+        cal = calibrate(ev.prediction.fine, sigma, ev.truth)
+        row["calibration"] = cal.to_dict()
+        row["mean_sigma"] = float(np.nanmean(sigma))
+    return row
+
+
+def _select(manifest: Path) -> dict[str, Any]:
+    from pipeline.evaluate.manifest import load_manifest
+    from pipeline.evaluate.rasters import load_dataset
+    from pipeline.models.select import select_model
+
+    m = load_manifest(manifest)
+    start = time.perf_counter()
+    result = select_model(load_dataset(m).scenes, SELECT_CANDIDATES, m.bands, "tiny",
+                          ratio=1.0 / m.ratio).to_dict()  # fmt: skip
+    return {**result, "dataset": m.name, "seconds": time.perf_counter() - start}
+
+
+def run() -> dict[str, Any]:
+    """Every model on every dataset; returns the JSON-ready results."""
+    import torch
+
+    torch.set_num_threads(2)
+    results: dict[str, Any] = {"rows": [], "selection": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        manifests = [ROOT / "manifests/estarfm-2001.yaml", ROOT / "manifests/lgc-2004.yaml"]
+        synth = _synthetic_manifest(Path(tmp))
+        manifests += [synth] if synth else []
+        for manifest in manifests:
+            for name in MODELS:
+                print(f"{manifest.stem if manifest.stem != 'manifest' else 'synthetic'}: {name}",
+                      flush=True)  # fmt: skip
+                results["rows"].append(_one(manifest, name))
+        results["selection"].append(_select(manifests[0]))
+    results["machine"] = f"{platform.node()} {platform.processor() or platform.machine()}, " \
+        f"{__import__('os').cpu_count()} cores, torch {torch.__version__}, CPU"  # fmt: skip
+    results["date"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return results
+
+
+def _calibration_figures(rows: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for dataset in dict.fromkeys(r.get("dataset") for r in rows if "calibration" in r):
+        curves = {r["model"]: Calibration(**r["calibration"]) for r in rows
+                  if r.get("dataset") == dataset and "calibration" in r}  # fmt: skip
+        png = OUT / f"model-zoo-{dataset}-reliability.png"
+        plot_reliability(curves, png, f"reliability: {dataset}")
+        lines.append(f"![reliability {dataset}]({png.name})")
+    return lines
+
+
+def render(results: dict[str, Any]) -> str:
+    """The markdown section of the benchmark."""
+    notes = OUT / "model-zoo-notes.md"
+    head = "| dataset | model | size | " + " | ".join(METRICS)
+    head += (
+        " | train s | predict s | params (size used) | params (full) | Spearman(sigma, abs error) |"
+    )
+    lines = ["# Model zoo: GAN-STFM, SwinSTFM, STFDiff, ESTARFM, Fit-FC", "",
+             f"Machine: {results['machine']}. Date: {results['date']}.",
+             "Command: `.venv/bin/python benchmarks/model_zoo.py`.", "",
+             f"Metrics: {results['rows'][0].get('convention', '')}.", "",
+             head, "|" + "---|" * (head.count("|") - 1)]  # fmt: skip
+    for r in results["rows"]:
+        if "skipped" in r:
+            continue
+        o, s = r["overall"], r["seconds"]
+        rho = r.get("calibration", {}).get("spearman", float("nan"))
+        lines.append(
+            f"| {r['dataset']} | {r['model']} | {r['size']} | "
+            + " | ".join(f"{o[m]:.4f}" for m in METRICS)
+            + f" | {s['train']:.1f} | {s['predict']:.1f} | {r['params']:,} | {r['params_full']:,}"
+            f" | {rho:.3f} |"
+        )
+    skipped = [f"- {r['model']}: {r['skipped']}" for r in results["rows"] if "skipped" in r]
+    lines += ["", "Not run:" if skipped else "", *skipped, ""]
+    lines += [
+        "## Calibration of the predicted uncertainty",
+        "",
+        *_calibration_figures(results["rows"]),
+        "",
+    ]
+    for sel in results["selection"]:
+        lines += [f"## Automatic model choice on {sel['dataset']} (leave one pair out, tiny sizes)",
+                  "", f"Rule: {sel['rule']}. Choice: **{sel['choice']}** "
+                  f"({sel['seconds']:.0f} s).", "", "| candidate | mean RMSE | mean SSIM | folds |",
+                  "|---|---|---|---|"]  # fmt: skip
+        lines += [f"| {k} | {v['rmse']:.4f} | {v['ssim']:.4f} | {v['folds']} |"
+                  for k, v in sel["summary"].items()]  # fmt: skip
+    lines += ["", "Training settings of the learned models: " + json.dumps(_TRAIN), ""]
+    lines += [notes.read_text()] if notes.exists() else []
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    data = OUT / "model-zoo.json"
+    if "--render" not in sys.argv:
+        data.write_text(json.dumps(run(), indent=1))
+    (OUT / "model-zoo.md").write_text(render(json.loads(data.read_text())))
+    print(f"wrote {OUT / 'model-zoo.md'}")
