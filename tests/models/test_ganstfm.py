@@ -58,3 +58,16 @@ def test_save_load_round_trip(tmp_path) -> None:
     pairs = toy_pairs(3)
     inputs = FusionInput(tuple(pairs[:2]), Scene(pairs[2].date, pairs[2].coarse), model.bands)
     np.testing.assert_allclose(again.predict(inputs).fine, out.fine, atol=1e-5)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", ["ganstfm", "swinstfm", "stfdiff"])
+def test_cuda_bf16_fit_predict(name: str) -> None:
+    """On CUDA the engine trains and predicts under bf16 autocast; output stays finite float32."""
+    bands = ALL_BANDS[:3]
+    pairs = toy_pairs(3)
+    model = create_model(name, bands=bands, size="tiny", device="cuda", amp=True)
+    model.fit(pairs, progress=False, bands=bands)
+    out = model.predict(FusionInput(tuple(pairs[:2]), Scene(pairs[2].date, pairs[2].coarse), bands))
+    assert out.fine.dtype == np.float32 and np.isfinite(out.fine).all()
