@@ -1,12 +1,15 @@
 """Map the plan over the cluster: inputs from the lazy cubes, model tasks, region writes.
 
-Per :class:`~pipeline.fuse.plan.FuseTask` three kinds of Dask work run:
+The cubes' scenes that the run can use are persisted once on the cluster
+(:meth:`Sources.persisted`: the loading graph runs once, on workers; nothing
+is read on the client and no client-local file is used). Then per
+:class:`~pipeline.fuse.plan.FuseTask`:
 
-1. the task's input windows, computed on workers from the cubes' dask graph
-   (nothing is read on the client, no client-local files);
+1. its input windows are sliced from the persisted arrays, the coarse window
+   block-replicated onto the fine window on the worker;
 2. ``predict_days`` model tasks of ``batch_days`` days each, asking for one
    ``GPU`` resource when ``gpu`` is set;
-3. one ``write_window`` task that writes the block's window and commits it.
+3. one ``write_window`` task writes the block's window and commits it.
 
 At most ``2 x workers`` FuseTasks are in flight so memory stays bounded. A
 worker that dies takes its results with it; the scheduler recomputes them
@@ -27,7 +30,13 @@ from distributed import Client, Future, as_completed
 from tqdm.auto import tqdm
 
 from pipeline.fuse.plan import Block, FuseTask, PlanInputs, make_blocks, plan_tasks
-from pipeline.fuse.worker import BlockSummary, TaskInputs, coarse_dates, predict_days, write_window
+from pipeline.fuse.worker import (
+    BlockSummary,
+    coarse_dates,
+    predict_days,
+    task_inputs,
+    write_window,
+)
 from pipeline.store.layout import StoreLayout
 from pipeline.store.write import StoreState, done_mask
 
@@ -39,17 +48,35 @@ class Sources:
     Attributes
     ----------
     fine : (time, band, y, x) float32 Landsat reflectance, NaN = invalid, dask-backed.
-    coarse_on_fine : (time, band, y, x) float32 MODIS reflectance on the fine grid.
+    coarse : (time, band, yc, xc) float32 MODIS reflectance on the coarse grid
+        (same origin as the fine grid, ``factor`` times larger pixels).
+    factor : fine pixels per coarse pixel along each axis.
     pairs : reference pair dates, ascending.
     """
 
     fine: xr.DataArray
-    coarse_on_fine: xr.DataArray
+    coarse: xr.DataArray
+    factor: int
     pairs: tuple[dt.date, ...]
 
     def dates(self, which: str) -> list[dt.date]:
-        """Days of the ``"fine"`` or ``"coarse_on_fine"`` time axis."""
+        """Days of the ``"fine"`` or ``"coarse"`` time axis."""
         return [pd.Timestamp(t).date() for t in getattr(self, which)["time"].values]
+
+    def persisted(self, client: Client, days: Sequence[dt.date]) -> Sources:
+        """Only the scenes a run over ``days`` can use, read once into cluster memory.
+
+        Every task slices these persisted arrays, so the (large) loading graph is
+        sent and run once instead of once per task. Memory: the fine scenes of
+        the run's days and pairs over the region, plus the coarse days (1/factor^2).
+        """
+        wanted = set(days) | set(self.pairs)
+        fine_idx = [i for i, d in enumerate(self.dates("fine")) if d in wanted]
+        coarse_idx = [i for i, d in enumerate(self.dates("coarse")) if d in wanted]
+        fine, coarse = client.persist(
+            [self.fine.isel(time=fine_idx), self.coarse.isel(time=coarse_idx)]
+        )
+        return Sources(fine, coarse, self.factor, self.pairs)
 
 
 def block_clear_fraction(client: Client, sources: Sources, chunk: tuple[int, int]) -> np.ndarray:
@@ -72,17 +99,18 @@ def _window(
 
 
 def _submit_inputs(client: Client, task: FuseTask, sources: Sources) -> Future:
-    b = task.block
-    pad_y, pad_x = slice(b.py0, b.py1), slice(b.px0, b.px1)
+    b, f = task.block, sources.factor
+    pad = (b.py0, b.py1, b.px0, b.px1)
     f_index = {d: i for i, d in enumerate(sources.dates("fine"))}
-    c_index = {d: i for i, d in enumerate(sources.dates("coarse_on_fine"))}
+    c_index = {d: i for i, d in enumerate(sources.dates("coarse"))}
+    cy, cx = slice(b.py0 // f, -(-b.py1 // f)), slice(b.px0 // f, -(-b.px1 // f))
     arrays = [
-        _window(sources.fine, task.ref_dates, f_index, pad_y, pad_x),
-        _window(sources.coarse_on_fine, coarse_dates(task), c_index, pad_y, pad_x),
+        _window(sources.fine, task.ref_dates, f_index, slice(b.py0, b.py1), slice(b.px0, b.px1)),
+        _window(sources.coarse, coarse_dates(task), c_index, cy, cx),
         _window(sources.fine, task.obs_days, f_index, slice(b.y0, b.y1), slice(b.x0, b.x1)),
     ]
-    futures = client.compute(arrays)
-    return client.submit(TaskInputs, *futures, pure=False)
+    fine_refs, coarse, obs = client.compute(arrays)
+    return client.submit(task_inputs, fine_refs, coarse, obs, f, pad, pure=False)
 
 
 @dataclass(frozen=True)
@@ -165,7 +193,7 @@ def plan_run(
         clear=block_clear_fraction(client, sources, chunk),
         min_clear=min_clear,
         fine_days=frozenset(sources.dates("fine")),
-        coarse_days=frozenset(sources.dates("coarse_on_fine")),
+        coarse_days=frozenset(sources.dates("coarse")),
         done=done_mask(state.url, i0, i0 + len(days)),
     )
     return blocks, inputs, plan_tasks(inputs, blocks)

@@ -26,7 +26,7 @@ from pipeline.fuse.plan import DayRefs, FuseTask
 from pipeline.fuse.tiles import crop
 from pipeline.models.base import FusionInput, FusionModel, Prediction, Scene
 from pipeline.store.layout import FUSED, GAP, OBSERVED, SINGLE_PAIR, StoreLayout
-from pipeline.store.write import write_block
+from pipeline.store.write import DONE, PROVISIONAL, write_block
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,25 @@ class TaskInputs:
     fine_refs: np.ndarray
     coarse: np.ndarray
     obs: np.ndarray
+
+
+def task_inputs(
+    fine_refs: np.ndarray,
+    coarse: np.ndarray,
+    obs: np.ndarray,
+    factor: int,
+    window: tuple[int, int, int, int],
+) -> TaskInputs:
+    """Assemble a task's inputs; the coarse window (..., yc, xc) is replicated onto the fine window.
+
+    ``window`` is the padded fine window (py0, py1, px0, px1); ``coarse`` starts at
+    coarse pixel (py0 // factor, px0 // factor) (grids share their origin), which
+    reproduces the cubes' ``coarse_on_fine`` (nearest, block-replicated) exactly.
+    """
+    py0, py1, px0, px1 = window
+    ys = np.arange(py0, py1) // factor - py0 // factor
+    xs = np.arange(px0, px1) // factor - px0 // factor
+    return TaskInputs(fine_refs, coarse[..., ys[:, None], xs[None, :]], obs)
 
 
 def coarse_dates(task: FuseTask) -> tuple[dt.date, ...]:
@@ -227,7 +246,8 @@ def write_window(
         "y": slice(block.y0, block.y1),
         "x": slice(block.x0, block.x1),
     }
-    write_block(url, ds, region, (block.by, block.bx))
+    done = np.array([DONE if r.after is not None else PROVISIONAL for r in task.refs], np.uint8)
+    write_block(url, ds, region, (block.by, block.bx), done)
     quality = ds["quality"].values
     return BlockSummary(
         block.by,

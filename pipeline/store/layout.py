@@ -13,7 +13,8 @@ chunks, which keeps the file count low on object stores.
 ``block_done`` ``(time, yblock, xblock)`` uint8 is the completion record: 1 once
 the block's values for that day are written (written after them, so a value
 under a 0 is never trusted; readers may ignore it, ``quality == 0`` also means
-"not written yet").
+"not written yet"); 2 when written but provisional (no later pair yet, see
+:mod:`pipeline.store.write`).
 """
 
 from __future__ import annotations
@@ -223,7 +224,9 @@ def build_template(grid: Grid, days: list[dt.date], layout: StoreLayout, region:
     ds = xr.Dataset(data_vars, coords=_coords(grid, days))
     for name in layout.variables:
         ds[name].attrs.update(_var_attrs(name), grid_mapping="spatial_ref")
-    ds["block_done"].attrs["long_name"] = "1 once the block's values of that day are written"
+    ds["block_done"].attrs["long_name"] = (
+        "0 not written, 1 written, 2 written from the last pair only (provisional)"
+    )
     ds.attrs.update(
         Conventions="CF-1.10",
         title=f"Dense daily fused reflectance: {region}",

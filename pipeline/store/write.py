@@ -10,7 +10,10 @@ Rules (also in the README, "Store layout"):
   new days (``append_dim="time"``, metadata only); old days are never
   rewritten. Days before the first stored day cannot be added (new store).
 * Each region write puts the values first, ``quality`` second and
-  ``block_done`` last, so a block is complete iff ``block_done`` says so.
+  ``block_done`` last, so a block is complete iff ``block_done`` says so:
+  :data:`DONE` (1), or :data:`PROVISIONAL` (2) for a day fused without a
+  later pair (extrapolated from the last pair), which a later run over that
+  day re-fuses because a newer scene may now give it an after-pair.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ import xarray as xr
 from pipeline.errors import StoreError
 from pipeline.store.layout import LAYOUT_VERSION, Grid, StoreLayout, build_template
 from pipeline.store.lock import is_local, local_path
+
+#: ``block_done`` values: written and final / written from the last pair only.
+DONE, PROVISIONAL = 1, 2
 
 
 @dataclass(frozen=True)
@@ -148,13 +154,20 @@ def prepare_store(
 
 
 def done_mask(url: str, t0: int, t1: int) -> np.ndarray:
-    """``block_done`` of store time indices ``[t0, t1)``: (time, yblock, xblock) bool."""
+    """Final completion of store time indices ``[t0, t1)``: (time, yblock, xblock) bool.
+
+    True only for :data:`DONE`; not-yet-written and :data:`PROVISIONAL` days are to do.
+    """
     ds = xr.open_zarr(url, consolidated=False)
-    return np.asarray(ds["block_done"].isel(time=slice(t0, t1)).values, dtype=bool)
+    return np.asarray(ds["block_done"].isel(time=slice(t0, t1)).values == DONE)
 
 
 def write_block(
-    url: str, block: xr.Dataset, region: dict[str, slice], block_index: tuple[int, int]
+    url: str,
+    block: xr.Dataset,
+    region: dict[str, slice],
+    block_index: tuple[int, int],
+    done: np.ndarray,
 ) -> None:
     """Write one block's window: values, then ``quality``, then ``block_done`` (the commit).
 
@@ -164,19 +177,18 @@ def write_block(
     block : (time, y, x) variables of the layout, decoded (float32 NaN / ints).
     region : ``{"time": slice, "y": slice, "x": slice}`` indices of ``block`` in the store.
     block_index : (yblock, xblock) of the block.
+    done : (time,) uint8 commit value per day: :data:`DONE` or :data:`PROVISIONAL`.
     """
     values = block.drop_vars("quality")
     kwargs: dict[str, Any] = {"mode": "r+", "consolidated": False, "zarr_format": 3}
     values.drop_vars(list(values.coords)).to_zarr(url, region=region, **kwargs)
     quality = block[["quality"]].drop_vars(list(block.coords))
     quality.to_zarr(url, region=region, **kwargs)
-    n_time = region["time"].stop - region["time"].start
     by, bx = block_index
-    done = xr.Dataset(
-        {"block_done": (("time", "yblock", "xblock"), np.ones((n_time, 1, 1), np.uint8))}
-    )
+    marks = done.astype(np.uint8)[:, None, None]
+    done_ds = xr.Dataset({"block_done": (("time", "yblock", "xblock"), marks)})
     done_region = {"time": region["time"], "yblock": slice(by, by + 1), "xblock": slice(bx, bx + 1)}
-    done.to_zarr(url, region=done_region, **kwargs)
+    done_ds.to_zarr(url, region=done_region, **kwargs)
 
 
 def finalize_store(url: str, attrs: dict[str, Any]) -> None:

@@ -46,18 +46,18 @@ def make_sources(n_days: int = 12, fine_days: tuple[int, ...] = (0, 5, 11), clou
         fine[1, :, 2:6, 3:9] = np.nan  # a small cloud on the middle scene
     t, b, ny, nx = truth.shape
     coarse = truth.reshape(t, b, ny // FACTOR, FACTOR, nx // FACTOR, FACTOR).mean(axis=(3, 5))
-    coarse = coarse.repeat(FACTOR, 2).repeat(FACTOR, 3)
     days = [DAY0 + dt.timedelta(days=i) for i in range(n_days)]
-    coords = {"band": ["green", "red", "nir"], "y": grid().y, "x": grid().x}
 
-    def cube(data: np.ndarray, when: list[dt.date]) -> xr.DataArray:
+    def cube(data: np.ndarray, when: list[dt.date], chunk: int) -> xr.DataArray:
         times = [np.datetime64(d, "ns") for d in when]
-        da = xr.DataArray(data, dims=("time", "band", "y", "x"), coords={"time": times, **coords})
-        return da.chunk({"time": 1, "y": 16, "x": 16})
+        coords = {"time": times, "band": ["green", "red", "nir"]}
+        da = xr.DataArray(data, dims=("time", "band", "y", "x"), coords=coords)
+        return da.chunk({"time": 1, "y": chunk, "x": chunk})
 
     return Sources(
-        fine=cube(fine, [days[i] for i in fine_days]),
-        coarse_on_fine=cube(coarse.astype(np.float32), days),
+        fine=cube(fine, [days[i] for i in fine_days], 16),
+        coarse=cube(coarse.astype(np.float32), days, 4),
+        factor=FACTOR,
         pairs=tuple(days[i] for i in fine_days),
     )
 
