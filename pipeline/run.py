@@ -171,6 +171,7 @@ def _fuse(
     *,
     resume: bool,
     progress: bool,
+    lock: bool = True,
 ) -> Any:
     from pipeline.fuse.dispatch import Sources
     from pipeline.fuse.engine import FuseRequest, fuse_into_store
@@ -201,7 +202,9 @@ def _fuse(
         pairs=tuple(p.date for p in cubes.pairs),
     )
     grid = Grid.from_geobox(cubes.geobox)
-    return fuse_into_store(client, sources, grid, payload, request, prov, progress=progress)
+    return fuse_into_store(
+        client, sources, grid, payload, request, prov, progress=progress, lock=lock
+    )
 
 
 def _store_bytes(url: str) -> int:
@@ -255,6 +258,33 @@ def run(
     ------
     InputError, ServiceError, StoreError : one-line user errors (exit 2, 3, 4).
     """
+    from pipeline.store.lock import StoreLock
+
+    # the lock is held for the whole run, so a second run (or a bad store path)
+    # is refused before minutes of search and loading
+    with StoreLock(store_url(cfg)):
+        check_store_region(cfg)
+        return _run_locked(cfg, scheduler=scheduler, resume=resume, progress=progress, log=log)
+
+
+def check_store_region(cfg: RunConfig) -> None:
+    """StoreError early if the store exists and holds another region (the grid is checked later)."""
+    from pipeline.errors import StoreError
+    from pipeline.store.write import open_store, store_exists
+
+    url = store_url(cfg)
+    if cfg.store.overwrite or not store_exists(url):
+        return
+    found = open_store(url).attrs.get("stf_region")
+    if found != cfg.region.name:
+        raise StoreError(
+            f"store {url} holds region {found!r}, not {cfg.region.name!r}; use another store.path"
+        )
+
+
+def _run_locked(
+    cfg: RunConfig, *, scheduler: str | None, resume: bool, progress: bool, log: Log
+) -> RunSummary:
     from pipeline.fuse.model_prep import model_dir_for
 
     start = time.perf_counter()
@@ -272,7 +302,7 @@ def run(
         model_dir = model_dir_for(cfg, cubes, cfg.output_root / "models", progress=progress)
         payload = ModelPayload.from_dir(model_dir)
     with _stage("fuse", log), open_client(cfg.compute, scheduler, log=log) as client:
-        outcome = _fuse(cfg, client, cubes, payload, resume=resume, progress=progress)
+        outcome = _fuse(cfg, client, cubes, payload, resume=resume, progress=progress, lock=False)
     url = store_url(cfg)
     return RunSummary(
         store=url,

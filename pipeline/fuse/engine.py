@@ -7,6 +7,7 @@ it is tested on synthetic cubes as well as real ones.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from dataclasses import dataclass, replace
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 from distributed import Client
 
+from pipeline.errors import InputError
 from pipeline.fuse.dispatch import FuseContext, Sources, pair_choice_record, plan_run, run_tasks
 from pipeline.fuse.plan import plan_tasks, time_windows
 from pipeline.fuse.worker import ModelPayload, ModelPlugin, install
@@ -98,6 +100,7 @@ def fuse_into_store(
     prov: dict[str, Any],
     *,
     progress: bool = True,
+    lock: bool = True,
 ) -> FuseOutcome:
     """Fuse ``request.days`` over every block into the store, resuming from its completion record.
 
@@ -109,13 +112,19 @@ def fuse_into_store(
     payload : the model's config + weights bytes (sent once per worker).
     request : store, days and settings.
     prov : provenance facts of the run: ``config`` and STAC ``fine_items`` / ``coarse_items``.
+    lock : take the store lock here (False when the caller already holds it).
 
     Raises
     ------
     StoreError : the store is locked, conflicting or unwritable (nothing is written then).
+    InputError : there is no reference pair at all.
     """
+    if not sources.pairs:
+        raise InputError(
+            f"no clear fine/coarse pair for region {request.region!r}; widen the dates"
+        )
     layout = request.layout
-    with StoreLock(request.url):
+    with StoreLock(request.url) if lock else contextlib.nullcontext():
         state = prepare_store(request.url, grid, list(request.days), layout, request.region)
         model = install(payload)
         sources = sources.persisted(client, request.days)

@@ -57,7 +57,8 @@ class StoreState:
         return (day - self.first_day).days
 
 
-def _exists(url: str) -> bool:
+def store_exists(url: str) -> bool:
+    """Whether a Zarr store (its root ``zarr.json``) exists at ``url``."""
     if is_local(url):
         return (local_path(url) / "zarr.json").exists()
     import fsspec
@@ -135,7 +136,7 @@ def prepare_store(
     StoreError : the store holds another region/grid/layout, ``days`` start
         before the store's first day, or the path cannot be written.
     """
-    if not _exists(url):
+    if not store_exists(url):
         _write_template(url, build_template(grid, days, layout, region), layout, grid, append=False)
         return StoreState(url, days[0], len(days), created=True)
     existing = open_store(url)
