@@ -98,3 +98,16 @@ def test_cuda_bf16_predict(scene_factory) -> None:
     model = create_model("edcstfn", bands=("g", "r", "n"), size="tiny", device="cuda")
     model.fit([s[0], s[2]], bands=("g", "r", "n"), progress=False)
     assert np.isfinite(model.predict(_inputs(s, 2, ("g", "r", "n"))).fine).all()
+
+
+@pytest.mark.parametrize("side", [8, 24, 64, 200])
+def test_ms_ssim_loss_handles_small_patches(side: int) -> None:
+    import torch
+
+    from pipeline.models.losses import ms_ssim_loss
+
+    x = torch.rand(2, 3, side, side) * 0.5
+    valid = torch.ones(2, 1, side, side)
+    assert float(ms_ssim_loss(x, x, valid)) == pytest.approx(0.0, abs=1e-5)
+    noisy = float(ms_ssim_loss(x + 0.1 * torch.rand_like(x), x, valid))
+    assert 0.0 < noisy < 1.0
