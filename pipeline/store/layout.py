@@ -140,10 +140,14 @@ class StoreLayout:
     def encoding(self, n_time: int, grid: Grid) -> dict[str, dict[str, Any]]:
         """xarray ``to_zarr`` encodings of every variable and coordinate."""
         chunking = self._chunking(n_time, grid)
-        packed = {"dtype": "int16", "scale_factor": SCALE, "add_offset": np.float32(0.0)}
-        enc: dict[str, dict[str, Any]] = {
-            name: {**packed, "_FillValue": INT16_FILL, **chunking} for name in self.packed
+        packed = {
+            "dtype": "int16",
+            "scale_factor": SCALE,
+            "add_offset": np.float32(0.0),
+            "_FillValue": INT16_FILL,
+            "fill_value": INT16_FILL,  # unwritten chunks must read as missing, not 0.0
         }
+        enc: dict[str, dict[str, Any]] = {name: {**packed, **chunking} for name in self.packed}
         for name in ("ref_before_days", "ref_after_days"):
             # -1 ("no pair") is a value, not missing data: a Zarr fill, no CF _FillValue
             enc[name] = {
