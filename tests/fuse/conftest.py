@@ -23,7 +23,9 @@ FACTOR = 4
 def client() -> Iterator[Client]:
     """Two worker processes with one thread each (the machine has 2 cores)."""
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cl,
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cl,
         Client(cl) as c,
     ):
         yield c
@@ -37,7 +39,9 @@ def _truth(n_days: int, rng: np.random.Generator) -> np.ndarray:
     return (base[None] + drift).astype(np.float32)
 
 
-def make_sources(n_days: int = 12, fine_days: tuple[int, ...] = (0, 5, 11), cloud: bool = True) -> Sources:
+def make_sources(
+    n_days: int = 12, fine_days: tuple[int, ...] = (0, 5, 11), cloud: bool = True
+) -> Sources:
     """Dask-backed fine scenes on ``fine_days`` (small clouds) and daily coarse block means."""
     rng = np.random.default_rng(0)
     truth = _truth(n_days, rng)
