@@ -110,3 +110,18 @@ def test_killing_a_worker_mid_run_gives_the_same_store(client: Client, tmp_path:
     a, b = _values(tmp_path / "calm.zarr"), _values(tmp_path / "storm.zarr")
     for name in a:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_gpu_resource_route_on_a_local_cluster(tmp_path: Path) -> None:
+    """With ``gpu`` the LocalCluster advertises GPU=1 and model tasks ask for it (CPU here)."""
+    from pipeline.config import ComputeSpec
+    from pipeline.fuse.cluster import open_client
+
+    lines: list[str] = []
+    with open_client(ComputeSpec(n_workers=1, gpu=True), log=lines.append) as gpu_client:
+        assert lines[0].startswith("Dask dashboard: http://")
+        workers = gpu_client.scheduler_info(n_workers=-1)["workers"].values()
+        assert [w["resources"] for w in workers] == [{"GPU": 1}]
+        src = make_sources(n_days=8, fine_days=FINE_DAYS)
+        out = _fuse(gpu_client, src, _payload(tmp_path), _request(tmp_path / "g.zarr", gpu=True))
+    assert out.tasks == 6
