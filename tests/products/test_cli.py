@@ -48,11 +48,11 @@ def test_ndvi_then_refuse_overwrite(fused_store: Path, tmp_path: Path) -> None:
     assert main([*args, "--overwrite"]) == 0
 
 
-def test_cropmap_tcn_and_feeds_succeed(
+def test_cropmap_and_feeds_succeed(
     fused_store: Path, fields_parquet: Path, tmp_path: Path
 ) -> None:
     base = [str(fused_store), "--labels", str(fields_parquet), "--out", str(tmp_path)]
-    assert main(["cropmap", *base, "--classifier", "tcn", "--run-id", "c"]) == 0
+    assert main(["cropmap", *base, "--classifier", "rf", "--run-id", "c"]) == 0
     assert (tmp_path / "products" / "c" / "crop_map.tif").exists()
     assert main(["feeds", *base, "--run-id", "f"]) == 0
     assert (tmp_path / "products" / "f" / "field_features.parquet").exists()
