@@ -1,6 +1,6 @@
 """Fusion accuracy benchmark: every model on the real datasets and the synthetic world.
 
-Run from the repository root (writes benchmarks/fusion-accuracy.md and .png)::
+Run from the repository root (writes benchmarks/fusion-accuracy.md, .json and .png)::
 
     .venv/bin/python benchmarks/fusion_accuracy.py
 
@@ -12,6 +12,7 @@ folder (160 x 160 px, three clear dates) and deleted afterwards.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import platform
 import sys
@@ -178,6 +179,8 @@ def main() -> None:
     ]
     md += [NOTES]
     (ROOT / "benchmarks/fusion-accuracy.md").write_text("\n".join(md))
+    rows = {d: {m: ev.result for m, ev in by.items()} for d, by in results.items()}
+    (ROOT / "benchmarks/fusion-accuracy.json").write_text(json.dumps(rows, indent=1))
     print("\n".join(goal_lines(results)))
 
 

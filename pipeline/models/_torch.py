@@ -24,7 +24,7 @@ and keeps the rest. Files are ``config.json`` + ``weights.safetensors``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -125,6 +125,27 @@ class TorchFusionModel:
         loss.backward()
         optimizer.step()
         return float(loss.detach())
+
+    def select_start(self, score: Callable[[], float]) -> None:
+        """Choose among untrained starting points by ``score()`` (validation loss); no-op here.
+
+        Called by the engine once before training, after the validation patches
+        are fixed; the patches carry ``halo`` context, so ``halo`` must not grow.
+        """
+
+    def select_change_window(self, score: Callable[[], float]) -> None:
+        """Set ``change_window`` to the candidate of ``change_windows`` with the lowest score.
+
+        For models whose start is ``fine ref + box(coarse change)``: how noisy the
+        resampled coarse change is depends on the sensor pair, so it is chosen on
+        the training dates' validation patches (ties -> the smallest window).
+        """
+        candidates = sorted(int(w) for w in self.params["change_windows"])
+        scores = []
+        for window in candidates:
+            self.params["change_window"] = window
+            scores.append(score())
+        self.params["change_window"] = candidates[int(np.argmin(scores))]
 
     def stream_weights(self, refs: Sequence[Scene], target: Scene) -> np.ndarray:
         """(S, 1 or B, y, x) blending weights of per-reference streams; inverse time here."""

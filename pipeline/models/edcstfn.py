@@ -23,10 +23,12 @@ weighted standard deviation of the two stream predictions.
 
 ``skip`` (default ``"change"``): the decoder output is added to
 ``F_ref + box(C_tgt - C_ref)`` (coarse change averaged over ``change_window``
-px, see :func:`pipeline.models._torch.smoothed_change`) with the last layer
+px, chosen among ``change_windows`` on the validation patches before training,
+see :func:`pipeline.models._torch.smoothed_change` and
+:meth:`~pipeline.models._torch.TorchFusionModel.select_change_window`) with the last layer
 initialised to zero, so an untrained network is that smoothed-change
 prediction and training learns the correction; ``halo`` = max(6,
-``weight_radius``, ``change_window // 2``);
+``weight_radius``, ``max(change_windows) // 2``);
 ``"none"`` is the paper's direct prediction. With two or three training dates
 on a CPU budget the skip is what makes the network beat the naive baselines
 (see benchmarks/fusion-accuracy.md).
@@ -34,7 +36,7 @@ on a CPU budget the skip is what makes the network beat the naive baselines
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -85,12 +87,12 @@ class Edcstfn(TorchFusionModel):
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {
             "widths": [4, 8, 8], "skip": "change", "feature_weight": 1.0, "ssim_weight": 0.8,
-            "change_window": 3, "weight_radius": 2,
+            "change_window": 3, "change_windows": [1, 3], "weight_radius": 2,
             "epochs": 2, "steps_per_epoch": 2, "batch_size": 2, "patch": 16,
         },
         "full": {
             "widths": [32, 64, 128], "skip": "change", "feature_weight": 1.0, "ssim_weight": 0.8,
-            "change_window": 33, "weight_radius": 16,
+            "change_window": 33, "change_windows": [1, 9, 17, 33], "weight_radius": 16,
             "epochs": 30, "steps_per_epoch": 40, "batch_size": 8, "patch": 48, "lr": 5e-4,
         },
     }  # fmt: skip
@@ -100,10 +102,14 @@ class Edcstfn(TorchFusionModel):
             raise ValueError(f"skip must be 'change' or 'none', got {self.params['skip']!r}")
         return EdcstfnNet(n_bands, tuple(self.params["widths"]))  # type: ignore[arg-type]
 
+    def select_start(self, score: Callable[[], float]) -> None:
+        """Pick ``change_window`` on the validation patches (see TorchFusionModel)."""
+        self.select_change_window(score)
+
     @property
     def halo(self) -> int:
         p = self.params
-        return max(6, int(p["weight_radius"]), int(p["change_window"]) // 2)
+        return max(6, int(p["weight_radius"]), max(p["change_windows"]) // 2)
 
     def forward(
         self, refs_coarse: Tensor, refs_fine: Tensor, tgt_coarse: Tensor, days: Tensor

@@ -111,6 +111,9 @@ class PatchSampler:
     rows : (row0, row1) rows patches may come from.
     min_valid : minimum fraction of valid label pixels for a patch to be used.
     seed : random seed (deterministic sampling).
+    margin : context pixels added on each side of the patch; they feed the network
+        but are marked invalid for the loss, so training sees the same context as
+        a halo-padded prediction tile.
     """
 
     def __init__(
@@ -121,12 +124,14 @@ class PatchSampler:
         *,
         min_valid: float = 0.9,
         seed: int = 0,
+        margin: int = 0,
     ) -> None:
         self.tasks = list(tasks)
         self.valid = [_valid(t) for t in self.tasks]
         width = self.valid[0].shape[1]
         self.rows = rows
-        self.size = min(size, rows[1] - rows[0], width)
+        self.size = min(size + 2 * margin, rows[1] - rows[0], width)
+        self.margin = min(margin, (self.size - 1) // 2)
         self.min_valid = min_valid
         self.rng = np.random.default_rng(seed)
 
@@ -136,7 +141,10 @@ class PatchSampler:
         rc = np.stack([r.coarse[win] for r in task.refs])
         rf = np.stack([r.fine[win] for r in task.refs])
         rc, rf, tc = fill_invalid(rc, rf, task.target.coarse[win])
-        valid = self.valid[task_index][y : y + s, x : x + s]
+        valid = self.valid[task_index][y : y + s, x : x + s].copy()
+        m = self.margin
+        if m:
+            valid[:m], valid[-m:], valid[:, :m], valid[:, -m:] = False, False, False, False
         label = np.nan_to_num(task.target.fine[win]).astype(np.float32)
         days = np.array([(r.date - task.target.date).days for r in task.refs], np.float32)
         return rc, rf, tc, label, valid[None].astype(np.float32), days
@@ -151,7 +159,10 @@ class PatchSampler:
                 y = int(self.rng.integers(self.rows[0], self.rows[1] - self.size + 1))
                 x = int(self.rng.integers(0, width - self.size + 1))
                 item = self._one(k, y, x)
-                if item[4].mean() >= self.min_valid:
+                core = item[4][
+                    0, self.margin : self.size - self.margin, self.margin : self.size - self.margin
+                ]
+                if core.mean() >= self.min_valid:
                     break
             items.append(item)
         return Batch(*(np.stack(a) for a in zip(*items, strict=True)))

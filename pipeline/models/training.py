@@ -6,15 +6,19 @@
    pairs into self-supervised tasks (each pair is a target once, the others its
    references); :class:`~pipeline.models.patches.PatchSampler` draws random
    patches, rejecting those with too few valid pixels;
-2. **validation** — on the held-back ``val`` pairs when given, otherwise on the
+2. **start selection** — ``model.select_start(score)`` may pick among
+   untrained starting points by validation loss (e.g. how far to smooth the
+   coarse change) before any gradient step; patches carry ``halo`` pixels of
+   context that feed the network but not the loss, as in tiled prediction;
+3. **validation** — on the held-back ``val`` pairs when given, otherwise on the
    bottom ``val_fraction`` of the rows (never sampled for training); the
    validation loss is the masked MSE on a fixed grid of patches, the same for
    every model so reports compare;
-3. **early stopping** — stop after ``patience`` epochs without improvement and
+4. **early stopping** — stop after ``patience`` epochs without improvement and
    restore the best weights (the untrained network counts as epoch 0);
-4. **determinism** — torch and numpy seeded from ``seed``; on CPU the result
+5. **determinism** — torch and numpy seeded from ``seed``; on CPU the result
    is bit-reproducible for a given thread count;
-5. **speed** — bf16 autocast on CUDA (``amp``), plain float32 on CPU; a tqdm bar.
+6. **speed** — bf16 autocast on CUDA (``amp``), plain float32 on CPU; a tqdm bar.
 
 The model supplies ``forward``/``loss`` (or a whole ``training_step``), the
 engine everything else. Parameters come from ``model.params`` (see
@@ -48,16 +52,17 @@ def _samplers(
     p = model.params
     tasks = make_tasks(pairs, model.train_refs)
     height = pairs[0].coarse.shape[1]
+    opts = {"min_valid": p["min_valid"], "margin": model.halo}
     seed = int(p["seed"])
     if val:
         val_tasks = [Task(tuple(_nearest(pairs, v, model.train_refs)), v) for v in val]
-        train = PatchSampler(tasks, p["patch"], (0, height), min_valid=p["min_valid"], seed=seed)
-        return train, PatchSampler(val_tasks, p["patch"], (0, height), seed=seed + 1)
+        train = PatchSampler(tasks, p["patch"], (0, height), seed=seed, **opts)
+        return train, PatchSampler(val_tasks, p["patch"], (0, height), seed=seed + 1, **opts)
     cut = round(height * (1.0 - float(p["val_fraction"])))
     if cut < 4 or height - cut < 4:
         raise InputError(f"image height {height} is too small to hold back validation rows")
-    train = PatchSampler(tasks, p["patch"], (0, cut), min_valid=p["min_valid"], seed=seed)
-    return train, PatchSampler(tasks, p["patch"], (cut, height), seed=seed + 1)
+    train = PatchSampler(tasks, p["patch"], (0, cut), seed=seed, **opts)
+    return train, PatchSampler(tasks, p["patch"], (cut, height), seed=seed + 1, **opts)
 
 
 def _nearest(pairs: Sequence[Scene], target: Scene, n: int) -> list[Scene]:
@@ -108,6 +113,7 @@ def fit(
     torch.manual_seed(int(p["seed"]))
     train, held = _samplers(model, pairs, val)
     val_batches = held.grid()
+    model.select_start(lambda: validate(model, val_batches))
     optimizer = torch.optim.AdamW(
         model.net.parameters(), lr=float(p["lr"]), weight_decay=float(p["weight_decay"])
     )
