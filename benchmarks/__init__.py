@@ -1,0 +1,1 @@
+"""Benchmarks: the accuracy scripts and the performance suite (``python -m benchmarks.run``)."""

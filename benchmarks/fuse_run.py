@@ -1,0 +1,178 @@
+"""One measured pass of the distributed fusion path, and the raw forward pass it is compared with.
+
+:func:`distributed_pass` runs :func:`pipeline.fuse.engine.fuse_into_store` (persist
+the cubes, plan, halo windows, Dask tasks, Zarr region writes, provenance) on a
+fresh LocalCluster and samples the RSS of every worker process while it runs.
+:func:`raw_pass` fuses the same days and pixels with ``model.predict`` on the
+whole in-memory image in this process, on one thread: the floor the
+distributed path is measured against.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+import torch
+
+from benchmarks import synthetic
+from benchmarks.common import BANDS, load
+from pipeline.config import ComputeSpec
+from pipeline.fuse.cluster import open_client
+from pipeline.fuse.engine import FuseRequest, fuse_into_store
+from pipeline.fuse.plan import choose_refs
+from pipeline.fuse.worker import ModelPayload
+from pipeline.models.base import FusionInput, FusionModel, Scene
+from pipeline.models.registry import create_model
+
+
+@dataclass(frozen=True)
+class Case:
+    """What to fuse: a ``size``² region over ``n_days`` with a model, on ``workers`` processes."""
+
+    size: int
+    n_days: int
+    model: str = "naive_change"
+    model_size: str = "full"
+    workers: int = 1
+    chunk: int = 128
+    n_bands: int = 3
+
+    def build_model(self) -> FusionModel:
+        return create_model(self.model, BANDS[self.n_bands], size=self.model_size, device="cpu")
+
+
+class RssSampler:
+    """Samples the resident memory of some processes every ``interval`` s in a thread."""
+
+    def __init__(self, pids: list[int], interval: float = 0.05) -> None:
+        self.procs = [psutil.Process(p) for p in pids]
+        self.peak: dict[int, int] = defaultdict(int)
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            for proc in self.procs:
+                try:
+                    self.peak[proc.pid] = max(self.peak[proc.pid], proc.memory_info().rss)
+                except psutil.NoSuchProcess:
+                    continue
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@dataclass
+class PassResult:
+    """Seconds, pixel-days, per-worker peak RSS before/while fusing, per-function task seconds."""
+
+    seconds: float
+    pixel_days: int
+    rss_idle_mib: float
+    rss_peak_mib: float
+    task_seconds: dict[str, float] = field(default_factory=dict)
+    load: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "mpx_days_s": self.pixel_days / self.seconds / 1e6}
+
+
+def _payload(model: FusionModel, folder: Path) -> ModelPayload:
+    model.save(folder / "model")
+    return ModelPayload.from_dir(folder / "model")
+
+
+def _task_seconds(stream: list[dict[str, Any]]) -> dict[str, float]:
+    """Compute seconds summed per task function (Dask key prefix)."""
+    totals: dict[str, float] = defaultdict(float)
+    for task in stream:
+        name = str(task["key"]).strip("('").split("-")[0]
+        for part in task["startstops"]:
+            if part["action"] == "compute":
+                totals[name] += part["stop"] - part["start"]
+    return {k: round(v, 3) for k, v in sorted(totals.items(), key=lambda kv: -kv[1])}
+
+
+def distributed_pass(case: Case) -> PassResult:
+    """Fuse ``case`` into a new store under a temporary folder; cluster start-up not timed."""
+    from distributed import get_task_stream
+
+    sources = synthetic.make_sources(case.size, case.n_days, case.n_bands, case.chunk)
+    compute = ComputeSpec(n_workers=case.workers, threads_per_worker=1)
+    with (
+        tempfile.TemporaryDirectory(prefix="stf-bench-") as tmp,
+        open_client(compute, log=lambda _m: None) as client,
+    ):
+        request = FuseRequest(
+            url=str(Path(tmp) / "bench.zarr"),
+            region="bench",
+            days=tuple(synthetic.days(case.n_days)),
+            bands=BANDS[case.n_bands],
+            chunks=(366, case.chunk, case.chunk),
+        )
+        payload = _payload(case.build_model(), Path(tmp))
+        pids = list(client.run(os.getpid).values())
+        time.sleep(0.5)
+        with RssSampler(pids) as idle:
+            time.sleep(0.3)
+        grid = synthetic.grid(case.size)
+        with RssSampler(pids) as busy, get_task_stream(client) as stream:
+            start = time.perf_counter()
+            outcome = fuse_into_store(client, sources, grid, payload, request, {}, progress=False)
+            seconds = time.perf_counter() - start
+        return PassResult(
+            seconds=seconds,
+            pixel_days=outcome.pixel_days,
+            rss_idle_mib=max(idle.peak.values()) / 2**20,
+            rss_peak_mib=max(busy.peak.values()) / 2**20,
+            task_seconds=_task_seconds(stream.data),
+            load=load(),
+        )
+
+
+def raw_inputs(case: Case) -> list[FusionInput]:
+    """The whole-image model inputs of every day (the refs the plan chooses, coarse on fine)."""
+    sources = synthetic.make_sources(case.size, case.n_days, case.n_bands, case.chunk)
+    fine = {d: a for d, a in zip(sources.dates("fine"), sources.fine.values, strict=True)}
+    f = synthetic.FACTOR
+    coarse = {
+        d: a.repeat(f, -2).repeat(f, -1)
+        for d, a in zip(sources.dates("coarse"), sources.coarse.values, strict=True)
+    }
+    clear = np.ones(len(sources.pairs), bool)
+    refs = choose_refs(synthetic.days(case.n_days), sources.pairs, clear)
+    bands = BANDS[case.n_bands]
+    return [
+        FusionInput(
+            tuple(Scene(d, coarse[d], fine[d]) for d in r.dates), Scene(r.day, coarse[r.day]), bands
+        )
+        for r in refs
+    ]
+
+
+def raw_pass(case: Case) -> float:
+    """Seconds of ``model.predict`` over every day of ``case`` in memory, one thread."""
+    torch.set_num_threads(1)
+    model = case.build_model()
+    inputs = raw_inputs(case)
+    model.predict(inputs[0])
+    start = time.perf_counter()
+    for item in inputs:
+        model.predict(item)
+    return time.perf_counter() - start

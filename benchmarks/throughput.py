@@ -1,0 +1,136 @@
+"""Model throughput: fused megapixels per second per model, CPU per core and GPU fp32/bf16.
+
+FLOPs per pixel come from ``torch.utils.flop_counter.FlopCounterMode`` around one
+``predict`` (it counts matmul, convolution and attention; element-wise work such
+as STARFM's weighting is not counted, so those models show 0). The hardware
+peak is measured in the same run with a large matmul: fp32 on one CPU thread,
+bf16 on the GPU.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+
+from benchmarks.common import BANDS, best_time, fusion_input, load
+from pipeline.models.base import FusionModel
+from pipeline.models.registry import available_models, create_model
+
+#: Models left out: the naive baselines are listed once as the floor (``naive_change``).
+SKIP = ("naive_fine", "naive_coarse")
+
+
+def matmul_peak(device: str, dtype: torch.dtype, n: int = 2048) -> float:
+    """Achieved FLOP/s of an ``n`` x ``n`` matmul (the practical peak of the device)."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+
+    def step() -> None:
+        torch.mm(a, b)
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    reps = 20 if device == "cuda" else 2
+    seconds = best_time(lambda: [step() for _ in range(reps)]) / reps
+    return 2.0 * n**3 / seconds
+
+
+def flops_per_pixel(model: FusionModel, n_bands: int, size: int) -> float:
+    """Counted FLOPs of one ``predict`` on a ``size``² tile, per output pixel."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    inputs = fusion_input(n_bands, size)
+    with FlopCounterMode(display=False) as counter:
+        model.predict(inputs)
+    return counter.get_total_flops() / size**2
+
+
+def _cpu_row(name: str, n_bands: int, size: str, tile: int) -> dict[str, Any]:
+    model = create_model(name, BANDS[n_bands], size=size, device="cpu")
+    inputs = fusion_input(n_bands, tile)
+    seconds = best_time(lambda: model.predict(inputs), repeats=1)
+    return {
+        "model": name,
+        "bands": n_bands,
+        "size": size,
+        "tile": tile,
+        "seconds": seconds,
+        "mpx_s": tile**2 / seconds / 1e6,
+        "flops_px": flops_per_pixel(model, n_bands, tile),
+        "load": load(),
+    }
+
+
+def _gpu_rate(model: Any, n_bands: int, tile: int, batch: int, bf16: bool) -> float:
+    """Pixels/s of the network forward on ``batch`` tiles at once (torch models only)."""
+    n = model.train_refs
+    shape = (batch, n, n_bands, tile, tile)
+    rc, rf = torch.rand(shape, device="cuda"), torch.rand(shape, device="cuda")
+    tc = torch.rand((batch, n_bands, tile, tile), device="cuda")
+    days = torch.full((batch, n), 8.0, device="cuda")
+    model.net.eval()
+
+    def step() -> None:
+        with torch.no_grad(), torch.autocast("cuda", torch.bfloat16, enabled=bf16):
+            model.forward(rc, rf, tc, days)
+        torch.cuda.synchronize()
+
+    return batch * tile**2 / best_time(step, repeats=3)
+
+
+def _predict_rate(model: FusionModel, n_bands: int, tile: int) -> float:
+    """Pixels/s of ``predict`` on one ``tile``² image."""
+    inputs = fusion_input(n_bands, tile)
+    return tile**2 / best_time(lambda: model.predict(inputs), repeats=2)
+
+
+def _gpu_rows(name: str, n_bands: int, size: str) -> list[dict[str, Any]]:
+    model = create_model(name, BANDS[n_bands], size=size, device="cuda")
+    rows = []
+    for bf16 in (False, True):
+        if hasattr(model, "forward") and hasattr(model, "net"):
+            rate = _gpu_rate(model, n_bands, tile=256, batch=16, bf16=bf16)
+            how = "forward, 16 tiles of 256² per batch"
+        else:
+            rate = _predict_rate(model, n_bands, 1024)
+            how = "predict on one 1024² image"
+        rows.append(
+            {
+                "model": name,
+                "bands": n_bands,
+                "dtype": "bf16" if bf16 else "fp32",
+                "mpx_s": rate / 1e6,
+                "how": how,
+                "load": load(),
+            }
+        )
+    return rows
+
+
+def models(quick: bool) -> list[str]:
+    """Registered models measured here."""
+    names = [n for n in available_models() if n not in SKIP]
+    return ["naive_change", "starfm"] if quick else names
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    """Every model at its published size ("full"; "tiny" with ``quick``), 3 and 6 bands."""
+    torch.set_num_threads(1)
+    size, tile = ("tiny", 32) if quick else ("full", 64)
+    start = time.perf_counter()
+    cpu_peak = matmul_peak("cpu", torch.float32, 512 if quick else 2048)
+    cpu = [_cpu_row(m, b, size, tile) for m in models(quick) for b in BANDS]
+    for row in cpu:
+        row["peak_fraction"] = row["flops_px"] * row["mpx_s"] * 1e6 / cpu_peak
+    out: dict[str, Any] = {"cpu": cpu, "cpu_peak_flops": cpu_peak, "size": size, "tile": tile}
+    if torch.cuda.is_available():
+        gpu_peak = matmul_peak("cuda", torch.bfloat16, 8192)
+        gpu = [r for m in models(quick) for b in BANDS for r in _gpu_rows(m, b, size)]
+        flops = {(r["model"], r["bands"]): r["flops_px"] for r in cpu}
+        for row in gpu:
+            row["peak_fraction"] = flops[row["model"], row["bands"]] * row["mpx_s"] * 1e6 / gpu_peak
+        out.update(gpu=gpu, gpu_peak_flops=gpu_peak)
+    out["wall_s"] = time.perf_counter() - start
+    return out
