@@ -27,6 +27,7 @@ def _tif(path: Path, data: np.ndarray) -> str:
         height=data.shape[1],
         count=data.shape[0],
         dtype=data.dtype,
+        transform=rasterio.transform.from_origin(0, 30 * data.shape[1], 30, 30),
     ) as dst:
         dst.write(data)
     return path.name
