@@ -25,7 +25,7 @@ def tiny_config(world: Any, stac_url: str, root: Path, **changes: Any) -> dict[s
     """A run config over the tiny world: 10 days, 3 bands, STARFM 7x7, 3 x 3 blocks."""
     data: dict[str, Any] = {
         "region": {"name": "tiny", "bbox": list(world.bbox)},
-        "time": {"start": "2024-06-08", "end": "2024-06-17", "search_margin_days": 10},
+        "time": {"start": "2024-06-08", "end": "2024-06-17", "search_margin_days": 8},
         "stac": {"url": stac_url},
         "bands": ["green", "red", "nir"],
         "chunks": {"y": 48, "x": 48, "time": 8},
@@ -65,18 +65,6 @@ def test_run_writes_the_contract_store(tiny_run: tuple[RunConfig, RunSummary]) -
     assert prov["model"]["name"] == "starfm" and len(prov["model"]["weights_sha256"]) == 64
     assert prov["stac_items"]["fine"] and prov["config"]["region"]["name"] == "tiny"
     assert "numpy" in prov["software"] and prov["pair_choice"]["usable_pairs_per_block"]
-
-
-@pytest.mark.slow
-def test_rerun_only_redoes_provisional_days(tiny_run: tuple[RunConfig, RunSummary]) -> None:
-    cfg, first = tiny_run
-    before = _values(first.store)
-    again = run(cfg, progress=False, log=lambda _m: None)
-    assert again.tasks < first.tasks and again.tasks + again.tasks_skipped == first.tasks
-    after = _values(first.store)
-    for name in before:
-        np.testing.assert_array_equal(before[name], after[name], err_msg=name)
-    assert len(json.loads(open_store(first.store).attrs["stf_provenance"])["previous_runs"]) == 1
 
 
 @pytest.mark.slow

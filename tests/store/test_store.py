@@ -182,3 +182,23 @@ def test_unwritable_path_is_a_store_error(tmp_path: Path) -> None:
     not_a_dir.write_text("")  # a path below a regular file cannot be created, even by root
     with pytest.raises(StoreError, match="writable"):
         StoreLock(str(not_a_dir / "s.zarr")).acquire()
+
+
+def test_provenance_keeps_earlier_runs() -> None:
+    from pipeline.store.provenance import merge, run_record
+
+    def record(day: dt.date) -> dict[str, object]:
+        return run_record(
+            config={"region": "r1"},
+            fine_items=["b", "a"],
+            coarse_items=["c"],
+            model={"name": "starfm", "weights_sha256": "0" * 64},
+            pair_choice={"rule": "nearest"},
+            days=(day, day),
+        )
+
+    first = merge(None, record(DAY0))
+    second = json.loads(merge(first, record(DAY0 + dt.timedelta(days=1))))
+    assert second["days"] == ["2024-06-02", "2024-06-02"]
+    assert [r["days"][0] for r in second["previous_runs"]] == ["2024-06-01"]
+    assert second["stac_items"]["fine"] == ["a", "b"] and "numpy" in second["software"]
