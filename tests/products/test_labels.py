@@ -32,7 +32,9 @@ def test_class_id_column_keeps_ids_and_names(
     assert labels.groups.max() == len(gdf) - 1
 
 
-def test_polygons_without_crs_are_refused(fused_store: Path, fields_parquet: Path, tmp_path: Path) -> None:
+def test_polygons_without_crs_are_refused(
+    fused_store: Path, fields_parquet: Path, tmp_path: Path
+) -> None:
     gdf = gpd.read_parquet(fields_parquet)
     gdf.geometry.array.crs = None
     gdf.to_parquet(tmp_path / "nocrs.parquet")
