@@ -48,9 +48,7 @@ def test_ndvi_then_refuse_overwrite(fused_store: Path, tmp_path: Path) -> None:
     assert main([*args, "--overwrite"]) == 0
 
 
-def test_cropmap_and_feeds_succeed(
-    fused_store: Path, fields_parquet: Path, tmp_path: Path
-) -> None:
+def test_cropmap_and_feeds_succeed(fused_store: Path, fields_parquet: Path, tmp_path: Path) -> None:
     base = [str(fused_store), "--labels", str(fields_parquet), "--out", str(tmp_path)]
     assert main(["cropmap", *base, "--classifier", "rf", "--run-id", "c"]) == 0
     assert (tmp_path / "products" / "c" / "crop_map.tif").exists()
