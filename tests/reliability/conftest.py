@@ -1,0 +1,97 @@
+"""Fixtures of the fault tests: one small run on the tiny world, its clean result, a cluster.
+
+Every trial runs the same small configuration (9 days, red + nir, 2 x 2 blocks
+x 2 time windows = 8 write tasks) against the tiny demo world, on one shared
+2-process Dask cluster so trials do not each pay a cluster start. "Identical"
+means bit-identical: every Zarr array of the store (values, flags, completion
+record, coordinates) has the same stored bytes as the clean run's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import zarr
+from distributed import LocalCluster
+
+from pipeline.config import parse_config
+from pipeline.run import run, store_url
+from pipeline.synth import World
+
+
+def run_config(world: World, stac_url: str, root: Path, **changes: Any) -> dict[str, Any]:
+    """The fault-trial run: 2024-06-08..16 between the pairs of 06-08 and 06-16 (all final)."""
+    data: dict[str, Any] = {
+        "region": {"name": "tiny", "bbox": list(world.bbox)},
+        "time": {"start": "2024-06-08", "end": "2024-06-16", "search_margin_days": 0},
+        "stac": {"url": stac_url, "retries": 2, "timeout_s": 10},
+        "bands": ["red", "nir"],
+        "chunks": {"y": 48, "x": 48, "time": 5},
+        "model": {"name": "starfm", "size": "tiny"},
+        "compute": {"n_workers": 2, "threads_per_worker": 1, "batch_days": 5},
+        "output_root": str(root),
+    }
+    return {**data, **changes}
+
+
+def quiet(_msg: str) -> None:
+    """A run log that drops its lines."""
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[str]:
+    """Address of a real 2-process LocalCluster (1 thread each) shared by the trials."""
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    ) as cl:
+        yield cl.scheduler_address
+
+
+@pytest.fixture(scope="session")
+def clean_store(
+    tiny_world: World, stac_url: str, cluster: str, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """The store of an undisturbed run: the reference every faulty trial must equal."""
+    cfg = parse_config(run_config(tiny_world, stac_url, tmp_path_factory.mktemp("clean")))
+    run(cfg, scheduler=cluster, progress=False, log=quiet)
+    return store_url(cfg)
+
+
+def store_arrays(url: str) -> dict[str, np.ndarray]:
+    """Every array of a store as stored (raw integers, no decoding), by name."""
+    group = zarr.open_group(url, mode="r")
+    return {name: np.asarray(group[name][...]) for name in sorted(group.array_keys())}
+
+
+def assert_identical(url: str, reference: str) -> None:
+    """``url`` holds exactly the arrays of ``reference``, byte for byte."""
+    got, want = store_arrays(url), store_arrays(reference)
+    assert sorted(got) == sorted(want)
+    for name, values in want.items():
+        assert got[name].dtype == values.dtype, name
+        assert got[name].tobytes() == values.tobytes(), f"{name} differs from the clean run"
+
+
+def http_catalog(world: World, asset_base: str, dest: Path) -> Path:
+    """A copy of ``world``'s STAC catalog whose asset hrefs point at ``asset_base``/data/..."""
+    local = f"file://{world.root.resolve()}"
+    for collection in world.stac_dir.iterdir():
+        if not collection.is_dir():
+            continue
+        out = dest / collection.name
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ("collection.json", "items.json"):
+            src = collection / name
+            if src.exists():
+                (out / name).write_text(src.read_text().replace(local, asset_base))
+    return dest
+
+
+def provenance(url: str) -> dict[str, Any]:
+    """The store's ``stf_provenance`` record."""
+    return dict(json.loads(zarr.open_group(url, mode="r").attrs["stf_provenance"]))

@@ -1,0 +1,83 @@
+"""A reader that polls a store while it is being written and checks every committed block.
+
+A block is *committed* when ``block_done`` marks its days (1 final, 2
+provisional). Whenever the reader sees a committed block, that block's values
+must already equal the clean run's, in every variable: a commit written
+before its data, or a torn chunk, would show up here as a violation.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import zarr
+
+from tests.reliability.conftest import store_arrays
+
+#: Store variables checked under a commit (``block_done`` itself and coordinates excluded).
+_SKIP = {"block_done", "time", "x", "y", "spatial_ref"}
+
+
+@dataclass
+class StoreWatch:
+    """Polls ``url`` every ``period_s`` from a thread until :meth:`stop`.
+
+    Attributes
+    ----------
+    polls : reads of ``block_done`` that succeeded.
+    committed_seen : committed (day-window, block) cells checked against the clean run.
+    violations : descriptions of committed blocks whose data differed.
+    """
+
+    url: str
+    reference: str
+    period_s: float = 0.1
+    polls: int = 0
+    committed_seen: int = 0
+    violations: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._want = store_arrays(self.reference)
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def start(self) -> StoreWatch:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while not self._done.wait(self.period_s):
+            group = self._open()
+            if group is not None:
+                self._check(group)
+
+    def _open(self) -> zarr.Group | None:
+        if not (Path(self.url) / "block_done" / "zarr.json").exists():
+            return None
+        try:  # the template may still be half-written: nothing is committed then
+            group = zarr.open_group(self.url, mode="r")
+            group["block_done"]
+        except (KeyError, FileNotFoundError, ValueError):
+            return None
+        return group
+
+    def _check(self, group: zarr.Group) -> None:
+        done = np.asarray(group["block_done"][...])
+        self.polls += 1
+        _, cy, cx = group["red"].chunks
+        for t, by, bx in zip(*np.nonzero(done), strict=True):
+            where = (slice(t, t + 1), slice(by * cy, (by + 1) * cy), slice(bx * cx, (bx + 1) * cx))
+            self.committed_seen += 1
+            for name, want in self._want.items():
+                if name in _SKIP:
+                    continue
+                got = np.asarray(group[name][where])
+                if got.tobytes() != want[where].tobytes():
+                    self.violations.append(f"{name} day {t} block ({by}, {bx})")
