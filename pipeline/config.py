@@ -56,7 +56,9 @@ def _check_bbox(bbox: tuple[float, float, float, float]) -> tuple[float, float, 
     if not (-90 <= south <= 90 and -90 <= north <= 90):
         raise ValueError(f"latitudes must lie in [-90, 90], got {south}, {north}")
     if west >= east or south >= north:
-        raise ValueError("bbox must be [west, south, east, north] with west < east and south < north")
+        raise ValueError(
+            "bbox must be [west, south, east, north] with west < east and south < north"
+        )
     return bbox
 
 
@@ -115,7 +117,9 @@ class GridSpec(Spec):
     def _multiple_of_landsat(cls, value: float) -> float:
         ratio = value / LANDSAT_RESOLUTION_M
         if abs(ratio - round(ratio)) > 1e-9:
-            raise ValueError(f"{value} m is not a multiple of Landsat's 30 m grid (use 30, 60, 90, ...)")
+            raise ValueError(
+                f"{value} m is not a multiple of Landsat's 30 m grid (use 30, 60, 90, ...)"
+            )
         return value
 
     @property
@@ -156,7 +160,9 @@ class CollectionsSpec(Spec):
         from pipeline.catalog.sensors import COARSE_SENSORS, FINE_SENSORS
 
         if self.fine not in FINE_SENSORS:
-            raise ValueError(f"unknown fine collection {self.fine!r}; known: {sorted(FINE_SENSORS)}")
+            raise ValueError(
+                f"unknown fine collection {self.fine!r}; known: {sorted(FINE_SENSORS)}"
+            )
         if self.coarse not in COARSE_SENSORS:
             raise ValueError(
                 f"unknown coarse collection {self.coarse!r}; known: {sorted(COARSE_SENSORS)}"
@@ -201,7 +207,9 @@ class ModelSpec(Spec):
     patch_size: int = Field(default=64, ge=8)
     batch_size: int = Field(default=16, ge=1)
     seed: int = 0
-    select: bool = Field(default=False, description="choose the model per region by leave-one-pair-out")
+    select: bool = Field(
+        default=False, description="choose the model per region by leave-one-pair-out"
+    )
 
     @field_validator("name")
     @classmethod
@@ -214,12 +222,40 @@ class ModelSpec(Spec):
         return value
 
 
+#: fsspec URL schemes a store may live at instead of under ``output_root``.
+STORE_URL_SCHEMES = ("s3", "gs", "gcs", "az", "abfs", "abfss", "memory")
+
+
 class StoreSpec(Spec):
-    """The output Zarr store: a local path (relative to ``output_root``) or an fsspec URL."""
+    """The output Zarr store: a local path (relative to ``output_root``) or an fsspec URL.
+
+    A local path must stay inside ``output_root``: absolute paths, ``..``
+    escapes and ``file://`` URLs are refused, so no configuration can make a
+    run write (or ``overwrite``, i.e. delete) anything outside its output root.
+    """
 
     path: str = "fusion.zarr"
     sharding: bool = False
     overwrite: bool = False
+
+    @field_validator("path")
+    @classmethod
+    def _inside_output_root(cls, value: str) -> str:
+        if "://" in value:
+            scheme = value.split("://", 1)[0].lower()
+            if scheme not in STORE_URL_SCHEMES:
+                raise ValueError(
+                    f"{value!r}: use a path relative to output_root or a "
+                    f"{'/'.join(STORE_URL_SCHEMES)} URL"
+                )
+            return value
+        path = Path(value)
+        if not value or path.is_absolute() or value.startswith("~") or ".." in path.parts:
+            raise ValueError(
+                f"{value!r} would write outside output_root; give a relative path "
+                "without '..' (set output_root to move it)"
+            )
+        return value
 
 
 class ComputeSpec(Spec):
@@ -303,7 +339,9 @@ def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = No
         try:
             geo = json.loads(gj_path.read_text())
         except (OSError, ValueError) as exc:
-            raise ConfigError(f"config error in {source}: region.geojson: cannot read {gj_path}: {exc}") from None
+            raise ConfigError(
+                f"config error in {source}: region.geojson: cannot read {gj_path}: {exc}"
+            ) from None
         if geo.get("type") == "FeatureCollection":
             geo = geo["features"][0]["geometry"]
         elif geo.get("type") == "Feature":

@@ -25,6 +25,7 @@ from urllib3.util.retry import Retry
 
 from pipeline.config import DEMO_ENDPOINT, RunConfig
 from pipeline.errors import InputError, ServiceError
+from pipeline.security import redact_url
 
 #: Coarse items are searched this many days beyond the fine window: half an
 #: 8-day composite, so every composite covering a day of the window is kept.
@@ -103,7 +104,7 @@ def open_client(cfg: RunConfig, url: str) -> Client:
 def _unreachable(url: str, cfg: RunConfig, exc: Exception) -> str:
     reason = type(exc).__name__
     return (
-        f"STAC API {url} did not answer after {cfg.stac.retries} retries ({reason}); "
+        f"STAC API {redact_url(url)} did not answer after {cfg.stac.retries} retries ({reason}); "
         "check stac.url and the network"
     )
 
@@ -160,7 +161,8 @@ def _check_collections(client: Client, cfg: RunConfig, url: str) -> None:
         if wanted not in offered:
             shown = ", ".join(offered[:20]) + (" ..." if len(offered) > 20 else "")
             raise InputError(
-                f"collections.{role}: {url} has no collection {wanted!r}; it offers: {shown}"
+                f"collections.{role}: {redact_url(url)} has no collection {wanted!r}; "
+                f"it offers: {shown}"
             )
 
 
@@ -186,7 +188,7 @@ def _search(
     if not items:
         w, s, e, n = cfg.region.bounds()
         raise InputError(
-            f"no {collection} items at {url} for bbox [{w:g}, {s:g}, {e:g}, {n:g}] "
+            f"no {collection} items at {redact_url(url)} for bbox [{w:g}, {s:g}, {e:g}, {n:g}] "
             f"from {start} to {end}; check region and time"
         )
     return sorted(items, key=lambda it: (item_datetime(it), it.id))

@@ -32,12 +32,13 @@ def _load_commands() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``stf``: run the app, turning StfError into one line + exit code."""
     from pipeline.errors import StfError
+    from pipeline.security import redact_text
 
     _load_commands()
     try:
         app(args=argv, standalone_mode=False)
     except StfError as err:
-        print(f"stf: error: {err.message}", file=sys.stderr)
+        print(f"stf: error: {redact_text(err.message)}", file=sys.stderr)
         return err.exit_code
     except SystemExit as exc:  # typer/click exits (usage errors are 2)
         return int(exc.code or 0)

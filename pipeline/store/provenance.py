@@ -14,6 +14,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from pipeline.security import redact
+
 #: Packages whose versions decide the bytes of a run.
 _SOFTWARE = ("stf-pipeline", "numpy", "torch", "xarray", "zarr", "dask", "distributed", "odc-stac")
 
@@ -60,7 +62,7 @@ def run_record(
     return {
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "days": [days[0].isoformat(), days[1].isoformat()],
-        "config": config,
+        "config": redact(config),
         "stac_items": {"fine": sorted(fine_items), "coarse": sorted(coarse_items)},
         "model": model,
         "pair_choice": pair_choice,
