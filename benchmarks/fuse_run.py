@@ -10,11 +10,13 @@ distributed path is measured against.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from typing import Any
 import numpy as np
 import psutil
 import torch
+from distributed import Client, LocalCluster
 
 from benchmarks import synthetic
 from benchmarks.common import BANDS, load
@@ -36,7 +39,12 @@ from pipeline.models.registry import create_model
 
 @dataclass(frozen=True)
 class Case:
-    """What to fuse: a ``size``² region over ``n_days`` with a model, on ``workers`` processes."""
+    """What to fuse: a ``size``² region over ``n_days`` with a model, on ``workers`` processes.
+
+    ``dask_default_env`` starts the workers with Dask's own default environment
+    instead of the pipeline's (:func:`pipeline.fuse.cluster.worker_environ`): the
+    "before" of the fix recorded in the results.
+    """
 
     size: int
     n_days: int
@@ -45,6 +53,7 @@ class Case:
     workers: int = 1
     chunk: int = 128
     n_bands: int = 3
+    dask_default_env: bool = False
 
     def build_model(self) -> FusionModel:
         return create_model(self.model, BANDS[self.n_bands], size=self.model_size, device="cpu")
@@ -80,9 +89,15 @@ class RssSampler:
 
 @dataclass
 class PassResult:
-    """Seconds, pixel-days, per-worker peak RSS before/while fusing, per-function task seconds."""
+    """Wall and CPU seconds, pixel-days, per-worker peak RSS idle/fusing, task seconds per function.
+
+    ``cpu_seconds`` is the CPU time of the worker processes and of this process
+    (client and scheduler) together: on a loaded machine it moves far less with
+    the load than the wall time does.
+    """
 
     seconds: float
+    cpu_seconds: float
     pixel_days: int
     rss_idle_mib: float
     rss_peak_mib: float
@@ -109,6 +124,26 @@ def _task_seconds(stream: list[dict[str, Any]]) -> dict[str, float]:
     return {k: round(v, 3) for k, v in sorted(totals.items(), key=lambda kv: -kv[1])}
 
 
+@contextlib.contextmanager
+def _client(case: Case) -> Iterator[Client]:
+    compute = ComputeSpec(n_workers=case.workers, threads_per_worker=1)
+    if not case.dask_default_env:
+        with open_client(compute, log=lambda _m: None) as client:
+            yield client
+        return
+    with (
+        LocalCluster(
+            n_workers=case.workers, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def _cpu_seconds(procs: list[psutil.Process]) -> float:
+    return sum(p.cpu_times().user + p.cpu_times().system for p in procs)
+
+
 def distributed_pass(case: Case) -> PassResult:
     """Fuse ``case`` into a new store under a temporary folder; cluster start-up not timed."""
     from distributed import get_task_stream
@@ -132,12 +167,15 @@ def distributed_pass(case: Case) -> PassResult:
         with RssSampler(pids) as idle:
             time.sleep(0.3)
         grid = synthetic.grid(case.size)
+        procs = [psutil.Process(p) for p in [*pids, os.getpid()]]
+        cpu0 = _cpu_seconds(procs)
         with RssSampler(pids) as busy, get_task_stream(client) as stream:
             start = time.perf_counter()
             outcome = fuse_into_store(client, sources, grid, payload, request, {}, progress=False)
             seconds = time.perf_counter() - start
         return PassResult(
             seconds=seconds,
+            cpu_seconds=_cpu_seconds(procs) - cpu0,
             pixel_days=outcome.pixel_days,
             rss_idle_mib=max(idle.peak.values()) / 2**20,
             rss_peak_mib=max(busy.peak.values()) / 2**20,
@@ -166,13 +204,13 @@ def raw_inputs(case: Case) -> list[FusionInput]:
     ]
 
 
-def raw_pass(case: Case) -> float:
-    """Seconds of ``model.predict`` over every day of ``case`` in memory, one thread."""
+def raw_pass(case: Case) -> tuple[float, float]:
+    """Wall and CPU seconds of ``model.predict`` over every day of ``case``, in memory, 1 thread."""
     torch.set_num_threads(1)
     model = case.build_model()
     inputs = raw_inputs(case)
     model.predict(inputs[0])
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for item in inputs:
         model.predict(item)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu

@@ -13,10 +13,25 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 
+import dask
 from distributed import Client, LocalCluster
 
 from pipeline.config import ComputeSpec
 from pipeline.errors import ServiceError
+
+
+def worker_environ() -> dict[str, object]:
+    """Dask's pre-spawn worker environment without ``MALLOC_TRIM_THRESHOLD_``.
+
+    Setting that variable (Dask's default, 65536) also switches off glibc's
+    dynamic mmap threshold, so every large torch temporary is mmap'd and
+    unmapped again, page-faulting on each use: STARFM ran 1.7x slower in a
+    worker than in a plain process (``benchmarks/results.md``, pipeline
+    efficiency). The thread caps (``OMP_NUM_THREADS`` ...) are kept.
+    """
+    env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", default={}))
+    env.pop("MALLOC_TRIM_THRESHOLD_", None)
+    return env
 
 
 @contextlib.contextmanager
@@ -49,6 +64,7 @@ def open_client(
         return
     resources = {"GPU": 1} if compute.gpu else None
     with (
+        dask.config.set({"distributed.nanny.pre-spawn-environ": worker_environ()}),
         LocalCluster(
             n_workers=compute.n_workers,
             threads_per_worker=compute.threads_per_worker,
