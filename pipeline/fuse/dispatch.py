@@ -183,7 +183,7 @@ def plan_run(
 ) -> tuple[list[Block], PlanInputs, list[FuseTask]]:
     """Blocks, the plan's inputs (clear fractions, completion) and the tasks still to do."""
     chunk = (layout.chunk_y, layout.chunk_x)
-    blocks = make_blocks(sources.fine.shape[-2:], chunk, halo)
+    blocks = make_blocks((sources.fine.sizes["y"], sources.fine.sizes["x"]), chunk, halo)
     i0 = state.index(days[0])
     inputs = PlanInputs(
         days=tuple(days),

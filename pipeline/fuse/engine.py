@@ -88,7 +88,7 @@ def _provenance(
         pair_choice=choice,
         days=(request.days[0], request.days[-1]),
     )
-    return merge(previous, record)
+    return merge(previous if isinstance(previous, str) else None, record)
 
 
 def fuse_into_store(

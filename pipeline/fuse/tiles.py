@@ -28,12 +28,16 @@ def window_input(inputs: FusionInput, block: Block) -> FusionInput:
     return FusionInput(tuple(cut(r) for r in inputs.refs), cut(inputs.target), inputs.bands)
 
 
-def crop(array: np.ndarray | None, block: Block) -> np.ndarray | None:
-    """The core of a (..., py, px) window array (None stays None)."""
-    if array is None:
-        return None
+def crop(array: np.ndarray, block: Block) -> np.ndarray:
+    """The core of a (..., py, px) window array."""
     ys, xs = block.crop
     return array[..., ys, xs]
+
+
+def crop_prediction(pred: Prediction, block: Block) -> Prediction:
+    """A window's prediction cut to its block (uncertainty too, when given)."""
+    unc = None if pred.uncertainty is None else crop(pred.uncertainty, block)
+    return Prediction(crop(pred.fine, block), unc)
 
 
 def fuse_tiled(model: FusionModel, inputs: FusionInput, chunk: tuple[int, int]) -> Prediction:
@@ -53,11 +57,11 @@ def fuse_tiled(model: FusionModel, inputs: FusionInput, chunk: tuple[int, int]) 
     fine = np.full(shape, np.nan, np.float32)
     unc: np.ndarray | None = None
     for block in make_blocks(shape[1:], chunk, model.halo):
-        pred = model.predict(window_input(inputs, block))
+        pred = crop_prediction(model.predict(window_input(inputs, block)), block)
         core = (slice(None), slice(block.y0, block.y1), slice(block.x0, block.x1))
-        fine[core] = crop(pred.fine, block)
+        fine[core] = pred.fine
         if pred.uncertainty is not None:
             if unc is None:
                 unc = np.full(pred.uncertainty.shape[:-2] + shape[1:], np.nan, np.float32)
-            unc[(..., *core[1:])] = crop(pred.uncertainty, block)
+            unc[(..., *core[1:])] = pred.uncertainty
     return Prediction(fine, unc)

@@ -23,7 +23,7 @@ import xarray as xr
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from pipeline.fuse.plan import DayRefs, FuseTask
-from pipeline.fuse.tiles import crop
+from pipeline.fuse.tiles import crop_prediction
 from pipeline.models.base import FusionInput, FusionModel, Prediction, Scene
 from pipeline.store.layout import FUSED, GAP, OBSERVED, SINGLE_PAIR, StoreLayout
 from pipeline.store.write import DONE, PROVISIONAL, write_block
@@ -166,14 +166,13 @@ def assemble_day(
     Observed (clear Landsat) pixels take the observation; the others the
     cropped prediction; pixels with neither are a gap.
     """
-    fused = pred.fine if pred is not None else None
     observed = np.zeros(shape, bool) if obs is None else np.isfinite(obs).all(axis=0)
-    has_fused = np.zeros(shape, bool) if fused is None else np.isfinite(fused).all(axis=0)
-    values = (
-        np.where(observed, obs, fused)
-        if fused is not None and obs is not None
-        else (obs if obs is not None else fused)
-    )
+    has_fused = np.zeros(shape, bool) if pred is None else np.isfinite(pred.fine).all(axis=0)
+    values = np.full((1, *shape), np.nan, np.float32)  # broadcasts over bands: all gap
+    if pred is not None:
+        values = pred.fine
+    if obs is not None:
+        values = obs if pred is None else np.where(observed, obs, pred.fine)
     quality = np.where(observed, OBSERVED, 0).astype(np.uint8)
     fused_only = has_fused & ~observed
     quality[fused_only] |= FUSED | (SINGLE_PAIR if len(refs.dates) == 1 else 0)
@@ -196,9 +195,8 @@ def _block_dataset(
     n = len(days)
     values = np.full((n, len(layout.bands), *shape), np.nan, np.float32)
     for i, day in enumerate(days):
-        if day["values"] is not None:
-            values[i] = day["values"]
-            values[i][:, day["quality"] == GAP] = np.nan
+        values[i] = day["values"]
+        values[i][:, day["quality"] == GAP] = np.nan
     out = {b: (dims, values[:, k]) for k, b in enumerate(layout.bands)}
     if layout.has_ndvi:
         red, nir = values[:, layout.bands.index("red")], values[:, layout.bands.index("nir")]
@@ -227,7 +225,7 @@ def predict_days(
         pred = None
         if refs.dates and refs.day in coarse_set:
             raw = model.predict(_model_input(task, refs, data, model.n_refs, bands))
-            pred = Prediction(crop(raw.fine, block), crop(raw.uncertainty, block))
+            pred = crop_prediction(raw, block)
         obs = data.obs[obs_index[refs.day]] if refs.day in obs_index else None
         days.append(assemble_day(pred, obs, refs, shape))
     return days
