@@ -33,6 +33,8 @@ DEMO_OVERRIDES: dict[str, Any] = {
     "bands": ["green", "red", "nir"],
     "model": {"name": "starfm", "size": "tiny", "params": {"window": 5}},
     "compute": {"n_workers": 2, "threads_per_worker": 1, "batch_days": 8},
+    # the demo grid is 544 px (the world snapped out to whole 480 m cells): 2 x 2 even blocks
+    "chunks": {"y": 272, "x": 272, "time": 366},
 }
 
 

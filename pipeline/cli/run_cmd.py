@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -70,6 +71,7 @@ def demo_cmd(
     summary = run(cfg, scheduler=scheduler)
     _print_summary(summary)
     metrics = write_report(store_url(cfg), build_world(demo_world_root()), out / "report")
+    (out / "report" / "run_summary.json").write_text(json.dumps(summary.to_dict(), indent=1))
     mean = metrics["mean"]
     typer.echo(
         f"report: {out / 'report'} (RMSE {mean['rmse']:.4f}, SSIM {mean['ssim']:.3f} "
