@@ -74,7 +74,8 @@ def assumptions(efficiency: float, speedup_2: float | None) -> list[str]:
     return [
         f"work: one tile-year = {TILE_PX / 1e6:.0f} Mpx x {DAYS} days = "
         f"{_pixel_days():.3g} pixel-days, 6 bands",
-        f"pipeline efficiency {efficiency:.2f} (measured raw forward / distributed time) "
+        f"pipeline efficiency {efficiency:.2f} (measured: raw forward / distributed CPU time, "
+        "STARFM) "
         "applied to every model",
         f"GPU estimate = {H100_BF16_PEAK / 1e12:.0f} TFLOP/s dense bf16 (H100/H200 published peak)"
         f" x {GPU_EFFICIENCY:.0%} assumed efficiency / counted FLOPs per pixel",

@@ -58,7 +58,8 @@ def test_cost_estimates_gpus_only_for_networks() -> None:
 def test_cost_section_replaces_the_placeholder_once(tmp_path: Path) -> None:
     readme = tmp_path / "README.md"
     readme.write_text("# Infra\n\n## Cost\n\n> placeholder\n\n## After\n\ntext\n")
-    results = {"throughput": _throughput(), "pipeline": {"efficiency": [{"efficiency": 0.5}]}}
+    starfm_row = {"model": "starfm (tiny)", "worker_env": "pipeline", "efficiency_cpu": 0.5}
+    results = {"throughput": _throughput(), "pipeline": {"efficiency": [starfm_row]}}
     write_cost_section(results, readme)
     first = readme.read_text()
     write_cost_section(results, readme)
