@@ -185,9 +185,22 @@ def _scenes(
     chunks: dict[str, int],
     resampling: str = "average",
 ) -> xr.DataArray:
-    raw = read(items, asset_specs(sensor_, bands, resampling), geobox, chunks)
+    specs = asset_specs(sensor_, bands, resampling)
+    _check_assets(items, specs)
+    raw = read(items, specs, geobox, chunks)
     raw = raw.assign_coords(time=[_naive_utc(item_datetime(it)) for it in items])
     return masked_cube(raw, sensor_, bands)
+
+
+def _check_assets(items: Sequence[pystac.Item], specs: Sequence[AssetSpec]) -> None:
+    """InputError naming the first item whose STAC record lacks an asset the run reads."""
+    for item in items:
+        missing = [spec.key for spec in specs if spec.key not in item.assets]
+        if missing:
+            raise InputError(
+                f"STAC item {item.id} ({item.collection_id}) has no asset(s) {missing}; "
+                "the catalog record is incomplete: fix it or narrow the dates to skip it"
+            )
 
 
 def _naive_utc(when: dt.datetime) -> np.datetime64:
