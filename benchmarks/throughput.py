@@ -74,21 +74,33 @@ def _cpu_row(name: str, n_bands: int, size: str, tile: int) -> dict[str, Any]:
     }
 
 
-def _gpu_rate(model: Any, n_bands: int, tile: int, batch: int, bf16: bool) -> float:
-    """Pixels/s of the network forward on ``batch`` tiles at once (torch models only)."""
+def forward_rate(
+    model: Any, n_bands: int, tile: int, batch: int, bf16: bool, device: str = "cuda"
+) -> tuple[float, float]:
+    """(pixels/s, counted FLOPs per pixel) of one network forward on ``batch`` tiles at once.
+
+    One forward is one stream: ``predict`` runs one per stream, so these FLOPs
+    can be below ``predict``'s. Torch models only.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
     n = model.train_refs
     shape = (batch, n, n_bands, tile, tile)
-    rc, rf = torch.rand(shape, device="cuda"), torch.rand(shape, device="cuda")
-    tc = torch.rand((batch, n_bands, tile, tile), device="cuda")
-    days = torch.full((batch, n), 8.0, device="cuda")
+    rc, rf = torch.rand(shape, device=device), torch.rand(shape, device=device)
+    tc = torch.rand((batch, n_bands, tile, tile), device=device)
+    days = torch.full((batch, n), 8.0, device=device)
     model.net.eval()
 
     def step() -> None:
-        with torch.no_grad(), torch.autocast("cuda", torch.bfloat16, enabled=bf16):
+        with torch.no_grad(), torch.autocast(device, torch.bfloat16, enabled=bf16):
             model.forward(rc, rf, tc, days)
-        torch.cuda.synchronize()
+        if device == "cuda":
+            torch.cuda.synchronize()
 
-    return batch * tile**2 / best_time(step, repeats=3)
+    with FlopCounterMode(display=False) as counter:
+        step()
+    pixels = batch * tile**2
+    return pixels / best_time(step, repeats=3), counter.get_total_flops() / pixels
 
 
 def _predict_rate(model: FusionModel, n_bands: int, tile: int) -> float:
@@ -97,15 +109,15 @@ def _predict_rate(model: FusionModel, n_bands: int, tile: int) -> float:
     return tile**2 / best_time(lambda: model.predict(inputs), repeats=2)
 
 
-def _gpu_rows(name: str, n_bands: int, size: str) -> list[dict[str, Any]]:
+def _gpu_rows(name: str, n_bands: int, size: str, peak: float) -> list[dict[str, Any]]:
     model = create_model(name, BANDS[n_bands], size=size, device="cuda")
     rows = []
     for bf16 in (False, True):
         if hasattr(model, "forward") and hasattr(model, "net"):
-            rate = _gpu_rate(model, n_bands, tile=256, batch=16, bf16=bf16)
+            rate, flops = forward_rate(model, n_bands, tile=256, batch=16, bf16=bf16)
             how = "forward, 16 tiles of 256² per batch"
         else:
-            rate = _predict_rate(model, n_bands, 1024)
+            rate, flops = _predict_rate(model, n_bands, 1024), 0.0
             how = "predict on one 1024² image"
         rows.append(
             {
@@ -113,6 +125,8 @@ def _gpu_rows(name: str, n_bands: int, size: str) -> list[dict[str, Any]]:
                 "bands": n_bands,
                 "dtype": "bf16" if bf16 else "fp32",
                 "mpx_s": rate / 1e6,
+                "flops_px": flops,
+                "peak_fraction": flops * rate / peak,
                 "how": how,
                 "load": load(),
             }
@@ -138,10 +152,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {"cpu": cpu, "cpu_peak_flops": cpu_peak, "size": size, "tile": tile}
     if torch.cuda.is_available():
         gpu_peak = matmul_peak("cuda", torch.bfloat16, 8192)
-        gpu = [r for m in models(quick) for b in BANDS for r in _gpu_rows(m, b, size)]
-        flops = {(r["model"], r["bands"]): r["flops_px"] for r in cpu}
-        for row in gpu:
-            row["peak_fraction"] = flops[row["model"], row["bands"]] * row["mpx_s"] * 1e6 / gpu_peak
+        gpu = [r for m in models(quick) for b in BANDS for r in _gpu_rows(m, b, size, gpu_peak)]
         out.update(gpu=gpu, gpu_peak_flops=gpu_peak)
     out["wall_s"] = time.perf_counter() - start
     return out

@@ -8,8 +8,10 @@ import pytest
 import torch
 
 from benchmarks import cost, pipeline_bench, store_bench, throughput
+from benchmarks.common import BANDS
 from benchmarks.fuse_run import Case, distributed_pass, raw_pass
 from benchmarks.run import COST_BEGIN, write_cost_section
+from pipeline.models.registry import create_model
 
 
 def test_throughput_row_counts_network_flops() -> None:
@@ -65,3 +67,9 @@ def test_cost_section_replaces_the_placeholder_once(tmp_path: Path) -> None:
     write_cost_section(results, readme)
     assert readme.read_text() == first
     assert "placeholder" not in first and first.count(COST_BEGIN) == 1 and "## After" in first
+
+
+def test_forward_rate_of_a_network_batch() -> None:
+    model = create_model("resstf", BANDS[3], size="tiny", device="cpu")
+    rate, flops = throughput.forward_rate(model, 3, tile=16, batch=2, bf16=False, device="cpu")
+    assert rate > 0 and flops > 0
