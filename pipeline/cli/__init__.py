@@ -47,11 +47,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:  # click usage errors surface as ClickException subclasses
         import click
+        import typer
 
-        if isinstance(exc, click.exceptions.ClickException):
+        # typer >= 0.25 raises its vendored click's exceptions (typer.TyperException)
+        if isinstance(exc, click.exceptions.ClickException | typer.TyperException) and hasattr(
+            exc, "show"
+        ):
             exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
+            return int(getattr(exc, "exit_code", 2))
+        if isinstance(exc, click.exceptions.Abort | typer.Abort):
             return 1
         raise
     return 0
