@@ -118,10 +118,12 @@ def _maps(ds: xr.Dataset, world: Any, days: list[dt.date], path: Path) -> None:
 
 
 def _field_pixels(ds: xr.Dataset, world: Any, n: int) -> list[tuple[str, int, int]]:
-    """(label, row, col) at the centroids of the ``n`` largest fields of distinct classes."""
+    """(label, row, col) inside the ``n`` largest fields of distinct classes, crops first."""
     fields = world.fields.assign(area=world.fields.geometry.area).sort_values(
         "area", ascending=False
     )
+    static = fields["class_name"].isin(["water", "urban", "forest", "bare"])  # flat NDVI
+    fields = fields[~static] if (~static).sum() >= n else fields
     picked = fields.drop_duplicates("class_name").head(n)
     out = []
     for _, f in picked.iterrows():
