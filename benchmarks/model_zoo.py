@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -99,6 +100,10 @@ def run(data: Path) -> dict[str, Any]:
 
     torch.set_num_threads(2)
     results: dict[str, Any] = {"rows": [], "selection": []}
+    if data.exists() and "--resume" in sys.argv:  # keep the rows a previous run finished
+        results = json.loads(data.read_text())
+        results["rows"] = [r for r in results["rows"] if "skipped" not in r]
+    done = {(r["dataset"], r["model"]) for r in results["rows"]}
     results["machine"] = f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores " \
         f"(shared with other jobs), torch {torch.__version__}, CPU"  # fmt: skip
     results["date"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -108,8 +113,13 @@ def run(data: Path) -> dict[str, Any]:
         manifests += [synth] if synth else []
         manifests.append(ROOT / "manifests/lgc-2004.yaml")
         jobs = [(m, n) for n in MODELS if not MODELS[n][1] for m in manifests]
-        jobs += [(m, n) for m in manifests for n in MODELS if MODELS[n][1]]
+        # Networks: the small synthetic world first (cheapest), then the real scenes.
+        jobs += [(m, n) for m in manifests[1:2] + manifests[:1] + manifests[2:]
+                 for n in MODELS if MODELS[n][1]]  # fmt: skip
+        names = {m: yaml.safe_load(m.read_text())["name"] for m in manifests}
         for manifest, name in jobs:
+            if (names[manifest], name) in done:
+                continue
             print(f"{manifest.parent.name}/{manifest.stem}: {name}", flush=True)
             results["rows"].append(_one(manifest, name))
             data.write_text(json.dumps(results, indent=1))

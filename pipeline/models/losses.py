@@ -15,6 +15,11 @@ def masked_mse(pred: Tensor, truth: Tensor, valid: Tensor) -> Tensor:
     return ((pred - truth) ** 2 * weight).sum() / weight.sum().clamp(min=1.0)
 
 
+def _ms_ssim_fits(side: int, kernel: int, scales: int) -> bool:
+    """Both size checks of torchmetrics (incl. ``side // (scales - 1)^2 > kernel - 1``)."""
+    return side > (kernel - 1) * 2 ** (scales - 1) and side // max(1, scales - 1) ** 2 > kernel - 1
+
+
 def ms_ssim_loss(pred: Tensor, truth: Tensor, valid: Tensor) -> Tensor:
     """``1 - MS-SSIM`` (torchmetrics, data_range 1) adapted to small patches.
 
@@ -29,9 +34,9 @@ def ms_ssim_loss(pred: Tensor, truth: Tensor, valid: Tensor) -> Tensor:
     betas = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
     for kernel in (11, 7, 5, 3):
         scales = 5
-        while scales > 1 and side <= (kernel - 1) * 2 ** (scales - 1):
+        while scales > 1 and not _ms_ssim_fits(side, kernel, scales):
             scales -= 1
-        if side > (kernel - 1) * 2 ** (scales - 1):
+        if _ms_ssim_fits(side, kernel, scales):
             break
     use = torch.tensor(betas[:scales])
     truth = torch.where(valid.expand_as(truth) > 0, truth, pred.detach())
