@@ -115,7 +115,9 @@ MODIS_43A4 = Sensor(
     role="coarse",
     assets={b: f"Nadir_Reflectance_Band{n}" for b, n in _MODIS_BAND_NUMBER.items()},
     qa_asset=None,
-    qa_per_band={b: f"BRDF_Albedo_Band_Mandatory_Quality_Band{n}" for b, n in _MODIS_BAND_NUMBER.items()},
+    qa_per_band={
+        b: f"BRDF_Albedo_Band_Mandatory_Quality_Band{n}" for b, n in _MODIS_BAND_NUMBER.items()
+    },
     scale=1e-4,
     offset=0.0,
     nodata=32767,

@@ -13,7 +13,9 @@ app = typer.Typer(
 )
 
 #: ``stf catalog ...`` sub-commands (serve the demo STAC API, search).
-catalog_app = typer.Typer(help="STAC catalog: serve the embedded demo world, search endpoints.", no_args_is_help=True)
+catalog_app = typer.Typer(
+    help="STAC catalog: serve the embedded demo world, search endpoints.", no_args_is_help=True
+)
 app.add_typer(catalog_app, name="catalog")
 
 
