@@ -135,7 +135,7 @@ def store_speed(folder: Path, size: int, n_days: int, chunk: int) -> dict[str, A
 
 def run(quick: bool = False) -> dict[str, Any]:
     """Store write/read vs disk on the same byte count; compression of the chosen encodings."""
-    size, n_days, chunk = (128, 16, 64) if quick else (512, 64, 128)
+    size, n_days, chunk = (128, 16, 64) if quick else (256, 32, 128)
     with tempfile.TemporaryDirectory(prefix="stf-store-bench-") as tmp:
         store = store_speed(Path(tmp), size, n_days, chunk)
         disk = disk_speed(Path(tmp), store["disk_bytes"])

@@ -20,9 +20,9 @@ from pipeline.models.registry import available_models, create_model
 
 #: Models left out: the naive baselines are listed once as the floor (``naive_change``).
 SKIP = ("naive_fine", "naive_coarse")
-#: Smaller images for the models too slow for a 96² image on one shared CPU thread
+#: Smaller images for the models too slow for a 48² image on one shared CPU thread
 #: (STFDiff "full" runs 4 samples x 10 DDIM steps of its U-Net per prediction).
-SLOW_TILES = {"stfdiff": 32, "swinstfm": 64}
+SLOW_TILES = {"stfdiff": 16, "swinstfm": 32}
 
 
 def matmul_peak(device: str, dtype: torch.dtype, n: int = 2048) -> float:
@@ -48,7 +48,7 @@ def timed_predict(model: FusionModel, n_bands: int, tile: int) -> tuple[float, f
     """
     from torch.utils.flop_counter import FlopCounterMode
 
-    model.predict(fusion_input(n_bands, 16))
+    model.predict(fusion_input(n_bands, 8))
     inputs = fusion_input(n_bands, tile)
     with FlopCounterMode(display=False) as counter:
         start = time.perf_counter()
@@ -143,7 +143,7 @@ def models(quick: bool) -> list[str]:
 def run(quick: bool = False) -> dict[str, Any]:
     """Every model at its published size ("full"; "tiny" with ``quick``), 3 and 6 bands."""
     torch.set_num_threads(1)
-    size, tile = ("tiny", 32) if quick else ("full", 96)
+    size, tile = ("tiny", 32) if quick else ("full", 48)
     start = time.perf_counter()
     cpu_peak = matmul_peak("cpu", torch.float32, 512 if quick else 2048)
     cpu = [_cpu_row(m, b, size, tile) for m in models(quick) for b in BANDS]
