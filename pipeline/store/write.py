@@ -182,20 +182,31 @@ def write_block(
     """
     values = block.drop_vars("quality")
     kwargs: dict[str, Any] = {"mode": "r+", "consolidated": False, "zarr_format": 3}
-    values.drop_vars(list(values.coords)).to_zarr(url, region=region, **kwargs)
-    quality = block[["quality"]].drop_vars(list(block.coords))
-    quality.to_zarr(url, region=region, **kwargs)
     by, bx = block_index
     marks = done.astype(np.uint8)[:, None, None]
     done_ds = xr.Dataset({"block_done": (("time", "yblock", "xblock"), marks)})
     done_region = {"time": region["time"], "yblock": slice(by, by + 1), "xblock": slice(bx, bx + 1)}
-    done_ds.to_zarr(url, region=done_region, **kwargs)
+    try:
+        values.drop_vars(list(values.coords)).to_zarr(url, region=region, **kwargs)
+        block[["quality"]].drop_vars(list(block.coords)).to_zarr(url, region=region, **kwargs)
+        done_ds.to_zarr(url, region=done_region, **kwargs)
+    except OSError as exc:  # disk full, quota, permissions: the block stays uncommitted
+        raise StoreError(
+            f"cannot write store {url}: {exc.strerror or exc}; free space or choose another "
+            "store.path, then rerun (finished blocks are kept)"
+        ) from None
 
 
 def finalize_store(url: str, attrs: dict[str, Any]) -> None:
     """Set global attrs (provenance) and re-consolidate the metadata."""
     import zarr
 
-    group = zarr.open_group(url, mode="r+", zarr_format=3)
-    group.attrs.update(attrs)
-    zarr.consolidate_metadata(url, zarr_format=3)
+    try:
+        group = zarr.open_group(url, mode="r+", zarr_format=3)
+        group.attrs.update(attrs)
+        zarr.consolidate_metadata(url, zarr_format=3)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot write the metadata of store {url}: {exc.strerror or exc}; free space "
+            "or choose another store.path, then rerun"
+        ) from None
