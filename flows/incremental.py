@@ -4,14 +4,12 @@ Rule (also in ``flows/README.md``):
 
 * No store yet: fuse ``[time.start, end]``.
 * A store whose last day is ``L``: fuse ``[R, end]`` where ``R`` is the first stored
-  day fused without a later reference pair (``ref_after_days == -1`` somewhere in
-  the image), or ``L + 1`` when every stored day had one. Those days were
-  extrapolated from the last pair alone; a newer Landsat scene can give them a
-  second (after) pair, so they belong to the window. Days before ``R`` already sit
-  between two pairs that later scenes cannot change: they are never rewritten.
-  Note: ``pipeline.run.fuse_step`` resumes (skips blocks the store marks complete),
-  so today days ``R..L`` keep their one-pair values and only days after ``L`` are
-  written; re-fusing them needs a refresh option in ``fuse_step``.
+  day some block does not hold as final: provisional (``block_done == 2``: fused
+  without a later reference pair, extrapolated from the last pair alone) or not
+  written (0, an interrupted run); ``R = L + 1`` when every stored day is final.
+  A newer Landsat scene can give provisional days an after-pair:
+  ``pipeline.run.fuse_step`` re-fuses them (it skips final blocks only) and marks
+  them final once they have one. Days before ``R`` are final: never rewritten.
 * ``end <= L`` and no day to refresh: nothing to do (the run is a no-op).
 """
 
@@ -25,9 +23,9 @@ import pandas as pd
 
 from pipeline.config import RunConfig, TimeSpec
 from pipeline.run import store_url
-from pipeline.store.write import open_store
+from pipeline.store.write import DONE, open_store
 
-#: Only the store's last days can lack an after-pair; reading this many bounds the cost.
+#: Only the store's last days can be provisional or unwritten; reading this many bounds the cost.
 TAIL_DAYS = 120
 
 
@@ -41,15 +39,15 @@ class Window:
 
 
 def _stored_days(url: str) -> tuple[list[dt.date], np.ndarray] | None:
-    """Stored days and, per day, whether any pixel lacks an after-pair (None: no store)."""
+    """The store's last days and, per day, whether any block is not final (None: no store)."""
     try:
         ds = open_store(url)
     except (FileNotFoundError, KeyError, ValueError):
         return None
-    tail = ds["ref_after_days"].isel(time=slice(-TAIL_DAYS, None))
-    lacks_after = np.asarray((tail == -1).any(dim=("y", "x")).values, dtype=bool)
+    tail = ds["block_done"].isel(time=slice(-TAIL_DAYS, None))
+    open_days = np.asarray((tail != DONE).any(dim=("yblock", "xblock")).values, bool)
     days = [t.date() for t in pd.DatetimeIndex(tail["time"].values)]
-    return days, lacks_after
+    return days, open_days
 
 
 def plan_window(cfg: RunConfig, end: dt.date) -> Window | None:
@@ -57,12 +55,12 @@ def plan_window(cfg: RunConfig, end: dt.date) -> Window | None:
     stored = _stored_days(store_url(cfg))
     if stored is None:
         return Window(cfg.time.start, end, "new store")
-    days, lacks_after = stored
-    refresh = [d for d, lacks in zip(days, lacks_after, strict=True) if lacks]
+    days, open_days = stored
+    refresh = [d for d, is_open in zip(days, open_days, strict=True) if is_open]
     start = refresh[0] if refresh else days[-1] + dt.timedelta(days=1)
     if start > end:
         return None
-    why = f"re-fuse from {start} (no after-pair)" if refresh else f"new days after {days[-1]}"
+    why = f"re-fuse days not final from {start}" if refresh else f"new days after {days[-1]}"
     return Window(max(start, cfg.time.start), end, why)
 
 
