@@ -36,6 +36,7 @@ from pipeline.cube.load import READERS, AssetSpec, Reader
 from pipeline.cube.mask import clear_fraction, masked_cube, merge_same_day, qa_assets
 from pipeline.cube.pairs import DEFAULT_MIN_CLEAR, Pair, find_pairs
 from pipeline.errors import InputError, ServiceError
+from pipeline.security import redact_url
 
 #: ``progress(done, total)`` is called as clear-fraction tasks finish.
 Progress = Callable[[int, int], None]
@@ -120,7 +121,9 @@ def load_cubes(
     fine = merge_same_day(fine, _days(result.fine, lon))
     coarse = _scenes(read, result.coarse, coarse_sensor, cfg.bands, coarse_geobox, coarse_chunks)
     coarse = merge_same_day(coarse, _days(result.coarse, None))
-    fine, coarse = _with_clear_fractions(fine, coarse, progress)
+    hrefs = _asset_hrefs(result.fine, fine_sensor, cfg.bands)
+    hrefs += _asset_hrefs(result.coarse, coarse_sensor, cfg.bands)
+    fine, coarse = _with_clear_fractions(fine, coarse, progress, hrefs)
     if float(fine["clear_fraction"].max()) < min_clear:
         raise InputError(
             f"every {cfg.collections.fine} scene ({fine.sizes['time']}) is under "
@@ -214,17 +217,41 @@ def _days(items: Sequence[pystac.Item], lon: float | None) -> xr.DataArray:
     return xr.DataArray(np.array(days, dtype="datetime64[ns]"), dims="time")
 
 
+def _asset_hrefs(
+    items: Sequence[pystac.Item], sensor_: Sensor, bands: tuple[str, ...]
+) -> list[str]:
+    """Hrefs of the assets a run reads from ``items`` (to name an unreadable one)."""
+    keys = {spec.key for spec in asset_specs(sensor_, bands, "nearest")}
+    return [asset.href for it in items for key, asset in it.assets.items() if key in keys]
+
+
+def _first_unreadable(hrefs: Sequence[str]) -> tuple[str, str] | None:
+    """The first href GDAL cannot open now, with its error; None when all open."""
+    import rasterio
+
+    for href in hrefs:
+        try:
+            with rasterio.open(href):
+                pass
+        except RasterioError as exc:
+            return href, str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
+    return None
+
+
 def _with_clear_fractions(
-    fine: xr.DataArray, coarse: xr.DataArray, progress: Progress | None
+    fine: xr.DataArray, coarse: xr.DataArray, progress: Progress | None, hrefs: Sequence[str]
 ) -> tuple[xr.DataArray, xr.DataArray]:
     try:
         with _TaskProgress(progress):
             f_clear, c_clear = dask.compute(clear_fraction(fine), clear_fraction(coarse))
     except (RasterioError, OSError, RuntimeError) as exc:
-        # odc-stac raises rasterio's error, stackstac wraps it in RuntimeError; both name the href.
+        # odc-stac raises rasterio's error, stackstac wraps it in RuntimeError; a 404 names
+        # no file, so the asset is found by opening each one (only on this failure path)
+        found = _first_unreadable(hrefs)
         cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        where = f"asset {redact_url(found[0])} ({found[1]})" if found else f"an asset ({cause})"
         raise ServiceError(
-            f"cannot read an asset ({cause}); check the asset server, or re-run the search"
+            f"cannot read {where}; check the asset server, or re-run the search"
         ) from None
     return (
         fine.assign_coords(clear_fraction=("time", np.asarray(f_clear, dtype=float))),
