@@ -357,7 +357,7 @@ CASES: tuple[Case, ...] = (
         "raster",
         lambda c: _cubes(c, _set_red(_garbage)),
         3,
-        "cannot read an asset",
+        "cannot read asset",
     ),
     Case(
         "all-nodata raster",
