@@ -163,6 +163,11 @@ def render(results: dict[str, Any]) -> str:
             f" | {rho:.3f} |"
         )
     skipped = [f"- {r['model']}: {r['skipped']}" for r in results["rows"] if "skipped" in r]
+    seen = {(r["dataset"], r["model"]) for r in results["rows"] if "dataset" in r}
+    datasets = dict.fromkeys(d for d, _ in seen)
+    skipped += [f"- {m} on {d}: did not finish within the session's time limit"
+                for d in datasets for m in MODELS if (d, m) not in seen
+                and not (m == "estarfm" and d == "lgc-2004")]  # fmt: skip
     lines += ["", "Not run:" if skipped else "", *skipped, ""]
     lines += [
         "## Calibration of the predicted uncertainty",
