@@ -91,6 +91,27 @@ def _provenance(
     return merge(previous if isinstance(previous, str) else None, record)
 
 
+#: Attempts at registering the model plugin (a broadcast to every current worker).
+REGISTER_ATTEMPTS = 3
+
+
+def _register(client: Client, plugin: ModelPlugin) -> None:
+    """Register ``plugin`` on the cluster, retried when a worker dies during the broadcast.
+
+    The scheduler keeps the plugin for workers that (re)start later, but the
+    broadcast to a worker killed at that moment raises a comm error; registering
+    again (same name, idempotent) reaches the workers alive now.
+    """
+    for attempt in range(REGISTER_ATTEMPTS):
+        try:
+            client.register_plugin(plugin)
+            return
+        except OSError:  # distributed's CommClosedError is an OSError
+            if attempt == REGISTER_ATTEMPTS - 1:
+                raise
+            client.wait_for_workers(1, timeout=60)
+
+
 def fuse_into_store(
     client: Client,
     sources: Sources,
@@ -128,7 +149,7 @@ def fuse_into_store(
         state = prepare_store(request.url, grid, list(request.days), layout, request.region)
         model = install(payload)
         sources = sources.persisted(client, request.days)
-        client.register_plugin(ModelPlugin(payload))
+        _register(client, ModelPlugin(payload))
         blocks, inputs, tasks = plan_run(
             client, sources, state, request.days, layout, model.halo, request.min_clear
         )
