@@ -28,6 +28,29 @@ UNSAFE = (
 )
 
 
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        "import pickle",
+        "from joblib import load",
+        "state = pickle.loads(blob)",
+        "torch.load(path)",
+        "torch.load(path, weights_only=False)",
+        "yaml.load(text)",
+        "yaml.load(text, Loader=yaml.FullLoader)",
+    ],
+)
+def test_the_unsafe_patterns_catch_known_bad_code(snippet: str) -> None:
+    assert any(pattern.search(snippet) for pattern in UNSAFE)
+
+
+@pytest.mark.parametrize(
+    "snippet", ["torch.load(p, weights_only=True)", "yaml.safe_load(text)", "safe_open(path)"]
+)
+def test_the_unsafe_patterns_spare_safe_code(snippet: str) -> None:
+    assert not any(pattern.search(snippet) for pattern in UNSAFE)
+
+
 def test_no_unsafe_deserialisation_anywhere_in_the_library() -> None:
     hits = [
         f"{path.relative_to(PIPELINE.parent)}: {m.group(0).strip()}"
