@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from nbclient import NotebookClient
 
 from pipeline.catalog.server import serve_catalog
@@ -17,6 +19,9 @@ from pipeline.synth import World
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
+#: The kernel the notebooks run on: this interpreter (the venv), installed into its prefix.
+KERNEL = "stf-pipeline"
+
 
 def test_three_notebooks_with_no_stored_outputs() -> None:
     assert len(NOTEBOOKS) == 3
@@ -27,10 +32,29 @@ def test_three_notebooks_with_no_stored_outputs() -> None:
                 assert not cell.outputs and cell.execution_count is None, path.name
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
+def venv_kernel() -> str:
+    """A kernelspec of this interpreter in ``sys.prefix`` (``ipykernel install --sys-prefix``).
+
+    A named spec, not the generic ``python3``: a user-level ``python3`` spec pointing at
+    another interpreter would shadow it. Installed once; reinstalled if it points elsewhere.
+    """
+    from ipykernel.kernelspec import install
+
+    try:
+        argv = KernelSpecManager().get_kernel_spec(KERNEL).argv
+    except NoSuchKernel:
+        argv = []
+    if not argv or Path(argv[0]) != Path(sys.executable):
+        install(kernel_name=KERNEL, display_name="Python (stf pipeline)", prefix=sys.prefix)
+    return KERNEL
+
+
+@pytest.fixture(scope="session")
 def demo_out(tiny_world: World, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny demo run (store + products) in a fresh directory."""
+    """A tiny demo run (store + NDVI, phenology, crop map and feeds) in a fresh directory."""
     out = tmp_path_factory.mktemp("demo-out")
+    labels = tiny_world.truth_dir / "fields.parquet"
     with serve_catalog(tiny_world.stac_dir) as url:
         cfg = parse_config(
             {
@@ -39,21 +63,39 @@ def demo_out(tiny_world: World, tmp_path_factory: pytest.TempPathFactory) -> Pat
                 "stac": {"url": url},
                 "model": {"name": "starfm", "size": "tiny"},
                 "chunks": {"y": 48, "x": 48, "time": 16},
-                "products": {"ndvi": True, "phenology": True, "feeds": False},
+                "store": {"path": "demo.zarr"},
+                "products": {
+                    "ndvi": True,
+                    "phenology": True,
+                    "cropmap": True,
+                    "feeds": True,
+                    "labels": str(labels),
+                },
                 "output_root": str(out),
             }
         )
         run(cfg, progress=False, log=lambda _line: None)
-    run_products(store_url(cfg), cfg.products, out)
+    run_products(store_url(cfg), cfg.products, out, run_id="demo")
     return out
+
+
+def _outputs(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+    """Every output of the notebook's code cells."""
+    return [output for cell in nb.cells if cell.cell_type == "code" for output in cell.outputs]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_executes(path: Path, demo_out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_notebook_executes(
+    path: Path, demo_out: Path, venv_kernel: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("STF_DEMO_OUT", str(demo_out))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     nb = nbformat.read(path, as_version=4)
     NotebookClient(
-        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(REPO)}}
+        nb, timeout=300, kernel_name=venv_kernel, resources={"metadata": {"path": str(REPO)}}
     ).execute()
+    outputs = _outputs(nb)
+    assert not [o for o in outputs if o.output_type == "error"]
+    figures = sum("image/png" in o.get("data", {}) for o in outputs)
+    assert figures >= 3, f"{path.name} produced {figures} figures"
