@@ -3,8 +3,10 @@
 Caching: a task's key is its inputs (the frozen run config and the paths), the
 content of the files those paths name (so new search results invalidate the
 cubes, a retrained model invalidates fusion) and the task's source: a rerun of
-an unchanged region skips every completed step. Search results age: they are
-cached for 6 hours only.
+an unchanged region skips every completed fusion step. Search results age: they are
+cached for 6 hours only. Products and feeds are never cached: their input is the
+store URL, whose content a re-fuse changes under the same name (a run only reaches
+them when it fused something, see :mod:`flows.incremental`).
 Retries cover transient STAC/blob-store failures; the pipeline's own writes are
 idempotent region writes, so a retried fuse resumes where it stopped.
 
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
 
 from pipeline.config import ProductsSpec, RunConfig
@@ -77,7 +80,7 @@ def fuse(cfg: RunConfig, cube_summary: Path, model_dir: Path) -> str:
     return engine.fuse_step(cfg, cube_summary, model_dir)
 
 
-@task(cache_key_fn=step_key, retries=1)
+@task(cache_policy=NO_CACHE, retries=1)
 def products(store: str, spec: ProductsSpec, out_dir: Path, run_id: str) -> dict[str, Path]:
     """NDVI smoothing, phenology, crop map from the store (``run_products``)."""
     from pipeline.products import run_products
@@ -85,7 +88,7 @@ def products(store: str, spec: ProductsSpec, out_dir: Path, run_id: str) -> dict
     return run_products(store, spec, out_dir, run_id=run_id, overwrite=True)
 
 
-@task(cache_key_fn=step_key, retries=1)
+@task(cache_policy=NO_CACHE, retries=1)
 def feeds(store: str, spec: ProductsSpec, out_dir: Path, run_id: str) -> dict[str, Path]:
     """Feeds for downstream classifiers (Parquet / Zarr / COG + STAC items)."""
     from pipeline.products import run_products
