@@ -22,7 +22,7 @@ def throughput_figure(throughput: dict[str, Any], path: Path) -> Path:
         ax.bar(xs, [rate.get(m, 0) for m in models], width=0.4, label=f"{bands} bands")
     ax.set_xticks([i + 0.2 for i in range(len(models))], models, rotation=30)
     ax.set_yscale("log")
-    ax.set_ylabel("Mpx / s, one CPU thread")
+    ax.set_ylabel("Mpx per CPU-second (one thread)")
     ax.set_title(f"Model throughput ({throughput['size']} size)")
     ax.legend()
     return _save(fig, path)

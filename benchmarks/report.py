@@ -58,15 +58,20 @@ def throughput(t: dict[str, Any]) -> list[str]:
         "## Model throughput",
         "",
         f"Untrained weights, size `{t['size']}`, two reference pairs, one CPU thread "
-        "(`torch.set_num_threads(1)`), one `predict` after a warm-up. CPU fp32 peak measured in "
-        f"this run with a 2048² matmul on one thread: {t['cpu_peak_flops'] / 1e9:.1f} GFLOP/s. "
-        "MFLOP/px counts matmul, convolution and attention only (FlopCounterMode): element-wise "
-        "models (STARFM, ESTARFM, Fit-FC, naive) show ~0 and their peak fraction means nothing.",
+        "(`torch.set_num_threads(1)`), one `predict` after a warm-up, timed in CPU seconds of "
+        "the process: a per-core rate that does not depend on how many others share the "
+        "machine. CPU fp32 peak measured in this run the same way with a 2048² matmul on one "
+        f"thread: {t['cpu_peak_flops'] / 1e9:.1f} GFLOP/s. MFLOP/px counts matmul, convolution "
+        "and attention only (FlopCounterMode): element-wise models (STARFM, ESTARFM, Fit-FC, "
+        "naive) show ~0 and their peak fraction means nothing. It is per *output* pixel of a "
+        "small image, so it includes the halo context the model fuses around it (large for "
+        "STFDiff on 16² and SwinSTFM on 32², which overstates their FLOPs per pixel of a large "
+        "image). Images are small because the machine is shared (2 cores, load ~20).",
         "",
         "![throughput](figures/throughput.png)",
         "",
         *_table(
-            ("model", "bands", "size", "image", "Mpx/s/core", "MFLOP/px", "of CPU peak", "load"),
+            ("model", "bands", "size", "image", "Mpx per CPU-s", "MFLOP/px", "of CPU peak", "load"),
             rows,
         ),
         "",
