@@ -20,11 +20,12 @@ def _read(manifest: Manifest, field: str, path: Path) -> np.ndarray:
 
     try:
         # pixel-grid rasters (ENVI sets without map info) are expected here
-        with warnings.catch_warnings():
+        # ENVI needs its .hdr side-car: undo the COG setting (EMPTY_DIR) that
+        # pipeline.catalog.gdal_env exports once cubes were loaded in this process
+        with warnings.catch_warnings(), rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="FALSE"):
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            src = rasterio.open(path)
-        with src:
-            return src.read().astype(np.float64)
+            with rasterio.open(path) as src:
+                return src.read().astype(np.float64)
     except RasterioIOError as exc:
         raise _fail(
             manifest.path, field, f"cannot read {path}: {str(exc).splitlines()[0]}"
