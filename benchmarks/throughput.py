@@ -69,7 +69,7 @@ def _cpu_row(name: str, n_bands: int, size: str, tile: int) -> dict[str, Any]:
         "tile": tile,
         "seconds": seconds,
         "cpu_seconds": cpu,
-        "mpx_s": tile**2 / cpu / 1e6,
+        "mpx_s": tile**2 / max(cpu, 1e-9) / 1e6,
         "flops_px": flops,
         "network": hasattr(model, "net"),
         "load": load(),
