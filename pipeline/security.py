@@ -70,10 +70,12 @@ def redact_url(url: str) -> str:
     if parts.password:
         netloc = netloc.replace(f":{parts.password}@", f":{MASK}@", 1)
     query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if any(k.lower() in SECRET_PARAMS for k, _ in pairs):
         masked = [(k, MASK if k.lower() in SECRET_PARAMS else v) for k, v in pairs]
         query = urlencode(masked, safe="*")
+    if netloc == parts.netloc and query == parts.query:
+        return url  # nothing secret: keep the URL exactly as given
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 

@@ -107,6 +107,8 @@ def test_redaction_masks_urls_and_env_secrets(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", TOKEN)
     url = f"https://u:{TOKEN}@h.example/stac?collections=x&token={TOKEN}&sig={TOKEN}"
     assert TOKEN not in redact_url(url) and "collections=x" in redact_url(url)
+    plain = "https://h.example/stac?q=a%20b&limit=5"
+    assert redact_url(plain) == plain  # nothing secret: unchanged, byte for byte
     assert redact_text(f"key is {TOKEN}") == f"key is {MASK}"
     nested = redact({"stac": {"url": url}, "ids": [TOKEN], "n": 3})
     assert TOKEN not in repr(nested) and nested["n"] == 3
