@@ -66,7 +66,12 @@ def throughput(t: dict[str, Any]) -> list[str]:
         "naive) show ~0 and their peak fraction means nothing. It is per *output* pixel of a "
         "small image, so it includes the halo context the model fuses around it (large for "
         "STFDiff on 16² and SwinSTFM on 32², which overstates their FLOPs per pixel of a large "
-        "image). Images are small because the machine is shared (2 cores, load ~20).",
+        "image). Images are small because the machine is shared (2 cores, load ~20). The "
+        "warm-up runs on an 8² image, so the first timed call of a model (its 3-band row) can "
+        "still include one-time kernel preparation for the new shape: where 3 bands come out "
+        "slower than 6 (EDCSTFN 10x), read the 3-band rate as a lower bound. Above 100 % of "
+        "the matmul peak means the library did fewer operations than the nominal count "
+        "(e.g. Winograd 3x3 convolutions) or the peak reading was low; treat it as ~100 %.",
         "",
         "![throughput](figures/throughput.png)",
         "",
