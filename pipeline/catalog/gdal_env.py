@@ -34,8 +34,6 @@ GDAL_SETTINGS: Mapping[str, str] = {
     "GDAL_HTTP_MULTIPLEX": "YES",
     "GDAL_HTTP_VERSION": "2TLS",
     "VSI_CACHE": "TRUE",
-    # Block cache per process (MB): bounded so several Dask workers fit one node.
-    "GDAL_CACHEMAX": "256",
 }
 
 
