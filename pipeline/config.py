@@ -270,13 +270,28 @@ class ComputeSpec(Spec):
 
 
 class ProductsSpec(Spec):
-    """Products derived from the fused store after the run (each a step of ``stf run``)."""
+    """Products derived from the fused store after the run (each an opt-in step of ``stf run``).
 
-    ndvi: bool = True
+    ``cropmap`` and ``feeds`` need ``labels``: field polygons (GeoParquet/GeoJSON with a
+    crop-type column) or a class raster on the store's grid.
+    """
+
+    ndvi: bool = False
     phenology: bool = False
     cropmap: bool = False
     labels: Path | None = None
     feeds: bool = False
+
+    @model_validator(mode="after")
+    def _labels_when_needed(self) -> ProductsSpec:
+        if (self.cropmap or self.feeds) and self.labels is None:
+            raise ValueError("cropmap and feeds need products.labels (field polygons or a raster)")
+        return self
+
+    @property
+    def any(self) -> bool:
+        """True when at least one product step is asked for."""
+        return self.ndvi or self.phenology or self.cropmap or self.feeds
 
 
 class RunConfig(Spec):

@@ -41,8 +41,15 @@ DEMO_OVERRIDES: dict[str, Any] = {
 def demo_config(out: Path) -> RunConfig:
     """``configs/demo.yaml`` with :data:`DEMO_OVERRIDES`, writing under ``out``."""
     path = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
+    from pipeline.catalog.search import demo_world_root
+
     cfg = load_config(path)
-    return cfg.with_updates(**DEMO_OVERRIDES, output_root=str(out), store={"path": "fusion.zarr"})
+    # every product step runs on the demo, with the world's field polygons as crop labels
+    labels = demo_world_root() / "truth" / "fields.parquet"
+    products = {"ndvi": True, "phenology": True, "cropmap": True, "feeds": True, "labels": labels}
+    return cfg.with_updates(
+        **DEMO_OVERRIDES, output_root=str(out), store={"path": "fusion.zarr"}, products=products
+    )
 
 
 def _overlap(n: int, start: int, size: int) -> tuple[slice, slice]:

@@ -20,7 +20,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,7 @@ class RunSummary:
     store_bytes: int
     model: str
     weights_sha256: str
+    products: dict[str, str] = field(default_factory=dict)
 
     @property
     def pixels_per_s(self) -> float:
@@ -304,6 +305,7 @@ def _run_locked(
     with _stage("fuse", log), open_client(cfg.compute, scheduler, log=log) as client:
         outcome = _fuse(cfg, client, cubes, payload, resume=resume, progress=progress, lock=False)
     url = store_url(cfg)
+    products = products_step(cfg, log) if cfg.products.any else {}
     return RunSummary(
         store=url,
         days=len(cfg.time.days()),
@@ -314,4 +316,18 @@ def _run_locked(
         store_bytes=_store_bytes(url),
         model=cfg.model.name,
         weights_sha256=payload.weights_sha256,
+        products={name: str(path) for name, path in products.items()},
     )
+
+
+def products_step(cfg: RunConfig, log: Log = print) -> dict[str, Path]:
+    """The products ``cfg.products`` asks for, from the run's store, in a new versioned folder.
+
+    Outputs go to ``<output_root>/products/<run_id>/`` (see :mod:`pipeline.products`).
+    """
+    from pipeline.products import run_products
+
+    with _stage("products", log):
+        outputs = run_products(store_url(cfg), cfg.products, cfg.output_root)
+        log(f"  {len(outputs)} outputs in {outputs['manifest'].parent}")
+    return outputs

@@ -33,6 +33,7 @@ def test_minimal_config_gets_defaults() -> None:
         ({"collections": {"fine": "sentinel-2-l2a"}}, "collections", "unknown fine collection"),
         ({"stac": {"url": "ftp://x"}}, "stac.url", "http"),
         ({"colour": "blue"}, "colour", "unknown field"),
+        ({"products": {"cropmap": True}}, "products", "need products.labels"),
     ],
 )
 def test_bad_field_named_in_one_line(patch: dict, field: str, reason: str) -> None:

@@ -19,6 +19,7 @@ def test_demo_config_is_the_fast_setting(tmp_path: Path) -> None:
     assert cfg.stac.url == "demo" and cfg.model.name == "starfm" and cfg.model.size == "tiny"
     assert cfg.bands == tuple(DEMO_OVERRIDES["bands"]) and len(cfg.time.days()) == 45
     assert cfg.output_root == tmp_path / "out" and cfg.store.path == "fusion.zarr"
+    assert cfg.products.cropmap and cfg.products.labels is not None
 
 
 @pytest.mark.slow
@@ -26,7 +27,10 @@ def test_report_scores_maps_and_timeseries(tiny_world: Any, stac_url: str, tmp_p
     data = tiny_config(tiny_world, stac_url, tmp_path)
     data["model"] = {"name": "naive_change"}
     data["chunks"] = {"y": 256, "x": 256, "time": 16}
+    data["products"] = {"ndvi": True}  # the product step of `stf run`, on the same store
     summary = run(parse_config(data), progress=False, log=lambda _m: None)
+    assert Path(summary.products["manifest"]).is_file()
+    assert Path(summary.products["manifest"]).parent.parent == tmp_path / "products"
     metrics = write_report(summary.store, tiny_world, tmp_path / "report", n_days=3)
     saved = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert saved["mean"] == pytest.approx(metrics["mean"]) and len(saved["days"]) == 3

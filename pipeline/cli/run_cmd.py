@@ -34,6 +34,7 @@ def _print_summary(summary: Any) -> None:
         ("throughput", f"{summary.pixels_per_s:,.0f} pixel-days/s"),
         ("model", f"{summary.model} (weights sha256 {summary.weights_sha256[:12]}...)"),
     ]
+    rows += [(f"product {name}", path) for name, path in summary.products.items()]
     for key, value in rows:
         table.add_row(key, value)
     Console().print(table)
