@@ -54,6 +54,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "amp": True,
     "device": "auto",
     "tile": 256,
+    "val_split": "rows",
+    "date_fallback": "rows",
 }
 
 
@@ -146,6 +148,41 @@ class TorchFusionModel:
             self.params["change_window"] = window
             scores.append(score())
         self.params["change_window"] = candidates[int(np.argmin(scores))]
+
+    def select_after(self, held: Sequence[Scene], pairs: Sequence[Scene]) -> None:
+        """Choose post-hoc options on held-back dates after training; no-op here.
+
+        ``held`` are the validation pairs (maybe empty), ``pairs`` the training ones.
+        """
+
+    def select_blend(self, held: Sequence[Scene], pairs: Sequence[Scene]) -> None:
+        """Resolve ``blend = "auto"`` to ``"index"`` or ``"time"`` on a held-back date.
+
+        Each held-back date with a training pair before and after it is fused from
+        those two pairs with both blends; the lower MSE wins. Without such a date
+        ``"index"`` (the papers' choice) is kept. Index-change weights concentrate
+        on the less-changed pair (right for real MODIS, estarfm-2001); equal/time
+        weights average two noisy fine references (right when the change is small
+        and the Landsat noise dominates, the synthetic world).
+        """
+        if self.params.get("blend") != "auto":
+            return
+        errors = {"index": 0.0, "time": 0.0}
+        used = 0
+        for target in held:
+            before = [p for p in pairs if p.date < target.date]
+            after = [p for p in pairs if p.date > target.date]
+            if not before or not after or target.fine is None:
+                continue
+            refs = (max(before, key=lambda s: s.date), min(after, key=lambda s: s.date))
+            preds = np.stack([self._run_tiled((r,), target) for r in refs])
+            for blend in errors:
+                self.params["blend"] = blend
+                w = self.stream_weights(refs, target)
+                fused = (w / w.sum(0, keepdims=True) * preds).sum(0)
+                errors[blend] += float(np.nanmean((fused - target.fine) ** 2))
+            used += 1
+        self.params["blend"] = min(errors, key=errors.__getitem__) if used else "index"
 
     def stream_weights(self, refs: Sequence[Scene], target: Scene) -> np.ndarray:
         """(S, 1 or B, y, x) blending weights of per-reference streams; inverse time here."""

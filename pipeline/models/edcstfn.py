@@ -23,15 +23,18 @@ weighted standard deviation of the two stream predictions.
 
 ``skip`` (default ``"change"``): the decoder output is added to
 ``F_ref + box(C_tgt - C_ref)`` (coarse change averaged over ``change_window``
-px, chosen among ``change_windows`` on the validation patches before training,
+px, chosen among ``change_windows`` (1 .. 65) on the validation patches before training,
 see :func:`pipeline.models._torch.smoothed_change` and
 :meth:`~pipeline.models._torch.TorchFusionModel.select_change_window`) with the last layer
 initialised to zero, so an untrained network is that smoothed-change
 prediction and training learns the correction; ``halo`` = max(6,
 ``weight_radius``, ``max(change_windows) // 2``);
-``"none"`` is the paper's direct prediction. With two or three training dates
-on a CPU budget the skip is what makes the network beat the naive baselines
-(see benchmarks/fusion-accuracy.md).
+``"none"`` is the paper's direct prediction. ``blend`` = ``"auto"`` (preset) chooses
+between these index-change weights and inverse-time weights on the held-back
+date after training (:meth:`~pipeline.models._torch.TorchFusionModel.select_blend`);
+``val_split`` / ``date_fallback``: see :mod:`pipeline.models.training`. With few
+training dates on a CPU budget the skip is what makes the network beat the
+naive baselines (see benchmarks/fusion-accuracy.md).
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from pipeline.models._torch import TorchFusionModel, conv, smoothed_change
-from pipeline.models.base import Scene
+from pipeline.models.base import Scene, inverse_time_weights
 from pipeline.models.losses import masked_mse, ms_ssim_loss
 from pipeline.models.patches import Batch
 from pipeline.models.resstf import index_change_weights
@@ -87,12 +90,16 @@ class Edcstfn(TorchFusionModel):
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {
             "widths": [4, 8, 8], "skip": "change", "feature_weight": 1.0, "ssim_weight": 0.8,
-            "change_window": 3, "change_windows": [1, 3], "weight_radius": 2,
+            "change_window": 3, "change_windows": [1, 3],
+            "val_split": "date", "blend": "auto", "date_fallback": "rows",
+            "weight_radius": 2,
             "epochs": 2, "steps_per_epoch": 2, "batch_size": 2, "patch": 16,
         },
         "full": {
             "widths": [32, 64, 128], "skip": "change", "feature_weight": 1.0, "ssim_weight": 0.8,
-            "change_window": 33, "change_windows": [1, 9, 17, 33], "weight_radius": 16,
+            "change_window": 65, "change_windows": [1, 9, 17, 33, 65],
+            "val_split": "date", "blend": "auto", "date_fallback": "start",
+            "weight_radius": 16,
             "epochs": 30, "steps_per_epoch": 40, "batch_size": 8, "patch": 48, "lr": 5e-4,
         },
     }  # fmt: skip
@@ -122,7 +129,13 @@ class Edcstfn(TorchFusionModel):
 
     def stream_weights(self, refs: Sequence[Scene], target: Scene) -> np.ndarray:
         """Per-pixel weights from the coarse index change (as ResStf); see the module doc."""
+        if self.params.get("blend", "index") == "time":
+            return inverse_time_weights(refs, target.date)[:, None, None, None]
         return index_change_weights(refs, target, self.bands, int(self.params["weight_radius"]))
+
+    def select_after(self, held: Sequence[Scene], pairs: Sequence[Scene]) -> None:
+        """Resolve ``blend = "auto"`` on the held-back date (TorchFusionModel.select_blend)."""
+        self.select_blend(held, pairs)
 
     def loss(self, pred: Tensor, batch: Batch) -> Tensor:
         """MSE + feature_weight * feature MSE + ssim_weight * (1 - MS-SSIM), all masked."""
