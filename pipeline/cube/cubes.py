@@ -244,10 +244,13 @@ def _with_clear_fractions(
     try:
         with _TaskProgress(progress):
             f_clear, c_clear = dask.compute(clear_fraction(fine), clear_fraction(coarse))
-    except (RasterioError, OSError, RuntimeError) as exc:
-        # odc-stac raises rasterio's error, stackstac wraps it in RuntimeError; a 404 names
-        # no file, so the asset is found by opening each one (only on this failure path)
+    except Exception as exc:
+        # odc-stac raises rasterio's error, stackstac wraps it in RuntimeError, and through a
+        # distributed client it can arrive as a bare Exception; a 404 names no file, so the
+        # asset is found by opening each one (only on this failure path)
         found = _first_unreadable(hrefs)
+        if found is None and not isinstance(exc, (RasterioError, OSError, RuntimeError)):
+            raise
         cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         where = f"asset {redact_url(found[0])} ({found[1]})" if found else f"an asset ({cause})"
         raise ServiceError(
