@@ -39,19 +39,17 @@ naive baselines (see benchmarks/fusion-accuracy.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from pipeline.models._torch import TorchFusionModel, conv, smoothed_change
-from pipeline.models.base import Scene, inverse_time_weights
+from pipeline.models._torch import conv, smoothed_change
 from pipeline.models.losses import masked_mse, ms_ssim_loss
 from pipeline.models.patches import Batch
-from pipeline.models.resstf import index_change_weights
+from pipeline.models.resstf import IndexChangeBlend
 
 
 def _stack(c_in: int, widths: tuple[int, ...], last_relu: bool) -> nn.Sequential:
@@ -81,7 +79,7 @@ class EdcstfnNet(nn.Module):
         return self.decoder(feats)
 
 
-class Edcstfn(TorchFusionModel):
+class Edcstfn(IndexChangeBlend):
     """EDCSTFN behind the FusionModel interface (see the module docstring)."""
 
     name = "edcstfn"
@@ -126,16 +124,6 @@ class Edcstfn(TorchFusionModel):
         if self.params["skip"] == "none":
             return out
         return out + ref_f + smoothed_change(tgt_coarse, ref_c, int(self.params["change_window"]))
-
-    def stream_weights(self, refs: Sequence[Scene], target: Scene) -> np.ndarray:
-        """Per-pixel weights from the coarse index change (as ResStf); see the module doc."""
-        if self.params.get("blend", "index") == "time":
-            return inverse_time_weights(refs, target.date)[:, None, None, None]
-        return index_change_weights(refs, target, self.bands, int(self.params["weight_radius"]))
-
-    def select_after(self, held: Sequence[Scene], pairs: Sequence[Scene]) -> None:
-        """Resolve ``blend = "auto"`` on the held-back date (TorchFusionModel.select_blend)."""
-        self.select_blend(held, pairs)
 
     def loss(self, pred: Tensor, batch: Batch) -> Tensor:
         """MSE + feature_weight * feature MSE + ssim_weight * (1 - MS-SSIM), all masked."""

@@ -98,7 +98,25 @@ def change_index(coarse: np.ndarray, bands: Sequence[str]) -> np.ndarray:
     return index
 
 
-class ResStf(TorchFusionModel):
+class IndexChangeBlend(TorchFusionModel):
+    """Blend per-reference streams by the paper's NDVI/NDBI change weights (or inverse time).
+
+    Shared by ResStf and EDCSTFN; ``params["blend"]`` is ``"index"``, ``"time"`` or
+    ``"auto"`` (resolved on the held-back date by :meth:`TorchFusionModel.select_blend`).
+    """
+
+    def stream_weights(self, refs: Sequence[Scene], target: Scene) -> np.ndarray:
+        """(S, 1, y, x) inverse NDVI+NDBI change weights, box-averaged (module doc)."""
+        if self.params.get("blend", "index") == "time":
+            return inverse_time_weights(refs, target.date)[:, None, None, None]
+        return index_change_weights(refs, target, self.bands, int(self.params["weight_radius"]))
+
+    def select_after(self, held: Sequence[Scene], pairs: Sequence[Scene]) -> None:
+        """Resolve ``blend = "auto"`` on the held-back date (TorchFusionModel.select_blend)."""
+        self.select_blend(held, pairs)
+
+
+class ResStf(IndexChangeBlend):
     """ResStf behind the FusionModel interface (see the module docstring)."""
 
     name = "resstf"
@@ -144,16 +162,6 @@ class ResStf(TorchFusionModel):
         ref_c, ref_f = refs_coarse[:, 0], refs_fine[:, 0]
         base = ref_f + smoothed_change(tgt_coarse, ref_c, int(self.params["change_window"]))
         return base + self.net(torch.cat([tgt_coarse, ref_f, ref_c], dim=1))
-
-    def stream_weights(self, refs: Sequence[Scene], target: Scene) -> np.ndarray:
-        """(S, 1, y, x) inverse NDVI+NDBI change weights, box-averaged (module doc)."""
-        if self.params.get("blend", "index") == "time":
-            return inverse_time_weights(refs, target.date)[:, None, None, None]
-        return index_change_weights(refs, target, self.bands, int(self.params["weight_radius"]))
-
-    def select_after(self, held: Sequence[Scene], pairs: Sequence[Scene]) -> None:
-        """Resolve ``blend = "auto"`` on the held-back date (TorchFusionModel.select_blend)."""
-        self.select_blend(held, pairs)
 
 
 def index_change_weights(
