@@ -37,6 +37,13 @@ def linear_change_inputs(shape: tuple[int, int] = (24, 20)) -> tuple[FusionInput
     return FusionInput(refs=refs, target=target, bands=BANDS), fine(D1)
 
 
+def row_tile(inputs: FusionInput, y0: int, y1: int, halo: int) -> FusionInput:
+    """Rows ``y0:y1`` of every image, padded by ``halo`` rows of real data on each side."""
+    rows = slice(y0 - halo, y1 + halo)
+    refs = tuple(Scene(r.date, r.coarse[:, rows], r.fine[:, rows]) for r in inputs.refs)
+    return FusionInput(refs, Scene(inputs.target.date, inputs.target.coarse[:, rows]), BANDS)
+
+
 def test_linear_change_is_recovered_exactly() -> None:
     inputs, truth = linear_change_inputs()
     out = create_model("estarfm", bands=BANDS, size="tiny").predict(inputs)
@@ -56,16 +63,7 @@ def test_tiles_with_halo_match_whole_image() -> None:
     model = create_model("estarfm", bands=BANDS, size="tiny")
     whole = model.predict(inputs)
     h, y0, y1 = model.halo, 10, 20
-
-    def crop(a: np.ndarray) -> np.ndarray:
-        return a[:, y0 - h : y1 + h]
-
-    tile = FusionInput(
-        tuple(Scene(r.date, crop(r.coarse), crop(r.fine)) for r in inputs.refs),
-        Scene(D1, crop(inputs.target.coarse)),
-        BANDS,
-    )
-    part = model.predict(tile)
+    part = model.predict(row_tile(inputs, y0, y1, h))
     np.testing.assert_allclose(part.fine[:, h:-h], whole.fine[:, y0:y1], atol=1e-5)
     np.testing.assert_allclose(part.uncertainty[:, h:-h], whole.uncertainty[:, y0:y1], atol=1e-5)
 

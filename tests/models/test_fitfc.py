@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from pipeline.models import FusionInput, Scene, create_model, load_model
-from tests.models.test_estarfm import BANDS, D0, D1, _classes, linear_change_inputs
+from tests.models.test_estarfm import BANDS, D0, D1, _classes, linear_change_inputs, row_tile
 
 torch.set_num_threads(1)
 
@@ -29,16 +29,7 @@ def test_two_refs_and_tiles(tmp_path) -> None:
     whole = model.predict(inputs)
     np.testing.assert_allclose(whole.fine, truth, atol=1e-4)
     h, y0, y1 = model.halo, 12, 28
-
-    def crop(a: np.ndarray) -> np.ndarray:
-        return a[:, y0 - h : y1 + h]
-
-    tile = FusionInput(
-        tuple(Scene(r.date, crop(r.coarse), crop(r.fine)) for r in inputs.refs),
-        Scene(D1, crop(inputs.target.coarse)),
-        BANDS,
-    )
-    part = model.predict(tile)
+    part = model.predict(row_tile(inputs, y0, y1, h))
     np.testing.assert_allclose(part.fine[:, h:-h], whole.fine[:, y0:y1], atol=1e-5)
     np.testing.assert_allclose(part.uncertainty[:, h:-h], whole.uncertainty[:, y0:y1], atol=1e-5)
     model.save(tmp_path)
