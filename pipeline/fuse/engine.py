@@ -87,6 +87,7 @@ def _provenance(
         model=model,
         pair_choice=choice,
         days=(request.days[0], request.days[-1]),
+        model_selection=prov.get("model_selection"),
     )
     return merge(previous if isinstance(previous, str) else None, record)
 

@@ -48,6 +48,7 @@ def run_record(
     model: dict[str, Any],
     pair_choice: dict[str, Any],
     days: tuple[dt.date, dt.date],
+    model_selection: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The provenance record of one run (JSON-ready).
 
@@ -58,8 +59,10 @@ def run_record(
     model : ``{"name", "weights_sha256", "config"}`` of the fusion model.
     pair_choice : the reference-pair rule and the choices made per block.
     days : first and last target day written by this run.
+    model_selection : with ``model.select``, the leave-one-pair-out ``table``,
+        ``summary``, ``choice`` and ``rule`` (:class:`pipeline.models.select.SelectionResult`).
     """
-    return {
+    record = {
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "days": [days[0].isoformat(), days[1].isoformat()],
         "config": redact(config),
@@ -68,6 +71,9 @@ def run_record(
         "pair_choice": pair_choice,
         "software": software_versions(),
     }
+    if model_selection is not None:
+        record["model_selection"] = model_selection
+    return record
 
 
 def merge(previous_json: str | None, record: dict[str, Any]) -> str:
