@@ -155,7 +155,7 @@ def run_tasks(
     """Submit every task (bounded in flight), wait for all writes; raise the first task error."""
     in_flight = max(2, 2 * len(client.scheduler_info(n_workers=-1)["workers"]))
     pending: Iterator[FuseTask] = iter(tasks)
-    seq = as_completed()
+    seq = as_completed(loop=client.loop)
     for task in _take(pending, in_flight):
         seq.add(_submit_task(client, task, sources, ctx))
     done: list[BlockSummary] = []

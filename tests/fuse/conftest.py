@@ -26,7 +26,7 @@ def client() -> Iterator[Client]:
         LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cl,
-        Client(cl) as c,
+        Client(cl, set_as_default=False) as c,
     ):
         yield c
 
