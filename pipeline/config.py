@@ -196,6 +196,11 @@ class ChunkSpec(Spec):
     time: int = Field(default=366, ge=1, le=4096)
 
 
+#: Models compared by ``model.select`` and ``stf select`` unless told otherwise: the
+#: classic methods and the "fine + coarse change" reference, cheap enough on a CPU.
+SELECT_CANDIDATES: tuple[str, ...] = ("naive_change", "starfm", "estarfm", "fitfc")
+
+
 class ModelSpec(Spec):
     """Which fusion model, at which size, trained how (or loaded from ``weights``)."""
 
@@ -210,16 +215,39 @@ class ModelSpec(Spec):
     select: bool = Field(
         default=False, description="choose the model per region by leave-one-pair-out"
     )
+    candidates: tuple[str, ...] = Field(
+        default=SELECT_CANDIDATES,
+        min_length=1,
+        description="registry names compared when select is true (the chosen one replaces name)",
+    )
 
     @field_validator("name")
     @classmethod
     def _registered(cls, value: str) -> str:
-        from pipeline.models.registry import available_models
-
-        names = available_models()
-        if value not in names:
-            raise ValueError(f"unknown model {value!r}; available: {', '.join(names)}")
+        _check_registered(value)
         return value
+
+    @field_validator("candidates")
+    @classmethod
+    def _registered_candidates(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            _check_registered(name)
+        return tuple(dict.fromkeys(value))  # drop repeats, keep the order
+
+    @model_validator(mode="after")
+    def _select_or_weights(self) -> ModelSpec:
+        if self.select and self.weights is not None:
+            raise ValueError("select: true chooses and trains a model; it cannot use weights")
+        return self
+
+
+def _check_registered(name: str) -> None:
+    """ValueError naming the available models if ``name`` is not a registered model."""
+    from pipeline.models.registry import available_models
+
+    names = available_models()
+    if name not in names:
+        raise ValueError(f"unknown model {name!r}; available: {', '.join(names)}")
 
 
 #: fsspec URL schemes a store may live at instead of under ``output_root``.

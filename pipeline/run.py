@@ -154,10 +154,13 @@ def fuse_step(
     cfg: RunConfig, cube_summary: Path, model_dir: Path, *, scheduler: str | None = None
 ) -> str:
     """Fuse the config's days into the store (resuming); returns the store URL."""
+    from pipeline.fuse.model_prep import read_selection
+
     cubes = _cubes_from_summary(cfg, cube_summary)
     payload = ModelPayload.from_dir(Path(model_dir))
+    selection = read_selection(Path(model_dir))
     with open_client(cfg.compute, scheduler, log=lambda _msg: None) as client:
-        _fuse(cfg, client, cubes, payload, resume=True, progress=False)
+        _fuse(cfg, client, cubes, payload, resume=True, progress=False, selection=selection)
     return store_url(cfg)
 
 
@@ -173,6 +176,7 @@ def _fuse(
     resume: bool,
     progress: bool,
     lock: bool = True,
+    selection: dict[str, Any] | None = None,
 ) -> Any:
     from pipeline.fuse.dispatch import Sources
     from pipeline.fuse.engine import FuseRequest, fuse_into_store
@@ -195,6 +199,8 @@ def _fuse(
         "fine_items": list(cubes.fine_ids),
         "coarse_items": list(cubes.coarse_ids),
     }
+    if selection is not None:  # model.select: the leave-one-pair-out table and the choice
+        prov["model_selection"] = selection
     bands = list(cfg.bands)
     sources = Sources(
         fine=cubes.fine.sel(band=bands),
@@ -286,7 +292,7 @@ def check_store_region(cfg: RunConfig) -> None:
 def _run_locked(
     cfg: RunConfig, *, scheduler: str | None, resume: bool, progress: bool, log: Log
 ) -> RunSummary:
-    from pipeline.fuse.model_prep import model_dir_for
+    from pipeline.fuse.model_prep import model_dir_for, read_selection
 
     start = time.perf_counter()
     if cfg.store.overwrite:
@@ -302,8 +308,20 @@ def _run_locked(
     with _stage("model", log):
         model_dir = model_dir_for(cfg, cubes, cfg.output_root / "models", progress=progress)
         payload = ModelPayload.from_dir(model_dir)
+        selection = read_selection(model_dir)
+        if selection is not None:
+            log(f"  model chosen: {selection['choice']} ({selection['rule']})")
     with _stage("fuse", log), open_client(cfg.compute, scheduler, log=log) as client:
-        outcome = _fuse(cfg, client, cubes, payload, resume=resume, progress=progress, lock=False)
+        outcome = _fuse(
+            cfg,
+            client,
+            cubes,
+            payload,
+            resume=resume,
+            progress=progress,
+            lock=False,
+            selection=selection,
+        )
     url = store_url(cfg)
     products = products_step(cfg, log) if cfg.products.any else {}
     return RunSummary(
@@ -314,7 +332,7 @@ def _run_locked(
         tasks_skipped=outcome.tasks_skipped,
         wall_s=time.perf_counter() - start,
         store_bytes=_store_bytes(url),
-        model=cfg.model.name,
+        model=selection["choice"] if selection is not None else cfg.model.name,
         weights_sha256=payload.weights_sha256,
         products={name: str(path) for name, path in products.items()},
     )

@@ -4,6 +4,13 @@ The directory name is a hash of everything training depends on (model spec,
 bands, pair dates, STAC item ids), so a rerun of the same region (a resumed or
 killed run) reuses the same weights and writes bit-identical values instead of
 retraining with possibly different results.
+
+With ``model.select`` the model is first chosen among ``model.candidates`` by
+leaving one clear pair out at a time (:func:`pipeline.models.select.select_model`);
+the choice is trained like a configured model and its table, summary, choice and
+rule are written as ``selection.json`` next to the weights. The key covers
+``select`` and ``candidates``, so a resumed run finds the same directory and
+reuses that choice instead of selecting again.
 """
 
 from __future__ import annotations
@@ -12,18 +19,30 @@ import hashlib
 import json
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from pipeline.config import RunConfig
 from pipeline.cube.cubes import Cubes
+from pipeline.errors import InputError
 from pipeline.models.base import Scene
 from pipeline.models.registry import create_model, load_model, model_class
 
+if TYPE_CHECKING:
+    from pipeline.config import ModelSpec
+    from pipeline.models.select import SelectionResult
+
+#: File of a selected model's directory holding :meth:`SelectionResult.to_dict`.
+SELECTION_FILE = "selection.json"
+
 
 def _training_key(cfg: RunConfig, cubes: Cubes) -> str:
+    # candidates matter only when selecting: leaving them out otherwise keeps the keys
+    # (and so the trained models) of runs configured before they existed
+    unused = None if cfg.model.select else {"candidates"}
     facts = {
-        "model": cfg.model.model_dump(mode="json"),
+        "model": cfg.model.model_dump(mode="json", exclude=unused),
         "bands": list(cfg.bands),
         "pairs": [p.date.isoformat() for p in cubes.pairs],
         "items": sorted(cubes.fine_ids) + sorted(cubes.coarse_ids),
@@ -50,27 +69,73 @@ def pair_scenes(cubes: Cubes) -> list[Scene]:
     ]
 
 
+def _params(spec: ModelSpec, name: str) -> dict[str, Any]:
+    """Constructor parameters of model ``name`` under ``spec``.
+
+    Trainable models get the spec's training settings (epochs, patch, batch size,
+    seed); ``spec.params`` belong to ``spec.name`` and go to that model only.
+    """
+    params = dict(spec.params) if name == spec.name else {}
+    if model_class(name).trainable:
+        train = {"epochs": spec.epochs, "patch": spec.patch_size, "batch_size": spec.batch_size}
+        params = {**train, "seed": spec.seed, **params}
+    return params
+
+
+def select_for(cfg: RunConfig, scenes: list[Scene]) -> SelectionResult:
+    """Choose among ``cfg.model.candidates`` on ``scenes`` (>= 3 clear pairs, else InputError).
+
+    Every candidate runs at ``cfg.model.size`` with its :func:`_params`; ERGAS uses
+    the grid's fine/coarse ratio ``1 / coarse_factor``.
+    """
+    from pipeline.models.select import select_model
+
+    spec = cfg.model
+    if len(scenes) < 3:
+        raise InputError(
+            f"model selection needs >= 3 clear pairs, found {len(scenes)} over region "
+            f"{cfg.region.name!r}; widen time.start..time.end or time.search_margin_days"
+        )
+    params = {name: _params(spec, name) for name in spec.candidates}
+    return select_model(
+        scenes, spec.candidates, cfg.bands, spec.size,
+        ratio=1.0 / cfg.grid.coarse_factor, params=params,
+    )  # fmt: skip
+
+
+def read_selection(model_dir: Path) -> dict[str, Any] | None:
+    """The ``selection.json`` of a model directory (None when the model was not selected)."""
+    path = Path(model_dir) / SELECTION_FILE
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def model_dir_for(cfg: RunConfig, cubes: Cubes, root: Path, *, progress: bool = True) -> Path:
     """``model.weights`` if given (checked by loading it), else a trained model under ``root``.
 
     Classic models (STARFM, baselines) are saved untrained with their parameters.
+    With ``model.select`` the directory is ``select-<key>`` and also holds
+    :data:`SELECTION_FILE`.
     """
     spec = cfg.model
     if spec.weights is not None:
         load_model(spec.weights)  # fails early, one line, on a bad directory
         return Path(spec.weights)
-    target = Path(root) / f"{spec.name}-{_training_key(cfg, cubes)}"
+    prefix = "select" if spec.select else spec.name
+    target = Path(root) / f"{prefix}-{_training_key(cfg, cubes)}"
     if (target / "weights.safetensors").exists():
         return target
-    params = dict(spec.params)
-    if model_class(spec.name).trainable:
-        train = {"epochs": spec.epochs, "patch": spec.patch_size, "batch_size": spec.batch_size}
-        params = {**train, "seed": spec.seed, **params}
-    model = create_model(spec.name, cfg.bands, spec.size, **params)
+    name, selection = spec.name, None
+    scenes = pair_scenes(cubes) if spec.select or model_class(name).trainable else []
+    if spec.select:
+        selection = select_for(cfg, scenes)
+        name = selection.choice
+    model = create_model(name, cfg.bands, spec.size, **_params(spec, name))
     if model.trainable:
-        model.fit(pair_scenes(cubes), bands=cfg.bands, progress=progress)
+        model.fit(scenes, bands=cfg.bands, progress=progress)
     tmp = target.with_name(target.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save(tmp)
+    if selection is not None:
+        (tmp / SELECTION_FILE).write_text(json.dumps(selection.to_dict(), indent=1))
     tmp.rename(target)  # atomic: a killed run never leaves a half-written model to reuse
     return target
