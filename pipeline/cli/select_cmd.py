@@ -1,59 +1,102 @@
-"""``stf select MANIFEST [--candidates a,b,c] [--json]``: pick the best model for a region."""
+"""``stf select CONFIG-or-MANIFEST [--candidates a,b,c] [--size S] [--json]``: pick a model.
+
+A run configuration is searched and loaded like ``stf run`` does (the demo
+catalog is served when ``stac.url: demo``); its clear pairs are the scenes and
+the choice is the one ``model.select: true`` would make. An evaluation manifest
+(``dates:``) gives its scenes directly.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from pipeline.cli.app import app
 
 if TYPE_CHECKING:
-    from pipeline.models.base import Scene
-
-DEFAULT_CANDIDATES = "naive_change,starfm,estarfm,fitfc"
+    from pipeline.models.select import SelectionResult
 
 
-def _scenes_and_bands(path: Path) -> tuple[tuple[Scene, ...], tuple[str, ...], float]:
-    """Scenes, band names and resolution ratio of an evaluation manifest."""
+def _read_yaml(path: Path) -> Any:
     import yaml
 
     from pipeline.errors import InputError
 
     try:
-        raw = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise InputError(f"cannot read {path}: {exc}") from None
-    if not isinstance(raw, dict) or "dates" not in raw:
-        # A run config needs the run engine's cube -> pairs API, not available yet.
-        raise InputError(
-            f"{path} is not an evaluation manifest (no 'dates'); stf select supports "
-            "manifests only for now (see manifests/*.yaml)"
-        )
+
+
+def _select_manifest(path: Path, candidates: tuple[str, ...], size: str) -> SelectionResult:
+    """Leave-one-pair-out choice over the dates of an evaluation manifest."""
     from pipeline.evaluate.manifest import load_manifest
     from pipeline.evaluate.rasters import load_dataset
+    from pipeline.models.select import select_model
 
     manifest = load_manifest(path)
-    return load_dataset(manifest).scenes, manifest.bands, 1.0 / manifest.ratio
+    scenes = load_dataset(manifest).scenes
+    return select_model(scenes, candidates, manifest.bands, size, ratio=1.0 / manifest.ratio)
+
+
+def _select_config(
+    path: Path, raw: dict[str, Any], candidates: tuple[str, ...] | None, size: str | None
+) -> SelectionResult:
+    """Search + cubes of a run config, then the choice ``model.select`` would make on its pairs.
+
+    ``candidates`` / ``size`` override ``model.candidates`` / ``model.size`` when given
+    (validated like the file's own values).
+    """
+    from pipeline.catalog.search import open_endpoint, search_items
+    from pipeline.config import parse_config
+    from pipeline.cube.cubes import load_cubes
+    from pipeline.fuse.model_prep import pair_scenes, select_for
+
+    changes = {k: v for k, v in {"candidates": candidates, "size": size}.items() if v is not None}
+    if changes and isinstance(raw.get("model", {}), dict):
+        raw = {**raw, "model": {**raw.get("model", {}), **changes}}
+    cfg = parse_config(raw, source=str(path), base_dir=path.parent.resolve())
+    with open_endpoint(cfg) as url:
+        result = search_items(cfg, url)
+    return select_for(cfg, pair_scenes(load_cubes(cfg, result)))
 
 
 @app.command("select")
 def select(
-    source: Annotated[Path, typer.Argument(help="Evaluation manifest (YAML) of the region.")],
+    source: Annotated[
+        Path, typer.Argument(help="Run configuration or evaluation manifest (YAML) of the region.")
+    ],
     candidates: Annotated[
-        str, typer.Option(help="Comma-separated registry names to compare.")
-    ] = DEFAULT_CANDIDATES,
-    size: Annotated[str, typer.Option(help="Model size preset: tiny, small or full.")] = "tiny",
+        str | None,
+        typer.Option(
+            help="Comma-separated registry names to compare (default: the config's "
+            "model.candidates; for a manifest naive_change,starfm,estarfm,fitfc)."
+        ),
+    ] = None,
+    size: Annotated[
+        str | None,
+        typer.Option(
+            help="Model size preset tiny, small or full (default: the config's model.size; "
+            "tiny for a manifest)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
 ) -> None:
     """Leave one clear pair out at a time, score every candidate, print the choice."""
-    from pipeline.models.select import select_model
+    from pipeline.config import SELECT_CANDIDATES
+    from pipeline.errors import InputError
 
-    scenes, bands, ratio = _scenes_and_bands(source)
-    names = [c.strip() for c in candidates.split(",") if c.strip()]
-    result = select_model(scenes, names, bands, size, ratio=ratio)
+    names = tuple(c.strip() for c in candidates.split(",") if c.strip()) if candidates else None
+    raw = _read_yaml(source)
+    if not isinstance(raw, dict):
+        raise InputError(f"{source}: expected a run configuration or an evaluation manifest")
+    if "dates" in raw:
+        result = _select_manifest(source, names or SELECT_CANDIDATES, size or "tiny")
+    else:
+        result = _select_config(source, raw, names, size)
     if as_json:
         typer.echo(json.dumps(result.to_dict()))
         return

@@ -49,8 +49,8 @@ def test_tie_broken_by_ssim_and_input_errors() -> None:
         select_model(toy_pairs(1)[:2], ["naive_change"], ("red",))
 
 
-def test_cli_rejects_a_run_config(tmp_path, capsys) -> None:
-    cfg = tmp_path / "run.yaml"
-    cfg.write_text("region: {name: x}\n")
-    assert main(["select", str(cfg)]) == 2
-    assert "manifest" in capsys.readouterr().err
+def test_cli_rejects_what_is_neither_config_nor_manifest(tmp_path, capsys) -> None:
+    path = tmp_path / "list.yaml"
+    path.write_text("- a\n- b\n")
+    assert main(["select", str(path)]) == 2
+    assert "run configuration or an evaluation manifest" in capsys.readouterr().err
