@@ -1,28 +1,32 @@
-"""Map the plan over the cluster: inputs from the lazy cubes, model tasks, region writes.
+"""Map the plan over the cluster: streamed source chunks, model tasks, region writes.
 
-The cubes' scenes that the run can use are persisted once on the cluster
-(:meth:`Sources.persisted`: the loading graph runs once, on workers; nothing
-is read on the client and no client-local file is used). Then per
+Nothing is read on the client and no client-local file is used: the cubes'
+loading graph runs on workers. The plan's tasks run in spatial groups
+(:mod:`pipeline.fuse.stream`): a group's source chunks are computed on the
+cluster when it opens (the next group's while the current one runs) and
+dropped once its last task is written, so the inputs held on the cluster are
+bounded by the group budget, not by the region. Per
 :class:`~pipeline.fuse.plan.FuseTask`:
 
-1. its input windows are sliced from the persisted arrays, the coarse window
-   block-replicated onto the fine window on the worker;
+1. one ``task_inputs`` task cuts its windows out of the group's chunks, the
+   coarse window block-replicated onto the fine window, on the worker;
 2. ``predict_days`` model tasks of ``batch_days`` days each, asking for one
    ``GPU`` resource when ``gpu`` is set;
 3. one ``write_window`` task writes the block's window and commits it.
 
 At most ``2 x workers`` FuseTasks are in flight so memory stays bounded. A
 worker that dies takes its results with it; the scheduler recomputes them
-from the graph (every step is idempotent: a write rewrites the same region).
+from the graph (every step is idempotent: a write rewrites the same region;
+a lost source chunk is recomputed from its loading graph while its group is open).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-import dask.array as da
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -30,6 +34,7 @@ from distributed import Client, Future, as_completed
 from tqdm.auto import tqdm
 
 from pipeline.fuse.plan import Block, FuseTask, PlanInputs, make_blocks, plan_tasks
+from pipeline.fuse.stream import RESIDENT_GROUPS, ChunkCache, Group, coarse_window
 from pipeline.fuse.worker import (
     BlockSummary,
     coarse_dates,
@@ -63,24 +68,14 @@ class Sources:
         """Days of the ``"fine"`` or ``"coarse"`` time axis."""
         return [pd.Timestamp(t).date() for t in getattr(self, which)["time"].values]
 
-    def persisted(self, client: Client, days: Sequence[dt.date]) -> Sources:
-        """Only the scenes a run over ``days`` can use, read once into cluster memory.
-
-        Every task slices these persisted arrays, so the (large) loading graph is
-        sent and run once instead of once per task. Memory: the fine scenes of
-        the run's days and pairs over the region, plus the coarse days (1/factor^2).
-        """
-        wanted = set(days) | set(self.pairs)
-        fine_idx = [i for i, d in enumerate(self.dates("fine")) if d in wanted]
-        coarse_idx = [i for i, d in enumerate(self.dates("coarse")) if d in wanted]
-        fine, coarse = client.persist(
-            [self.fine.isel(time=fine_idx), self.coarse.isel(time=coarse_idx)]
-        )
-        return Sources(fine, coarse, self.factor, self.pairs)
-
 
 def block_clear_fraction(client: Client, sources: Sources, chunk: tuple[int, int]) -> np.ndarray:
-    """Valid fraction of each pair's fine scene in each block: (n_pairs, nyblock, nxblock) float."""
+    """Valid fraction of each pair's fine scene in each block: (n_pairs, nyblock, nxblock) float.
+
+    A streamed reduction of the lazy cube: workers read the pair scenes chunk by
+    chunk and keep one number per block; nothing is persisted (the groups read
+    these scenes again when they need them).
+    """
     index = {d: i for i, d in enumerate(sources.dates("fine"))}
     valid = sources.fine.isel(time=[index[d] for d in sources.pairs]).notnull().all("band")
     valid = valid.chunk({"time": 1, "y": chunk[0], "x": chunk[1]}).data
@@ -92,40 +87,30 @@ def block_clear_fraction(client: Client, sources: Sources, chunk: tuple[int, int
     return np.asarray(client.compute(means).result())
 
 
-def _window(
-    cube: xr.DataArray, days: Sequence[dt.date], index: dict[dt.date, int], ys: slice, xs: slice
-) -> da.Array:
-    return cube.isel(time=[index[d] for d in days], y=ys, x=xs).data
-
-
-def _submit_inputs(client: Client, task: FuseTask, sources: Sources) -> Future:
-    b, f = task.block, sources.factor
-    pad = (b.py0, b.py1, b.px0, b.px1)
-    f_index = {d: i for i, d in enumerate(sources.dates("fine"))}
-    c_index = {d: i for i, d in enumerate(sources.dates("coarse"))}
-    cy, cx = slice(b.py0 // f, -(-b.py1 // f)), slice(b.px0 // f, -(-b.px1 // f))
-    arrays = [
-        _window(sources.fine, task.ref_dates, f_index, slice(b.py0, b.py1), slice(b.px0, b.px1)),
-        _window(sources.coarse, coarse_dates(task), c_index, cy, cx),
-        _window(sources.fine, task.obs_days, f_index, slice(b.y0, b.y1), slice(b.x0, b.x1)),
-    ]
-    fine_refs, coarse, obs = client.compute(arrays)
-    return client.submit(task_inputs, fine_refs, coarse, obs, f, pad, pure=False)
+def _submit_inputs(client: Client, task: FuseTask, cache: ChunkCache, factor: int) -> Future:
+    b = task.block
+    fine, coarse = cache.cubes["fine"], cache.cubes["coarse"]
+    fine_refs, fine_cut = fine.cut(task.ref_dates, (b.py0, b.py1, b.px0, b.px1), cache.held)
+    small, small_cut = coarse.cut(coarse_dates(task), coarse_window(task, factor), cache.held)
+    obs, obs_cut = fine.cut(task.obs_days, (b.y0, b.y1, b.x0, b.x1), cache.held)
+    cuts = (fine_cut, small_cut, obs_cut)
+    return client.submit(task_inputs, fine_refs, small, obs, cuts, factor, pure=False)
 
 
 @dataclass(frozen=True)
 class FuseContext:
-    """Run-wide settings of the tasks: store URL, layout, model key, batching, GPU."""
+    """Run-wide settings of the tasks: store URL, layout, model key, batching, GPU, grid factor."""
 
     url: str
     layout: StoreLayout
     model_key: str
     batch_days: int
     gpu: bool
+    factor: int
 
 
-def _submit_task(client: Client, task: FuseTask, sources: Sources, ctx: FuseContext) -> Future:
-    inputs = _submit_inputs(client, task, sources)
+def _submit_task(client: Client, task: FuseTask, cache: ChunkCache, ctx: FuseContext) -> Future:
+    inputs = _submit_inputs(client, task, cache, ctx.factor)
     resources = {"GPU": 1} if ctx.gpu else None
     parts = [
         client.submit(
@@ -147,29 +132,52 @@ def _submit_task(client: Client, task: FuseTask, sources: Sources, ctx: FuseCont
 
 def run_tasks(
     client: Client,
-    tasks: Sequence[FuseTask],
-    sources: Sources,
+    groups: Sequence[Group],
+    cache: ChunkCache,
     ctx: FuseContext,
     progress: bool = True,
 ) -> list[BlockSummary]:
-    """Submit every task (bounded in flight), wait for all writes; raise the first task error."""
+    """Run the groups' tasks in order; wait for all writes; raise the first task error.
+
+    At most :data:`~pipeline.fuse.stream.RESIDENT_GROUPS` groups are open (the
+    next one's chunks load while the current one's tasks run) and at most
+    ``2 x workers`` tasks are in flight; a group is closed (its chunks dropped)
+    as soon as its last task is written.
+    """
     in_flight = max(2, 2 * len(client.scheduler_info(n_workers=-1)["workers"]))
-    pending: Iterator[FuseTask] = iter(tasks)
+    queue = deque((g, task) for g, group in enumerate(groups) for task in group.tasks)
+    left = [len(group.tasks) for group in groups]
+    is_open: set[int] = set()
+    opened = 0
+    owner: dict[Future, int] = {}
     seq = as_completed(loop=client.loop)
-    for task in _take(pending, in_flight):
-        seq.add(_submit_task(client, task, sources, ctx))
+
+    def fill() -> None:
+        nonlocal opened
+        while opened < len(groups) and len(is_open) < RESIDENT_GROUPS:
+            cache.open(groups[opened])
+            is_open.add(opened)
+            opened += 1
+        while queue and len(owner) < in_flight and queue[0][0] in is_open:
+            g, task = queue.popleft()
+            future = _submit_task(client, task, cache, ctx)
+            owner[future] = g
+            seq.add(future)
+
     done: list[BlockSummary] = []
-    with tqdm(total=len(tasks), desc="fuse blocks", unit="block", disable=not progress) as bar:
+    total = sum(left)
+    with tqdm(total=total, desc="fuse blocks", unit="block", disable=not progress) as bar:
+        fill()
         for future in seq:
             done.append(future.result())
             bar.update(1)
-            for task in _take(pending, 1):
-                seq.add(_submit_task(client, task, sources, ctx))
+            g = owner.pop(future)
+            left[g] -= 1
+            if not left[g]:
+                cache.close(groups[g])
+                is_open.remove(g)
+            fill()
     return done
-
-
-def _take(items: Iterator[FuseTask], n: int) -> list[FuseTask]:
-    return [task for _, task in zip(range(n), items, strict=False)]
 
 
 def plan_run(

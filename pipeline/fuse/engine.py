@@ -19,11 +19,16 @@ from distributed import Client
 from pipeline.errors import InputError
 from pipeline.fuse.dispatch import FuseContext, Sources, pair_choice_record, plan_run, run_tasks
 from pipeline.fuse.plan import plan_tasks, time_windows
+from pipeline.fuse.stream import ChunkCache, CubeChunks, plan_groups
 from pipeline.fuse.worker import ModelPayload, ModelPlugin, install
 from pipeline.store.layout import Grid, StoreLayout
 from pipeline.store.lock import StoreLock
 from pipeline.store.provenance import merge, run_record
 from pipeline.store.write import finalize_store, prepare_store
+
+#: Default group budget: MiB of source chunks per group per worker. Two groups are
+#: open at a time, so the inputs held average at most 2 x this per worker.
+WINDOW_MIB = 256.0
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,8 @@ class FuseRequest:
     gpu : model tasks ask for one ``GPU`` worker resource.
     min_clear : block clear fraction above which a pair is a usable reference there.
     resume : skip days the store marks final (False: re-fuse every day).
+    window_mib : MiB of source chunks one group of tasks may hold on the cluster,
+        per worker (:mod:`pipeline.fuse.stream`; two groups are open at a time).
     """
 
     url: str
@@ -54,6 +61,7 @@ class FuseRequest:
     gpu: bool = False
     min_clear: float = 0.5
     resume: bool = True
+    window_mib: float = WINDOW_MIB
 
     @property
     def layout(self) -> StoreLayout:
@@ -63,11 +71,14 @@ class FuseRequest:
 
 @dataclass(frozen=True)
 class FuseOutcome:
-    """Tasks run, tasks skipped (already final in the store), pixel-days written."""
+    """Tasks run, tasks skipped (already final in the store), pixel-days written, groups run,
+    and the most bytes of source chunks held on the cluster at once."""
 
     tasks: int
     tasks_skipped: int
     pixel_days: int
+    groups: int = 0
+    peak_window_bytes: int = 0
 
 
 def _provenance(
@@ -84,6 +95,7 @@ def _provenance(
         config=prov.get("config", {}),
         fine_items=prov.get("fine_items", []),
         coarse_items=prov.get("coarse_items", []),
+        skipped_items=prov.get("skipped_items", []),
         model=model,
         pair_choice=choice,
         days=(request.days[0], request.days[-1]),
@@ -133,7 +145,8 @@ def fuse_into_store(
     grid : the fine grid of the cubes.
     payload : the model's config + weights bytes (sent once per worker).
     request : store, days and settings.
-    prov : provenance facts of the run: ``config`` and STAC ``fine_items`` / ``coarse_items``.
+    prov : provenance facts of the run: ``config``, STAC ``fine_items`` / ``coarse_items``
+        and ``skipped_items`` (dicts of :class:`~pipeline.cube.unreadable.SkippedItem`).
     lock : take the store lock here (False when the caller already holds it).
 
     Raises
@@ -149,7 +162,6 @@ def fuse_into_store(
     with StoreLock(request.url) if lock else contextlib.nullcontext():
         state = prepare_store(request.url, grid, list(request.days), layout, request.region)
         model = install(payload)
-        sources = sources.persisted(client, request.days)
         _register(client, ModelPlugin(payload))
         blocks, inputs, tasks = plan_run(
             client, sources, state, request.days, layout, model.halo, request.min_clear
@@ -158,8 +170,15 @@ def fuse_into_store(
             tasks = plan_tasks(replace(inputs, done=np.zeros_like(inputs.done)), blocks)
         i0 = state.index(request.days[0])
         total = len(time_windows(i0, i0 + len(request.days), layout.chunk_time)) * len(blocks)
-        ctx = FuseContext(request.url, layout, payload.key, request.batch_days, request.gpu)
-        run_tasks(client, tasks, sources, ctx, progress=progress)
+        ctx = FuseContext(
+            request.url, layout, payload.key, request.batch_days, request.gpu, sources.factor
+        )
+        cubes = (CubeChunks("fine", sources.fine), CubeChunks("coarse", sources.coarse))
+        workers = len(client.scheduler_info(n_workers=-1)["workers"])
+        budget = int(request.window_mib * 2**20 * max(1, workers))
+        groups = plan_groups(tasks, *cubes, sources.factor, budget)
+        cache = ChunkCache(client, cubes)
+        run_tasks(client, groups, cache, ctx, progress=progress)
         model_info = {
             "name": model.name,
             "weights_sha256": payload.weights_sha256,
@@ -172,4 +191,10 @@ def fuse_into_store(
     pixel_days = sum(
         (t.t1 - t.t0) * (t.block.y1 - t.block.y0) * (t.block.x1 - t.block.x0) for t in tasks
     )
-    return FuseOutcome(tasks=len(tasks), tasks_skipped=total - len(tasks), pixel_days=pixel_days)
+    return FuseOutcome(
+        tasks=len(tasks),
+        tasks_skipped=total - len(tasks),
+        pixel_days=pixel_days,
+        groups=len(groups),
+        peak_window_bytes=cache.peak_nbytes,
+    )

@@ -110,23 +110,63 @@ class TaskInputs:
     obs: np.ndarray
 
 
-def task_inputs(
-    fine_refs: np.ndarray,
-    coarse: np.ndarray,
-    obs: np.ndarray,
-    factor: int,
-    window: tuple[int, int, int, int],
-) -> TaskInputs:
-    """Assemble a task's inputs; the coarse window (..., yc, xc) is replicated onto the fine window.
+@dataclass(frozen=True)
+class WindowCut:
+    """How to cut a (date, band, y, x) window out of cube chunks (no data; see :func:`cut_window`).
 
-    ``window`` is the padded fine window (py0, py1, px0, px1); ``coarse`` starts at
-    coarse pixel (py0 // factor, px0 // factor) (grids share their origin), which
-    reproduces the cubes' ``coarse_on_fine`` (nearest, block-replicated) exactly.
+    Attributes
+    ----------
+    offsets : per date, its index inside its time chunk.
+    origins : per spatial chunk, its (band, y, x) start in the cube (same for every date).
+    window : pixel window (y0, y1, x0, x1) of the cube to cut.
+    bands : bands of the cube.
     """
-    py0, py1, px0, px1 = window
+
+    offsets: tuple[int, ...]
+    origins: tuple[tuple[int, int, int], ...]
+    window: tuple[int, int, int, int]
+    bands: int
+
+
+def cut_window(pieces: list[list[np.ndarray]], cut: WindowCut) -> np.ndarray:
+    """The (date, band, y, x) float32 window, copied once from ``pieces[date][k]`` (t, b, y, x)."""
+    y0, y1, x0, x1 = cut.window
+    out = np.empty((len(cut.offsets), cut.bands, y1 - y0, x1 - x0), np.float32)
+    for d, (chunks, t) in enumerate(zip(pieces, cut.offsets, strict=True)):
+        for chunk, (b0, cy0, cx0) in zip(chunks, cut.origins, strict=True):
+            _, nb, ny, nx = chunk.shape
+            ys = slice(max(y0, cy0), min(y1, cy0 + ny))
+            xs = slice(max(x0, cx0), min(x1, cx0 + nx))
+            out[d, b0 : b0 + nb, ys.start - y0 : ys.stop - y0, xs.start - x0 : xs.stop - x0] = (
+                chunk[t, :, ys.start - cy0 : ys.stop - cy0, xs.start - cx0 : xs.stop - cx0]
+            )
+    return out
+
+
+def task_inputs(
+    fine_refs: list[list[np.ndarray]],
+    coarse: list[list[np.ndarray]],
+    obs: list[list[np.ndarray]],
+    cuts: tuple[WindowCut, WindowCut, WindowCut],
+    factor: int,
+) -> TaskInputs:
+    """Cut a task's windows out of the source chunks; replicate the coarse window onto the fine one.
+
+    ``cuts`` are the fine padded window (py0, py1, px0, px1), the coarse window
+    from coarse pixel (py0 // factor, px0 // factor) (grids share their origin)
+    and the block's own window for the observations. Replicating the coarse
+    pixels reproduces the cubes' ``coarse_on_fine`` (nearest, block-replicated) exactly.
+    """
+    fine_cut, coarse_cut, obs_cut = cuts
+    py0, py1, px0, px1 = fine_cut.window
     ys = np.arange(py0, py1) // factor - py0 // factor
     xs = np.arange(px0, px1) // factor - px0 // factor
-    return TaskInputs(fine_refs, coarse[..., ys[:, None], xs[None, :]], obs)
+    small = cut_window(coarse, coarse_cut)
+    return TaskInputs(
+        cut_window(fine_refs, fine_cut),
+        small[..., ys[:, None], xs[None, :]],
+        cut_window(obs, obs_cut),
+    )
 
 
 def coarse_dates(task: FuseTask) -> tuple[dt.date, ...]:
