@@ -9,22 +9,121 @@ Scaling and masking happen afterwards in :mod:`pipeline.cube.mask`.
 A read that fails (missing file, HTTP error after GDAL's retries) raises: odc-stac
 with ``fail_on_error=True``; stackstac with ``errors_as_nodata=()`` (its default
 turns HTTP 404 into silent nodata).
+
+Retries above GDAL: GDAL retries HTTP 5xx and resets itself, but not a response
+body cut short ("Read failed"), and a cut-short *header* can even open as a
+dataset without georeferencing (libtiff drops the GeoTIFF tags it could not
+read), which would be read as "no overlap" = nodata. Both readers therefore
+open each asset with :func:`check_georeferenced` first and retry a failed read
+up to :data:`READ_ATTEMPTS` times, inside the read task, so the retry works on
+any Dask scheduler (the local one of the cube stage and the cluster's workers).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import pystac
+import rasterio
 import xarray as xr
 from odc.geo.geobox import GeoBox
 from odc.geo.xr import xr_coords
+from odc.loader import RioDriver, RioReader
+from rasterio.errors import RasterioError
+from stackstac.rio_reader import AutoParallelRioReader
 
 from pipeline.catalog.gdal_env import stackstac_env
 from pipeline.errors import InputError
+
+#: Reads of one asset window (first try + retries) before the read error is raised;
+#: also the opens of an asset before :mod:`pipeline.cube.unreadable` calls it unreadable.
+READ_ATTEMPTS = 3
+
+T = TypeVar("T")
+
+
+class GeoreferenceError(RasterioError):
+    """An asset opened without a CRS or geotransform (e.g. its header arrived cut short)."""
+
+
+def check_georeferenced(ds: Any, href: str) -> None:
+    """GeoreferenceError unless the open dataset ``ds`` has a CRS and a geotransform (or GCPs)."""
+    if ds.gcps[0]:
+        return
+    if ds.crs is None or ds.transform.is_identity:
+        raise GeoreferenceError("no georeferencing (CRS or geotransform missing)")
+
+
+def with_retries(
+    read: Callable[[], T], href: str, on_retry: Callable[[], None] = lambda: None
+) -> T:
+    """``read()`` after checking that ``href`` opens georeferenced; up to READ_ATTEMPTS tries.
+
+    ``on_retry`` runs before each new try (e.g. to drop a cached dataset handle).
+    """
+    attempt = 1
+    while True:
+        try:
+            with uncached(href) if attempt > 1 else contextlib.nullcontext():
+                with rasterio.open(href, sharing=False) as ds:
+                    check_georeferenced(ds, href)
+                return read()
+        except (RasterioError, RuntimeError):  # stackstac wraps rasterio's errors
+            if attempt == READ_ATTEMPTS:
+                raise
+            attempt += 1
+            on_retry()
+
+
+def uncached(href: str) -> rasterio.Env:
+    """A GDAL environment in which ``href`` bypasses /vsicurl/'s cache of downloaded ranges.
+
+    A response cut short can leave a short header range in that process-wide cache,
+    and every later open of the file would read the same broken header; with
+    ``CPL_VSIL_CURL_NON_CACHED`` the file is fetched anew and its cached ranges are
+    dropped when the handle closes.
+    """
+    return rasterio.Env(CPL_VSIL_CURL_NON_CACHED=f"/vsicurl/{href}")
+
+
+class _RetryingRioReader(RioReader):
+    """odc-loader's rasterio reader with :func:`with_retries` around each window read."""
+
+    def read(self, cfg: Any, dst_geobox: GeoBox, *, dst: Any = None, selection: Any = None) -> Any:
+        def once() -> Any:
+            return super(_RetryingRioReader, self).read(
+                cfg, dst_geobox, dst=dst, selection=selection
+            )
+
+        return with_retries(once, self._src.uri)
+
+
+class RetryingRioDriver(RioDriver):
+    """odc-loader's rasterio driver whose readers retry (pickled into the Dask graph)."""
+
+    def open(self, src: Any, ctx: Any) -> RioReader:
+        return _RetryingRioReader(src, ctx)
+
+
+class _RetryingStackstacReader(AutoParallelRioReader):
+    """stackstac's reader with :func:`with_retries` around each window read (re-opens on retry)."""
+
+    def read(self, window: Any, **kwargs: Any) -> np.ndarray:
+        return with_retries(
+            lambda: super(_RetryingStackstacReader, self).read(window, **kwargs),
+            self.url,
+            self._reopen,
+        )
+
+    def _reopen(self) -> None:
+        with self._dataset_lock:
+            if self._dataset is not None:
+                self._dataset.close()
+            self._dataset = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +176,7 @@ def read_odc(
         resampling={a.key: a.resampling for a in assets},
         chunks=dict(chunks),
         fail_on_error=True,
+        driver=RetryingRioDriver(),
         stac_cfg={c: {"assets": per_asset} for c in collections},
     )
     return ds.drop_vars("time")
@@ -118,6 +218,7 @@ def read_stackstac(
             band_coords=False,
             gdal_env=env,
             errors_as_nodata=(),
+            reader=_RetryingStackstacReader,
         )
         if arr.shape[-2:] != geobox.shape.yx:
             raise RuntimeError(f"stackstac grid {arr.shape[-2:]} differs from {geobox.shape.yx}")
