@@ -97,3 +97,7 @@ def _print_summary(s: dict[str, Any]) -> None:
             f"{p['coarse_clear_fraction']:.1%}",
         )
     console.print(pairs)
+    for item in s["skipped"]:
+        console.print(
+            f"[yellow]skipped[/] {item['item']} (asset {item['asset']}: {item['reason']})"
+        )

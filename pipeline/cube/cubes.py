@@ -35,8 +35,8 @@ from pipeline.cube.grid import grid_anchor, target_grids
 from pipeline.cube.load import READERS, AssetSpec, Reader
 from pipeline.cube.mask import clear_fraction, masked_cube, merge_same_day, qa_assets
 from pipeline.cube.pairs import DEFAULT_MIN_CLEAR, Pair, find_pairs
+from pipeline.cube.unreadable import SkippedItem, unreadable_items
 from pipeline.errors import InputError, ServiceError
-from pipeline.security import redact_url
 
 #: ``progress(done, total)`` is called as clear-fraction tasks finish.
 Progress = Callable[[int, int], None]
@@ -54,7 +54,9 @@ class Cubes:
     coarse_on_fine : ``coarse`` block-replicated onto ``geobox`` (nearest), lazy.
     geobox, coarse_geobox : the fine (e.g. 30 m UTM) and coarse grids, same origin.
     pairs : usable fine scenes with a coarse scene the same day.
-    fine_ids, coarse_ids : STAC item ids read.
+    fine_ids, coarse_ids : STAC item ids read (the searched items less ``skipped``).
+    skipped : items left out because an asset of theirs cannot be read (see
+        :mod:`pipeline.cube.unreadable`); their scenes are in neither cube.
     """
 
     fine: xr.DataArray
@@ -65,6 +67,7 @@ class Cubes:
     pairs: list[Pair] = field(default_factory=list)
     fine_ids: tuple[str, ...] = ()
     coarse_ids: tuple[str, ...] = ()
+    skipped: tuple[SkippedItem, ...] = ()
 
     @property
     def fine_clear(self) -> xr.DataArray:
@@ -99,10 +102,18 @@ def load_cubes(
     max_gap_days : largest allowed day gap between the fine and coarse scene of a pair.
     progress : called with (done, total) while clear fractions are computed.
 
+    An item with an asset that cannot be read (probed after a failed read, each
+    asset opened up to ``READ_ATTEMPTS`` times) is left out before same-day
+    scenes are merged, so another item of that day still counts; the cubes
+    list it in ``skipped`` and never hold a value for it.
+
     Raises
     ------
     InputError
         Unknown backend, a band the coarse collection lacks, or no usable fine scene.
+    ServiceError
+        A read failed although every asset opens; or the unreadable items leave
+        no item of a collection, no clear fine scene or no pair.
     """
     read = reader or _reader(backend)
     configure_client(_current_client())
@@ -117,14 +128,30 @@ def load_cubes(
         "x": max(1, cfg.chunks.x // factor),
     }
     lon = float(np.mean(cfg.region.bounds()[::2]))
-    fine = _scenes(read, result.fine, fine_sensor, cfg.bands, geobox, fine_chunks, "nearest")
-    fine = merge_same_day(fine, _days(result.fine, lon))
-    coarse = _scenes(read, result.coarse, coarse_sensor, cfg.bands, coarse_geobox, coarse_chunks)
-    coarse = merge_same_day(coarse, _days(result.coarse, None))
-    hrefs = _asset_hrefs(result.fine, fine_sensor, cfg.bands)
-    hrefs += _asset_hrefs(result.coarse, coarse_sensor, cfg.bands)
-    fine, coarse = _with_clear_fractions(fine, coarse, progress, hrefs)
+    fine_items, coarse_items = list(result.fine), list(result.coarse)
+    skipped: list[SkippedItem] = []
+    while True:  # each pass either reads every kept asset or drops >= 1 more item
+        fine = _scenes(read, fine_items, fine_sensor, cfg.bands, geobox, fine_chunks, "nearest")
+        fine = merge_same_day(fine, _days(fine_items, lon))
+        coarse = _scenes(read, coarse_items, coarse_sensor, cfg.bands, coarse_geobox, coarse_chunks)
+        coarse = merge_same_day(coarse, _days(coarse_items, None))
+        try:
+            fine, coarse = _with_clear_fractions(fine, coarse, progress)
+            break
+        except _ReadFailed as failed:
+            lost = _unreadable(fine_items, fine_sensor, cfg.bands)
+            lost += _unreadable(coarse_items, coarse_sensor, cfg.bands)
+            if not lost:
+                raise failed.error() from None
+            skipped += lost
+            gone = {s.item for s in lost}
+            fine_items = [it for it in fine_items if it.id not in gone]
+            coarse_items = [it for it in coarse_items if it.id not in gone]
+            if not fine_items or not coarse_items:
+                raise _refusal(skipped, "no item of its collection is readable") from None
     if float(fine["clear_fraction"].max()) < min_clear:
+        if skipped:
+            raise _refusal(skipped, f"no {cfg.collections.fine} scene left is clear enough")
         raise InputError(
             f"every {cfg.collections.fine} scene ({fine.sizes['time']}) is under "
             f"{min_clear:.0%} clear over the region; widen the dates or move the region"
@@ -135,10 +162,32 @@ def load_cubes(
         coarse_on_fine=block_upsample(coarse, factor, geobox),
         geobox=geobox,
         coarse_geobox=coarse_geobox,
-        fine_ids=tuple(it.id for it in result.fine),
-        coarse_ids=tuple(it.id for it in result.coarse),
+        fine_ids=tuple(it.id for it in fine_items),
+        coarse_ids=tuple(it.id for it in coarse_items),
+        skipped=tuple(skipped),
     )
-    return replace(cubes, pairs=find_pairs(cubes, min_clear=min_clear, max_gap_days=max_gap_days))
+    pairs = find_pairs(cubes, min_clear=min_clear, max_gap_days=max_gap_days)
+    if skipped and not pairs:
+        raise _refusal(skipped, "no clear fine/coarse pair is left")
+    return replace(cubes, pairs=pairs)
+
+
+def _refusal(skipped: Sequence[SkippedItem], consequence: str) -> ServiceError:
+    """The one-line error when the unreadable assets leave nothing to fuse."""
+    first = skipped[0]
+    more = f" and {len(skipped) - 1} more item(s)" if len(skipped) > 1 else ""
+    return ServiceError(
+        f"cannot read asset {first.href} ({first.reason}) of {first.item}{more}, "
+        f"and without them {consequence}; check the asset server, or re-run the search"
+    )
+
+
+def _unreadable(
+    items: Sequence[pystac.Item], sensor_: Sensor, bands: tuple[str, ...]
+) -> list[SkippedItem]:
+    """Items with an asset the run reads that does not open (probed, see :mod:`.unreadable`)."""
+    keys = dict.fromkeys(spec.key for spec in asset_specs(sensor_, bands, "nearest"))
+    return unreadable_items(items, keys)
 
 
 def _current_client() -> Any | None:
@@ -217,45 +266,41 @@ def _days(items: Sequence[pystac.Item], lon: float | None) -> xr.DataArray:
     return xr.DataArray(np.array(days, dtype="datetime64[ns]"), dims="time")
 
 
-def _asset_hrefs(
-    items: Sequence[pystac.Item], sensor_: Sensor, bands: tuple[str, ...]
-) -> list[str]:
-    """Hrefs of the assets a run reads from ``items`` (to name an unreadable one)."""
-    keys = {spec.key for spec in asset_specs(sensor_, bands, "nearest")}
-    return [asset.href for it in items for key, asset in it.assets.items() if key in keys]
+class _ReadFailed(Exception):
+    """A read of the cubes failed; ``cause`` is the original error."""
 
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
-def _first_unreadable(hrefs: Sequence[str]) -> tuple[str, str] | None:
-    """The first href GDAL cannot open now, with its error; None when all open."""
-    import rasterio
-
-    for href in hrefs:
-        try:
-            with rasterio.open(href):
-                pass
-        except RasterioError as exc:
-            return href, str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
-    return None
+    def error(self) -> Exception:
+        """What to raise when every asset opens fine: the read error itself, one line."""
+        exc = self.cause
+        if not isinstance(exc, (RasterioError, OSError, RuntimeError)):
+            return exc
+        cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return ServiceError(
+            f"cannot read an asset ({cause}); check the asset server, or re-run the search"
+        )
 
 
 def _with_clear_fractions(
-    fine: xr.DataArray, coarse: xr.DataArray, progress: Progress | None, hrefs: Sequence[str]
+    fine: xr.DataArray, coarse: xr.DataArray, progress: Progress | None
 ) -> tuple[xr.DataArray, xr.DataArray]:
+    """``fine`` and ``coarse`` with their clear fractions computed (every asset is read).
+
+    Raises
+    ------
+    _ReadFailed
+        Any error of the read: odc-stac raises rasterio's error, stackstac wraps it in
+        RuntimeError, and through a distributed client it can arrive as a bare Exception;
+        a 404 names no file, so the caller probes the assets.
+    """
     try:
         with _TaskProgress(progress):
             f_clear, c_clear = dask.compute(clear_fraction(fine), clear_fraction(coarse))
     except Exception as exc:
-        # odc-stac raises rasterio's error, stackstac wraps it in RuntimeError, and through a
-        # distributed client it can arrive as a bare Exception; a 404 names no file, so the
-        # asset is found by opening each one (only on this failure path)
-        found = _first_unreadable(hrefs)
-        if found is None and not isinstance(exc, (RasterioError, OSError, RuntimeError)):
-            raise
-        cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        where = f"asset {redact_url(found[0])} ({found[1]})" if found else f"an asset ({cause})"
-        raise ServiceError(
-            f"cannot read {where}; check the asset server, or re-run the search"
-        ) from None
+        raise _ReadFailed(exc) from exc
     return (
         fine.assign_coords(clear_fraction=("time", np.asarray(f_clear, dtype=float))),
         coarse.assign_coords(clear_fraction=("time", np.asarray(c_clear, dtype=float))),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,7 @@ def summarize(cfg: RunConfig, result: SearchResult, cubes: Cubes) -> dict[str, A
         "bands": list(cfg.bands),
         "fine": _scenes(cubes.fine, cfg.collections.fine, len(result.fine)),
         "coarse": _scenes(cubes.coarse, cfg.collections.coarse, len(result.coarse)),
+        "skipped": [asdict(item) for item in cubes.skipped],
         "pairs": [
             {
                 "date": p.date.isoformat(),
