@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ def run_record(
     model: dict[str, Any],
     pair_choice: dict[str, Any],
     days: tuple[dt.date, dt.date],
+    skipped_items: Sequence[Mapping[str, str]] = (),
     model_selection: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The provenance record of one run (JSON-ready).
@@ -59,6 +61,8 @@ def run_record(
     model : ``{"name", "weights_sha256", "config"}`` of the fusion model.
     pair_choice : the reference-pair rule and the choices made per block.
     days : first and last target day written by this run.
+    skipped_items : STAC items left out because an asset could not be read, each
+        ``{"item", "collection", "asset", "href", "reason"}`` (href already redacted).
     model_selection : with ``model.select``, the leave-one-pair-out ``table``,
         ``summary``, ``choice`` and ``rule`` (:class:`pipeline.models.select.SelectionResult`).
     """
@@ -67,6 +71,7 @@ def run_record(
         "days": [days[0].isoformat(), days[1].isoformat()],
         "config": redact(config),
         "stac_items": {"fine": sorted(fine_items), "coarse": sorted(coarse_items)},
+        "skipped_items": redact([dict(item) for item in skipped_items]),
         "model": model,
         "pair_choice": pair_choice,
         "software": software_versions(),
