@@ -49,6 +49,10 @@ class StfDiff(TorchFusionModel):
     }  # fmt: skip
     train_steps: ClassVar[int] = 100
     scale: ClassVar[float] = 0.05  # reflectance units of one residual unit (~typical error)
+    #: Bound of every predicted x0 in residual units (+-0.2 reflectance): the "clip denoised"
+    #: of DDPM/DDIM. At the first step 1/sqrt(alpha_bar) ~ 2000 amplifies any epsilon error;
+    #: unbounded, an undertrained network's x0 lands far outside any plausible residual.
+    clip: ClassVar[float] = 4.0
 
     def __init__(self, bands: tuple[str, ...], size: str = "full", **params: Any) -> None:
         super().__init__(bands, size, **params)
@@ -95,7 +99,7 @@ class StfDiff(TorchFusionModel):
             ab = self.alphas_bar[t]
             tt = torch.full((x.shape[0],), int(t), device=self.device)
             eps = self.net(x, tt, cond).float()
-            x0 = ((x - (1 - ab).sqrt() * eps) / ab.sqrt()).clamp(-20.0, 20.0)
+            x0 = ((x - (1 - ab).sqrt() * eps) / ab.sqrt()).clamp(-self.clip, self.clip)
             ab_next = self.alphas_bar[int(steps[i + 1])] if i + 1 < len(steps) else torch.ones(())
             x = ab_next.sqrt() * x0 + (1 - ab_next).sqrt() * eps
         return (base + self.scale * x0)[..., :h, :w]
