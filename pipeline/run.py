@@ -26,6 +26,7 @@ from typing import Any
 
 from pipeline.config import RunConfig
 from pipeline.cube.cubes import Cubes
+from pipeline.cube.unreadable import SkippedItem
 from pipeline.errors import InputError
 from pipeline.fuse.cluster import open_client
 from pipeline.fuse.worker import ModelPayload
@@ -42,6 +43,7 @@ class RunSummary:
 
     ``pixel_days`` counts every (day, pixel) written by this run; blocks
     already complete in the store are skipped and counted in ``tasks_skipped``.
+    ``skipped`` are the STAC items left out because an asset of theirs cannot be read.
     """
 
     store: str
@@ -54,6 +56,7 @@ class RunSummary:
     model: str
     weights_sha256: str
     products: dict[str, str] = field(default_factory=dict)
+    skipped: tuple[SkippedItem, ...] = ()
 
     @property
     def pixels_per_s(self) -> float:
@@ -124,7 +127,11 @@ def _load_cubes(cfg: RunConfig, result: Any, progress: bool) -> Cubes:
 
 
 def cubes_step(cfg: RunConfig, items: Path, workdir: Path) -> Path:
-    """Load the cubes lazily, find pairs; write ``workdir/cubes.json`` (items path, pairs, ids)."""
+    """Load the cubes lazily, find pairs; write ``workdir/cubes.json``.
+
+    It holds the items path, pairs, the item ids read and the ``skipped`` items (an
+    asset unreadable); later steps reload the cubes from the items and skip the same.
+    """
     cubes = _load_cubes(cfg, _read_items(items), progress=False)
     path = workdir / "cubes.json"
     summary = {
@@ -132,6 +139,7 @@ def cubes_step(cfg: RunConfig, items: Path, workdir: Path) -> Path:
         "pairs": [p.date.isoformat() for p in cubes.pairs],
         "fine_ids": list(cubes.fine_ids),
         "coarse_ids": list(cubes.coarse_ids),
+        "skipped": [asdict(s) for s in cubes.skipped],
         "shape": list(cubes.fine.shape),
     }
     path.write_text(json.dumps(summary, indent=1))
@@ -198,6 +206,7 @@ def _fuse(
         "config": cfg.model_dump(mode="json"),
         "fine_items": list(cubes.fine_ids),
         "coarse_items": list(cubes.coarse_ids),
+        "skipped_items": [asdict(s) for s in cubes.skipped],
     }
     if selection is not None:  # model.select: the leave-one-pair-out table and the choice
         prov["model_selection"] = selection
@@ -305,6 +314,8 @@ def _run_locked(
         log(
             f"  grid {cubes.fine.sizes['y']} x {cubes.fine.sizes['x']} px, {len(cubes.pairs)} pairs"
         )
+        for item in cubes.skipped:
+            log(f"  skipped {item.describe()}")
     with _stage("model", log):
         model_dir = model_dir_for(cfg, cubes, cfg.output_root / "models", progress=progress)
         payload = ModelPayload.from_dir(model_dir)
@@ -335,6 +346,7 @@ def _run_locked(
         model=selection["choice"] if selection is not None else cfg.model.name,
         weights_sha256=payload.weights_sha256,
         products={name: str(path) for name, path in products.items()},
+        skipped=cubes.skipped,
     )
 
 

@@ -20,6 +20,9 @@ Scheduler = Annotated[
 
 
 def _print_summary(summary: Any) -> None:
+    """The run's table on stdout; one ``stf: warning:`` line per skipped item on stderr."""
+    import sys
+
     from rich.console import Console
     from rich.table import Table
 
@@ -35,9 +38,12 @@ def _print_summary(summary: Any) -> None:
         ("model", f"{summary.model} (weights sha256 {summary.weights_sha256[:12]}...)"),
     ]
     rows += [(f"product {name}", path) for name, path in summary.products.items()]
+    rows += [("skipped (asset unreadable)", item.describe()) for item in summary.skipped]
     for key, value in rows:
         table.add_row(key, value)
     Console().print(table)
+    for item in summary.skipped:
+        print(f"stf: warning: skipped {item.describe()}", file=sys.stderr)
 
 
 @app.command("run")
