@@ -3,6 +3,8 @@
 Run from the repository root (writes benchmarks/model-zoo.{md,json} and reliability PNGs)::
 
     .venv/bin/python benchmarks/model_zoo.py            # run everything, then render
+    .venv/bin/python benchmarks/model_zoo.py --resume   # keep finished rows, run the rest
+    .venv/bin/python benchmarks/model_zoo.py --resume --redo stfdiff  # run these models again
     .venv/bin/python benchmarks/model_zoo.py --render   # re-render the md from the json
 
 Every model is scored with :func:`pipeline.evaluate.runner.evaluate` (trained on
@@ -49,6 +51,7 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 SELECT_CANDIDATES = ("naive_change", "fitfc", "estarfm")
 METRICS = ("rmse", "ssim", "cc", "uiqi", "psnr", "sam_deg", "ergas")
+_FIRST_COMMAND = ".venv/bin/python benchmarks/model_zoo.py"
 
 
 def _synthetic_manifest(folder: Path) -> Path | None:
@@ -102,10 +105,14 @@ def run(data: Path) -> dict[str, Any]:
     results: dict[str, Any] = {"rows": [], "selection": []}
     if data.exists() and "--resume" in sys.argv:  # keep the rows a previous run finished
         results = json.loads(data.read_text())
-        results["rows"] = [r for r in results["rows"] if "skipped" not in r]
+        redo = _redo()
+        results["rows"] = [r for r in results["rows"]
+                           if "skipped" not in r and r["model"] not in redo]  # fmt: skip
     done = {(r["dataset"], r["model"]) for r in results["rows"]}
+    command = " ".join([".venv/bin/python benchmarks/model_zoo.py", *sys.argv[1:]])
+    results["commands"] = [*results.get("commands", [_FIRST_COMMAND]), command][-4:]
     results["machine"] = f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores " \
-        f"(shared with other jobs), torch {torch.__version__}, CPU"  # fmt: skip
+        f"(shared with other jobs), torch {torch.__version__}, CPU only (no GPU)"  # fmt: skip
     results["date"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     with tempfile.TemporaryDirectory() as tmp:
         manifests = [ROOT / "manifests/estarfm-2001.yaml"]
@@ -123,9 +130,17 @@ def run(data: Path) -> dict[str, Any]:
             print(f"{manifest.parent.name}/{manifest.stem}: {name}", flush=True)
             results["rows"].append(_one(manifest, name))
             data.write_text(json.dumps(results, indent=1))
-        results["selection"].append(_select(manifests[0]))
-        data.write_text(json.dumps(results, indent=1))
+        if not results["selection"]:  # a resumed run keeps a finished selection
+            results["selection"] = [_select(manifests[0])]
+            data.write_text(json.dumps(results, indent=1))
     return results
+
+
+def _redo() -> set[str]:
+    """Models named by ``--redo a,b``: their finished rows are run again."""
+    if "--redo" not in sys.argv:
+        return set()
+    return set(sys.argv[sys.argv.index("--redo") + 1].split(","))
 
 
 def _calibration_figures(rows: list[dict[str, Any]]) -> list[str]:
@@ -148,12 +163,13 @@ def render(results: dict[str, Any]) -> str:
     )
     lines = ["# Model zoo: GAN-STFM, SwinSTFM, STFDiff, ESTARFM, Fit-FC", "",
              f"Machine: {results['machine']}. Date: {results['date']}.",
-             "Command: `.venv/bin/python benchmarks/model_zoo.py`.", "",
+             "Commands, in order: " + ", then ".join(
+                 f"`{c}`" for c in results.get("commands", [_FIRST_COMMAND])) + ".", "",
              f"Metrics: {results['rows'][0].get('convention', '')}.", "",
              head, "|" + "---|" * (head.count("|") - 1)]  # fmt: skip
-    for r in results["rows"]:
-        if "skipped" in r:
-            continue
+    order = list(dict.fromkeys(r["dataset"] for r in results["rows"] if "dataset" in r))
+    scored = [r for r in results["rows"] if "skipped" not in r]
+    for r in sorted(scored, key=lambda r: (order.index(r["dataset"]), r["overall"]["rmse"])):
         o, s = r["overall"], r["seconds"]
         rho = r.get("calibration", {}).get("spearman", float("nan"))
         lines.append(
