@@ -46,11 +46,15 @@ READ_ATTEMPTS = 3
 T = TypeVar("T")
 
 
+def _nothing() -> None:
+    """No action (the default ``on_retry``)."""
+
+
 class GeoreferenceError(RasterioError):
     """An asset opened without a CRS or geotransform (e.g. its header arrived cut short)."""
 
 
-def check_georeferenced(ds: Any, href: str) -> None:
+def check_georeferenced(ds: Any) -> None:
     """GeoreferenceError unless the open dataset ``ds`` has a CRS and a geotransform (or GCPs)."""
     if ds.gcps[0]:
         return
@@ -58,19 +62,16 @@ def check_georeferenced(ds: Any, href: str) -> None:
         raise GeoreferenceError("no georeferencing (CRS or geotransform missing)")
 
 
-def with_retries(
-    read: Callable[[], T], href: str, on_retry: Callable[[], None] = lambda: None
-) -> T:
-    """``read()`` after checking that ``href`` opens georeferenced; up to READ_ATTEMPTS tries.
+def with_retries(read: Callable[[], T], href: str, on_retry: Callable[[], None] = _nothing) -> T:
+    """``read()`` up to READ_ATTEMPTS times; every try after the first bypasses GDAL's cache.
 
-    ``on_retry`` runs before each new try (e.g. to drop a cached dataset handle).
+    ``read`` must check what it opened (:func:`check_georeferenced`); ``on_retry`` runs
+    before each new try (e.g. to drop a dataset handle the reader keeps).
     """
     attempt = 1
     while True:
         try:
             with uncached(href) if attempt > 1 else contextlib.nullcontext():
-                with rasterio.open(href, sharing=False) as ds:
-                    check_georeferenced(ds, href)
                 return read()
         except (RasterioError, RuntimeError):  # stackstac wraps rasterio's errors
             if attempt == READ_ATTEMPTS:
@@ -85,39 +86,78 @@ def uncached(href: str) -> rasterio.Env:
     A response cut short can leave a short header range in that process-wide cache,
     and every later open of the file would read the same broken header; with
     ``CPL_VSIL_CURL_NON_CACHED`` the file is fetched anew and its cached ranges are
-    dropped when the handle closes.
+    dropped when the handle closes. The option takes GDAL's name of the file
+    (``/vsicurl/https://...``, ``/vsis3/bucket/key``), as rasterio derives it.
     """
-    return rasterio.Env(CPL_VSIL_CURL_NON_CACHED=f"/vsicurl/{href}")
+    from rasterio._path import _parse_path  # rasterio's own href -> GDAL name (1.4)
+
+    return rasterio.Env(CPL_VSIL_CURL_NON_CACHED=_parse_path(href).as_vsi())
+
+
+def _read_checked(
+    src: Any, cfg: Any, dst_geobox: GeoBox, dst: np.ndarray | None, selection: Any
+) -> tuple[tuple[slice, slice], np.ndarray]:
+    """One window of a single-band asset, as odc-loader 0.6.5's ``_rio_read`` reads it.
+
+    Our assets are single-band and odc passes a 2-D ``dst`` or none, so its ``rio_read``
+    wrapper (band-last layouts, errors as nodata) has nothing to add. The same steps
+    on odc-loader's own helpers, plus :func:`check_georeferenced` on
+    the very dataset that is read (a check on a separate open could see another
+    download of the header than the read does).
+    """
+    from odc.loader._reader import pick_overview, resolve_band_query
+    from odc.loader._rio import _do_read, _reproject_info_from_rio, rio_env
+
+    ttol = 0.9 if cfg.nearest else 0.05  # as odc: nearest ignores sub-pixel shifts
+    with rasterio.open(src.uri, "r", sharing=False) as rdr:
+        check_georeferenced(rdr)
+        bidx = resolve_band_query(src, rdr.count, selection=selection)
+        rr = _reproject_info_from_rio(rdr, dst_geobox, ttol=ttol)
+        ovr_idx = None
+        if cfg.use_overviews and rr.read_shrink > 1:
+            first_band = bidx if isinstance(bidx, int) else bidx[0]
+            ovr_idx = pick_overview(rr.read_shrink, rdr.overviews(first_band))
+        if ovr_idx is None:
+            with rio_env(VSI_CACHE=False):
+                return _do_read(rasterio.band(rdr, bidx), cfg, dst_geobox, rr, dst=dst)
+        with (
+            rasterio.open(src.uri, "r", sharing=False, overview_level=ovr_idx) as ovr,
+            rio_env(VSI_CACHE=False),
+        ):
+            check_georeferenced(ovr)
+            return _do_read(rasterio.band(ovr, bidx), cfg, dst_geobox, rr, dst=dst)
 
 
 class _RetryingRioReader(RioReader):
-    """odc-loader's rasterio reader with :func:`with_retries` around each window read."""
+    """odc-loader's rasterio reader: each window read checked and retried (:func:`with_retries`)."""
 
     def read(self, cfg: Any, dst_geobox: GeoBox, *, dst: Any = None, selection: Any = None) -> Any:
-        def once() -> Any:
-            return super(_RetryingRioReader, self).read(
-                cfg, dst_geobox, dst=dst, selection=selection
-            )
-
-        return with_retries(once, self._src.uri)
+        return with_retries(
+            lambda: _read_checked(self._src, cfg, dst_geobox, dst, selection), self._src.uri
+        )
 
 
 class RetryingRioDriver(RioDriver):
-    """odc-loader's rasterio driver whose readers retry (pickled into the Dask graph)."""
+    """odc-loader's rasterio driver whose readers check and retry (pickled into the Dask graph)."""
 
     def open(self, src: Any, ctx: Any) -> RioReader:
         return _RetryingRioReader(src, ctx)
 
 
 class _RetryingStackstacReader(AutoParallelRioReader):
-    """stackstac's reader with :func:`with_retries` around each window read (re-opens on retry)."""
+    """stackstac's reader with :func:`with_retries` around each window read (re-opens on retry).
+
+    stackstac opens the file itself (once per thread), so the georeferencing check
+    runs on a separate open just before the read: weaker than the odc reader's.
+    """
 
     def read(self, window: Any, **kwargs: Any) -> np.ndarray:
-        return with_retries(
-            lambda: super(_RetryingStackstacReader, self).read(window, **kwargs),
-            self.url,
-            self._reopen,
-        )
+        def once() -> np.ndarray:
+            with rasterio.open(self.url, sharing=False) as ds:
+                check_georeferenced(ds)
+            return super(_RetryingStackstacReader, self).read(window, **kwargs)
+
+        return with_retries(once, self.url, self._reopen)
 
     def _reopen(self) -> None:
         with self._dataset_lock:

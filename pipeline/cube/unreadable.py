@@ -57,7 +57,7 @@ def open_error(href: str, attempts: int = READ_ATTEMPTS) -> str | None:
     for attempt in range(attempts):
         try:
             with uncached(href) if attempt else contextlib.nullcontext(), rasterio.open(href) as ds:
-                check_georeferenced(ds, href)
+                check_georeferenced(ds)
             return None
         except (RasterioError, GeoreferenceError) as exc:
             text = str(exc).strip()

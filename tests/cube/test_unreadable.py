@@ -99,6 +99,6 @@ def test_an_asset_without_georeferencing_is_unreadable(tmp_path: Path) -> None:
         rasterio.open(path) as ds,
         pytest.raises(GeoreferenceError, match="no georeferencing"),
     ):
-        check_georeferenced(ds, str(path))
+        check_georeferenced(ds)
     with pytest.warns(rasterio.errors.NotGeoreferencedWarning):
         assert "no georeferencing" in (open_error(str(path), attempts=READ_ATTEMPTS) or "")
