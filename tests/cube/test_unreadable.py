@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from pipeline.cube.cubes import Cubes, load_cubes
 from pipeline.cube.load import READ_ATTEMPTS, GeoreferenceError, check_georeferenced
 from pipeline.cube.unreadable import SkippedItem, open_error
 from pipeline.errors import ServiceError
+from pipeline.run import _cubes_from_summary, cubes_step
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +104,27 @@ def test_an_asset_without_georeferencing_is_unreadable(tmp_path: Path) -> None:
         check_georeferenced(ds)
     with pytest.warns(rasterio.errors.NotGeoreferencedWarning):
         assert "no georeferencing" in (open_error(str(path), attempts=READ_ATTEMPTS) or "")
+
+
+def test_the_cubes_step_names_the_skipped_item_and_later_steps_skip_the_same(
+    tiny_cfg: RunConfig, tiny_result: SearchResult, tmp_path: Path
+) -> None:
+    # model_step and fuse_step reload the cubes from items.json: the same item is dropped
+    lost = _lost(tiny_result.fine[1], "qa_pixel", tmp_path, suffix="")
+    fine = [tiny_result.fine[0], lost]
+    items = tmp_path / "items.json"
+    items.write_text(
+        json.dumps(
+            {
+                "url": tiny_result.url,
+                "fine": [it.to_dict() for it in fine],
+                "coarse": [it.to_dict() for it in tiny_result.coarse],
+            }
+        )
+    )
+    summary = cubes_step(tiny_cfg, items, tmp_path)
+    written = json.loads(summary.read_text())
+    assert [(s["item"], s["asset"]) for s in written["skipped"]] == [(lost.id, "qa_pixel")]
+    assert written["fine_ids"] == [tiny_result.fine[0].id]
+    again = _cubes_from_summary(tiny_cfg, summary)
+    assert again.fine_ids == (tiny_result.fine[0].id,) and again.skipped[0].item == lost.id
