@@ -69,30 +69,22 @@ class Sources:
         return [pd.Timestamp(t).date() for t in getattr(self, which)["time"].values]
 
 
-def block_clear_fraction(
-    client: Client, sources: Sources, chunk: tuple[int, int], budget: int
-) -> np.ndarray:
+def block_clear_fraction(client: Client, sources: Sources, chunk: tuple[int, int]) -> np.ndarray:
     """Valid fraction of each pair's fine scene in each block: (n_pairs, nyblock, nxblock) float.
 
-    A streamed reduction of the lazy cube: workers read the pair scenes and keep
-    one number per block, in rows of blocks computed one after the other so that
-    at most ``budget`` bytes of scenes are read at a time (one row at least);
-    nothing is persisted (the groups read these scenes again when they need them).
+    A streamed reduction of the lazy cube: workers read the pair scenes chunk by
+    chunk and keep one number per block; nothing is persisted (the groups read
+    these scenes again when they need them).
     """
     index = {d: i for i, d in enumerate(sources.dates("fine"))}
-    pairs = sources.fine.isel(time=[index[d] for d in sources.pairs])
-    valid = pairs.notnull().all("band").chunk({"time": 1, "y": chunk[0], "x": chunk[1]}).data
+    valid = sources.fine.isel(time=[index[d] for d in sources.pairs]).notnull().all("band")
+    valid = valid.chunk({"time": 1, "y": chunk[0], "x": chunk[1]}).data
     means = valid.map_blocks(
         lambda b: b.mean(axis=(1, 2), keepdims=True, dtype=np.float64),
         chunks=(1, (1,) * len(valid.chunks[1]), (1,) * len(valid.chunks[2])),
         dtype=np.float64,
     )
-    row_bytes = pairs.dtype.itemsize * pairs.sizes["band"] * len(sources.pairs) * chunk[0]
-    rows = max(1, budget // (row_bytes * pairs.sizes["x"]))
-    parts = [
-        client.compute(means[:, r : r + rows]).result() for r in range(0, means.shape[1], rows)
-    ]
-    return np.concatenate(parts, axis=1)
+    return np.asarray(client.compute(means).result())
 
 
 def _submit_inputs(client: Client, task: FuseTask, cache: ChunkCache, factor: int) -> Future:
@@ -196,12 +188,8 @@ def plan_run(
     layout: StoreLayout,
     halo: int,
     min_clear: float,
-    budget: int,
 ) -> tuple[list[Block], PlanInputs, list[FuseTask]]:
-    """Blocks, the plan's inputs (clear fractions, completion) and the tasks still to do.
-
-    ``budget``: bytes of pair scenes the clear-fraction reduction reads at a time.
-    """
+    """Blocks, the plan's inputs (clear fractions, completion) and the tasks still to do."""
     chunk = (layout.chunk_y, layout.chunk_x)
     blocks = make_blocks((sources.fine.sizes["y"], sources.fine.sizes["x"]), chunk, halo)
     i0 = state.index(days[0])
@@ -210,7 +198,7 @@ def plan_run(
         first_day=state.first_day,
         time_chunk=layout.chunk_time,
         pairs=sources.pairs,
-        clear=block_clear_fraction(client, sources, chunk, budget),
+        clear=block_clear_fraction(client, sources, chunk),
         min_clear=min_clear,
         fine_days=frozenset(sources.dates("fine")),
         coarse_days=frozenset(sources.dates("coarse")),

@@ -19,16 +19,16 @@ from distributed import Client
 from pipeline.errors import InputError
 from pipeline.fuse.dispatch import FuseContext, Sources, pair_choice_record, plan_run, run_tasks
 from pipeline.fuse.plan import plan_tasks, time_windows
-from pipeline.fuse.stream import RESIDENT_GROUPS, ChunkCache, CubeChunks, plan_groups
+from pipeline.fuse.stream import ChunkCache, CubeChunks, plan_groups
 from pipeline.fuse.worker import ModelPayload, ModelPlugin, install
 from pipeline.store.layout import Grid, StoreLayout
 from pipeline.store.lock import StoreLock
 from pipeline.store.provenance import merge, run_record
 from pipeline.store.write import finalize_store, prepare_store
 
-#: Default budget of the streamed inputs: MiB of source chunks the open groups of
-#: tasks hold together, per worker (each of the two open groups gets half).
-WINDOW_MIB = 1024.0
+#: Default group budget: MiB of source chunks per group per worker. Two groups are
+#: open at a time, so the inputs held average at most 2 x this per worker.
+WINDOW_MIB = 256.0
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,8 @@ class FuseRequest:
     gpu : model tasks ask for one ``GPU`` worker resource.
     min_clear : block clear fraction above which a pair is a usable reference there.
     resume : skip days the store marks final (False: re-fuse every day).
-    window_mib : MiB of source chunks the open groups of tasks may hold on the cluster
-        together, per worker (:mod:`pipeline.fuse.stream`).
+    window_mib : MiB of source chunks one group of tasks may hold on the cluster,
+        per worker (:mod:`pipeline.fuse.stream`; two groups are open at a time).
     """
 
     url: str
@@ -163,10 +163,8 @@ def fuse_into_store(
         state = prepare_store(request.url, grid, list(request.days), layout, request.region)
         model = install(payload)
         _register(client, ModelPlugin(payload))
-        workers = len(client.scheduler_info(n_workers=-1)["workers"])
-        budget = int(request.window_mib * 2**20 * max(1, workers) / RESIDENT_GROUPS)
         blocks, inputs, tasks = plan_run(
-            client, sources, state, request.days, layout, model.halo, request.min_clear, budget
+            client, sources, state, request.days, layout, model.halo, request.min_clear
         )
         if not request.resume:
             tasks = plan_tasks(replace(inputs, done=np.zeros_like(inputs.done)), blocks)
@@ -176,6 +174,8 @@ def fuse_into_store(
             request.url, layout, payload.key, request.batch_days, request.gpu, sources.factor
         )
         cubes = (CubeChunks("fine", sources.fine), CubeChunks("coarse", sources.coarse))
+        workers = len(client.scheduler_info(n_workers=-1)["workers"])
+        budget = int(request.window_mib * 2**20 * max(1, workers))
         groups = plan_groups(tasks, *cubes, sources.factor, budget)
         cache = ChunkCache(client, cubes)
         run_tasks(client, groups, cache, ctx, progress=progress)
