@@ -29,7 +29,8 @@ def throughput_figure(throughput: dict[str, Any], path: Path) -> Path:
 
 
 def scaling_figure(pipeline: dict[str, Any], path: Path) -> Path:
-    """Time vs pixels and vs days (log-log, dashed = linear from the first point), and memory."""
+    """Time vs pixels and vs days (log-log, dashed = linear from the first point), and memory
+    vs pixels with the inputs streamed (after) and persisted over the whole region (before)."""
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
     for ax, key, x_key, label in (
         (axes[0], "region", "pixels", "pixels"),
@@ -42,12 +43,15 @@ def scaling_figure(pipeline: dict[str, Any], path: Path) -> Path:
         ax.set_xlabel(label)
         ax.set_ylabel("seconds (fuse into store)")
         ax.legend()
-    region = pipeline["region"]
-    axes[2].plot([r["pixels"] for r in region], [r["rss_peak_mib"] for r in region], "o-")
+    for key, label in (("region_whole", "before: whole region persisted"), ("region", "after")):
+        rows = pipeline[key]
+        xs, rss = [r["pixels"] for r in rows], [r["rss_peak_mib"] for r in rows]
+        axes[2].plot(xs, rss, "o-", label=label)
     axes[2].set_xscale("log")
     axes[2].set_ylim(bottom=0)
     axes[2].set_xlabel("pixels")
     axes[2].set_ylabel("peak RSS per worker (MiB)")
+    axes[2].legend()
     fig.suptitle("Scaling of the distributed fusion (naive_change, 1 worker)")
     return _save(fig, path)
 

@@ -1,8 +1,8 @@
 """One measured pass of the distributed fusion path, and the raw forward pass it is compared with.
 
-:func:`distributed_pass` runs :func:`pipeline.fuse.engine.fuse_into_store` (persist
-the cubes, plan, halo windows, Dask tasks, Zarr region writes, provenance) on a
-fresh LocalCluster and samples the RSS of every worker process while it runs.
+:func:`distributed_pass` runs :func:`pipeline.fuse.engine.fuse_into_store` (plan,
+streamed source chunks, halo windows, Dask tasks, Zarr region writes, provenance)
+on a fresh LocalCluster and samples the RSS of every worker process while it runs.
 :func:`raw_pass` fuses the same days and pixels with ``model.predict`` on the
 whole in-memory image in this process, on one thread: the floor the
 distributed path is measured against.
@@ -16,11 +16,12 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import dask
 import numpy as np
 import psutil
 import torch
@@ -28,22 +29,27 @@ from distributed import Client, LocalCluster
 
 from benchmarks import synthetic
 from benchmarks.common import BANDS, load
-from pipeline.config import ComputeSpec
-from pipeline.fuse.cluster import open_client
-from pipeline.fuse.engine import FuseRequest, fuse_into_store
+from pipeline.fuse.cluster import worker_environ
+from pipeline.fuse.engine import WINDOW_MIB, FuseRequest, fuse_into_store
 from pipeline.fuse.plan import choose_refs
 from pipeline.fuse.worker import ModelPayload
 from pipeline.models.base import FusionInput, FusionModel, Scene
 from pipeline.models.registry import create_model
+
+#: A group budget (MiB per worker) larger than any benchmark region: one group, no streaming.
+WHOLE_REGION = 1e9
 
 
 @dataclass(frozen=True)
 class Case:
     """What to fuse: a ``size``² region over ``n_days`` with a model, on ``workers`` processes.
 
-    ``dask_default_env`` starts the workers with Dask's own default environment
-    instead of the pipeline's (:func:`pipeline.fuse.cluster.worker_environ`): the
-    "before" of the fix recorded in the results.
+    ``worker_env`` names the workers' environment (:data:`WORKER_ENVS`): the
+    pipeline's (:func:`pipeline.fuse.cluster.worker_environ`) or one of the
+    "befores" of the malloc fixes recorded in the results. ``window_mib`` is the group
+    budget per worker (:mod:`pipeline.fuse.stream`); :data:`WHOLE_REGION` makes
+    one group of the whole region, i.e. every scene persisted over the whole
+    region at once, as the pipeline did before it streamed.
     """
 
     size: int
@@ -53,7 +59,8 @@ class Case:
     workers: int = 1
     chunk: int = 128
     n_bands: int = 3
-    dask_default_env: bool = False
+    worker_env: str = "pipeline"
+    window_mib: float = WINDOW_MIB
 
     def build_model(self) -> FusionModel:
         return create_model(self.model, BANDS[self.n_bands], size=self.model_size, device="cpu")
@@ -93,7 +100,8 @@ class PassResult:
 
     ``cpu_seconds`` is the CPU time of the worker processes and of this process
     (client and scheduler) together: on a loaded machine it moves far less with
-    the load than the wall time does.
+    the load than the wall time does. ``groups`` and ``window_peak_mib`` are the
+    run's task groups and the most source-chunk MiB it held on the cluster at once.
     """
 
     seconds: float
@@ -101,6 +109,8 @@ class PassResult:
     pixel_days: int
     rss_idle_mib: float
     rss_peak_mib: float
+    groups: int = 0
+    window_peak_mib: float = 0.0
     task_seconds: dict[str, float] = field(default_factory=dict)
     load: float = 0.0
 
@@ -124,14 +134,35 @@ def _task_seconds(stream: list[dict[str, Any]]) -> dict[str, float]:
     return {k: round(v, 3) for k, v in sorted(totals.items(), key=lambda kv: -kv[1])}
 
 
+def _dask_default() -> dict[str, object]:
+    return dict(dask.config.get("distributed.nanny.pre-spawn-environ", default={}))
+
+
+def _glibc_dynamic() -> dict[str, object]:
+    return {k: v for k, v in _dask_default().items() if k != "MALLOC_TRIM_THRESHOLD_"}
+
+
+#: Worker environments: the pipeline's, Dask's default (trim threshold 64 KiB, fixed
+#: mmap threshold) and Dask's without its trim threshold (glibc's dynamic thresholds).
+WORKER_ENVS: dict[str, Callable[[], dict[str, object]]] = {
+    "pipeline": worker_environ,
+    "dask default": _dask_default,
+    "glibc dynamic": _glibc_dynamic,
+}
+
+
 @contextlib.contextmanager
 def _client(case: Case) -> Iterator[Client]:
-    compute = ComputeSpec(n_workers=case.workers, threads_per_worker=1)
-    if not case.dask_default_env:
-        with open_client(compute, log=lambda _m: None) as client:
-            yield client
-        return
+    """A fresh LocalCluster whose workers start with exactly ``case.worker_env``'s malloc settings.
+
+    Dask's nanny writes the pre-spawn environment into this process's
+    ``os.environ`` and leaves it there, so an earlier cluster's ``MALLOC_*``
+    variables would reach the next cluster's workers: they are removed first.
+    """
+    for name in [k for k in os.environ if k.startswith("MALLOC_")]:
+        del os.environ[name]
     with (
+        dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENVS[case.worker_env]()}),
         LocalCluster(
             n_workers=case.workers, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,
@@ -149,17 +180,14 @@ def distributed_pass(case: Case) -> PassResult:
     from distributed import get_task_stream
 
     sources = synthetic.make_sources(case.size, case.n_days, case.n_bands, case.chunk)
-    compute = ComputeSpec(n_workers=case.workers, threads_per_worker=1)
-    with (
-        tempfile.TemporaryDirectory(prefix="stf-bench-") as tmp,
-        open_client(compute, log=lambda _m: None) as client,
-    ):
+    with tempfile.TemporaryDirectory(prefix="stf-bench-") as tmp, _client(case) as client:
         request = FuseRequest(
             url=str(Path(tmp) / "bench.zarr"),
             region="bench",
             days=tuple(synthetic.days(case.n_days)),
             bands=BANDS[case.n_bands],
             chunks=(366, case.chunk, case.chunk),
+            window_mib=case.window_mib,
         )
         payload = _payload(case.build_model(), Path(tmp))
         pids = list(client.run(os.getpid).values())
@@ -179,6 +207,8 @@ def distributed_pass(case: Case) -> PassResult:
             pixel_days=outcome.pixel_days,
             rss_idle_mib=max(idle.peak.values()) / 2**20,
             rss_peak_mib=max(busy.peak.values()) / 2**20,
+            groups=outcome.groups,
+            window_peak_mib=outcome.peak_window_bytes / 2**20,
             task_seconds=_task_seconds(stream.data),
             load=load(),
         )

@@ -141,19 +141,20 @@ def pipeline(p: dict[str, Any]) -> list[str]:
         "## Pipeline efficiency",
         "",
         "Raw forward: `model.predict` over every day on the whole in-memory image, one thread. "
-        "Distributed: `fuse_into_store` (persist cubes, plan, halo windows, Dask tasks, Zarr "
-        "region writes, provenance) on a LocalCluster of 1 worker x 1 thread, cluster start-up "
-        "excluded; synthetic cubes (no STAC search / COG reads). Goal ≥ 0.8.",
+        "Distributed: `fuse_into_store` (plan, streamed source chunks, halo windows, Dask "
+        "tasks, Zarr region writes, provenance) on a LocalCluster of 1 worker x 1 thread, "
+        "cluster start-up excluded; synthetic cubes (no STAC search / COG reads). Goal ≥ 0.8.",
         "",
         *_table(head, eff),
         "",
         "CPU s: CPU time of the processes involved (raw: this process; distributed: worker "
         "processes + client/scheduler process). On a loaded shared machine the CPU ratio is the "
         "more stable figure; wall ratios also carry the load change between the two passes. "
-        "*worker env* `dask default` is the state before the fix below. A 128² region is one "
-        "128² block, so no halo is fused here; on a larger region each 128² block also fuses "
-        "its halo, (134/128)² = 1.10x the pixels for STARFM's 7 px window (1.05x on the default "
-        "256² chunks). `naive_change` shows the fixed per-run cost against a trivial model.",
+        "*worker env*: `pipeline` is the pipeline's malloc settings, the others the states "
+        "before the fixes below. The region is cut into 128² blocks, each fusing its halo: "
+        "STARFM's 7 px window makes each block's window 131², 1.047x the pixels of the raw "
+        "pass. `naive_change` shows the fixed per-run cost against a trivial model (its "
+        "distributed pass also writes the store, which the raw pass does not).",
         "",
     ]
     return lines + fixes(p) + scaling(p)
@@ -164,25 +165,30 @@ def _pixel_ratio(p: dict[str, Any]) -> int:
 
 
 def fixes(p: dict[str, Any]) -> list[str]:
-    """Before/after of the worker-environment fix, from the two STARFM efficiency rows."""
-    after, before = starfm_efficiency(p), starfm_efficiency(p, "dask default")
+    """Before/after of the worker-environment fixes, from the three STARFM efficiency rows."""
+    rows = [starfm_efficiency(p, env) for env in ("dask default", "glibc dynamic", "pipeline")]
     task = "predict_days"
     return [
-        "### Fix: Dask's malloc trim threshold in the workers",
+        "### Fix: the workers' malloc settings",
         "",
-        "Profiling the gap (cProfile of the block tasks in one process against the task stream",
-        "of a worker) showed `predict_days` taking about twice as long in a Dask worker as the",
-        "same calls in a plain process. Dask starts every worker with",
-        "`MALLOC_TRIM_THRESHOLD_=65536`; setting it switches off glibc's dynamic mmap threshold,",
-        "so large torch temporaries (STARFM's unfolded windows) are mmap'd and page-faulted",
-        "afresh. Evidence (same session, load 13-17): STARFM 4 x 134² in one process, unset vs",
-        "set, alternating: wall 2.4 / 3.2 s vs 6.4 / 3.7 s, CPU 0.39 / 0.46 s vs 1.03 / 1.04 s;",
-        "fusing 256² x 16 days (4 blocks) on one worker: 118 s (`predict_days` 107 s) before,",
-        "60 s (`predict_days` 50 s) after, against a raw pass of 38-45 s.",
-        "`pipeline.fuse.cluster.open_client` now starts local workers with Dask's environment",
-        "minus that variable (thread caps kept). The same-run comparison below (a smaller case,",
-        "one 128² block x 8 days) did not reproduce a difference: treat the gain as shown for",
-        "the larger case only.",
+        "Before (commit 70d1c06: whole-region persist, workers with glibc's dynamic malloc",
+        "thresholds), the same STARFM case measured 2026-11-21 05:32 UTC at load 6.3-7.1: raw",
+        "12.2 s / 7.9 CPU s, distributed 23.8 s / 15.7 CPU s: **0.51** wall, **0.50** CPU, with",
+        "`predict_days` 20.1 task-s. Profiling the worker (cProfile of the task functions plus",
+        "the task thread's minor page faults from `/proc`) against the same task functions in",
+        "one plain process: `predict_days` took 12.5 CPU s and 2.85 M minor faults in the",
+        "worker, 6.4-7.5 CPU s and 0.30-0.39 M faults in the process; the arithmetic of STARFM",
+        "itself was slower, i.e. its temporaries were page-faulted afresh. Dask's default",
+        "`MALLOC_TRIM_THRESHOLD_=65536` fixes the mmap threshold at 128 KiB (every large",
+        "temporary is mmap'd); without it (the earlier fix) glibc's dynamic thresholds still",
+        "trim the heap between tasks. `MALLOC_ARENA_MAX=1` changed nothing (12.4 CPU s, 3.06 M);",
+        "a fixed 32 MiB mmap threshold with a 256 MiB trim threshold gave 7.7 CPU s and 0.89 M",
+        "faults. `pipeline.fuse.cluster.worker_environ` now starts local workers with those",
+        "(`MALLOC_MMAP_THRESHOLD_=33554432`, `MALLOC_TRIM_THRESHOLD_=268435456`; thread caps",
+        "kept). Same-run comparison (the benchmark clears `MALLOC_*` from its own environment",
+        "before each cluster: Dask's nanny writes the pre-spawn variables into the parent's",
+        "`os.environ` and leaves them there, so earlier same-run comparisons of worker",
+        "environments measured whatever the first cluster had set):",
         "",
         *_table(
             (
@@ -202,13 +208,23 @@ def fixes(p: dict[str, Any]) -> list[str]:
                     r["dist_task_seconds"].get(task, 0.0),
                     r["dist_rss_peak_mib"],
                 )
-                for r in (before, after)
+                for r in rows
             ],
         ),
         "",
-        "The price is a higher worker RSS (freed memory is kept by malloc instead of trimmed);",
-        "it stays flat with the region (below). Remote workers (infra/) should unset the",
-        "variable the same way.",
+        "Run to run on this shared machine the ratios between the environments hold, the",
+        "absolute efficiency does not: the preceding full run (06:11 UTC, load 2.6-3.7, same",
+        "code except the synthetic cubes, then embedded in the graph) measured 0.39 / 0.55 /",
+        "**0.90** wall and 0.38 / 0.54 / **0.91** CPU for the three rows. What remains between",
+        "raw and distributed is mostly tiling: the same task functions run block by block in",
+        "one process without Dask took 1.0-1.2x the raw pass (4 calls per day on 131² windows",
+        "instead of one on 256², STARFM's per-call set-up), plus the fixed per-run cost of the",
+        "`naive_change` row (~1.3 CPU s, a third of it the store writes the raw pass does not",
+        "do). Larger blocks (the default 256² chunks) shrink the first.",
+        "",
+        "The price is a higher worker RSS (up to 256 MiB of freed heap is kept per worker);",
+        "it stays flat with the region (below). Remote workers (infra/) should set the same",
+        "two variables.",
         "",
     ]
 
@@ -233,6 +249,22 @@ def scaling(p: dict[str, Any]) -> list[str]:
             for r in p[key]
         ]
 
+    def memory_rows() -> list[tuple[Any, ...]]:
+        pairs = zip(p["region_whole"], p["region"], strict=True)
+        return [
+            (
+                f"{w['size']}²",
+                f"{w['window_peak_mib']:.1f}",
+                w["rss_peak_mib"],
+                f"{w['seconds']:.3g} / {w['cpu_seconds']:.3g}",
+                f"{s['groups']} / {s['window_peak_mib']:.1f}",
+                s["rss_peak_mib"],
+                f"{s['seconds']:.3g} / {s['cpu_seconds']:.3g}",
+                f"{w['load']} / {s['load']}",
+            )
+            for w, s in pairs
+        ]
+
     head = (
         "region",
         "days",
@@ -243,39 +275,63 @@ def scaling(p: dict[str, Any]) -> list[str]:
         "peak RSS MiB/worker",
         "load",
     )
+    memory_head = (
+        "region",
+        "before: inputs held MiB",
+        "before: peak RSS MiB",
+        "before: s / CPU s",
+        "after: groups / inputs held MiB",
+        "after: peak RSS MiB",
+        "after: s / CPU s",
+        "load before / after",
+    )
+    first = p["region"][0]
     doubling = ", ".join(f"{x:.2f}" for x in p["region_per_doubling"])
     seasons = ", ".join(f"{x:.2f}" for x in p["season_per_doubling"])
     return [
         "## Scaling and memory",
         "",
-        "`naive_change` (the cheapest model, so the pipeline itself is measured), chunks 128²,",
-        "time chunk 366, batch 8 days. Growth per doubling beyond linear: 1.00 = linear,",
-        "goal ≤ 1.1; below 1 the fixed costs (persist, plan, provenance) are being amortised.",
+        "Region growth (memory): `naive_change` (the cheapest model, so the pipeline itself is",
+        f"measured), {first['days']} days with a fine scene every 8 days, 6 bands, 64² blocks,",
+        "1 worker. *Before*: the inputs persisted over the whole region at once (one group, what",
+        "the pipeline did before it streamed); *after*: streamed in groups of blocks, at most",
+        "two (current + next) open, holding 8 MiB per worker together. *inputs held*",
+        "is the most MiB of source chunks the run held on the cluster at once. Goal: peak",
+        "worker RSS ≤ 1.2x from 1x to 16x the pixels.",
         "",
         "![scaling](figures/scaling.png)",
         "",
-        "Region (1x, 4x, 16x pixels):",
+        *_table(memory_head, memory_rows()),
         "",
-        *_table(head, rows("region")),
+        f"Peak worker RSS {_pixel_ratio(p)}x / 1x pixels: before "
+        f"**{p['memory_growth_16x_whole']:.2f}**, after **{p['memory_growth_16x']:.2f}** "
+        f"(goal ≤ 1.2). Time per doubling of pixels beyond linear (after): {doubling} "
+        "(1.00 = linear, goal ≤ 1.1; below 1 the fixed costs are being amortised).",
         "",
-        f"Per doubling of pixels: {doubling}. Peak worker RSS {_pixel_ratio(p)}x / 1x pixels: "
-        f"**{p['memory_growth_16x']:.2f}** (goal ≤ 1.2 from 1x to 16x).",
+        "How it streams (`pipeline/fuse/stream.py`): the plan's tasks are cut, per store time",
+        "window, into squares of G x G blocks (row-major); a group holds only the cube chunks",
+        "its tasks read (reference and observation scenes, coarse days, over its blocks'",
+        "halo-padded windows), computed on workers when it opens and dropped when its last",
+        "task is written; neighbouring open groups share their common chunks. G is the largest",
+        "size whose groups fit half of `FuseRequest.window_mib` (default 1024 MiB per worker)",
+        "x workers. For a Landsat tile-year (6 bands, 46 scenes, 256² chunks: ~75 MB per block)",
+        "on one worker that is 2 x 2 blocks per group for a halo-free model; a model with a halo",
+        "also holds the ring of neighbouring chunks, so one block with its ring (9 chunks,",
+        "~670 MB) is the floor, within the budget from 2 workers up. Either way the inputs held",
+        "depend on the budget, not on the region. The planning step (`block_clear_fraction`)",
+        "is a streamed reduction of the pair scenes (Dask queues the reads; nothing is",
+        "persisted); the groups read those scenes again. The synthetic cubes make each chunk",
+        "on the worker, as the loader reads it; they used to be numpy arrays embedded in the",
+        "graph, and then every computation touching one chunk shipped the whole array to the",
+        "worker, which by itself grew its memory with the region.",
         "",
-        "Season (days):",
+        "Season (days), 64² region, 3 bands, one 64² block:",
         "",
         *_table(head, rows("season")),
         "",
         f"Per doubling of days: {seasons}.",
         "",
-        "What this does not show: `Sources.persisted` keeps every fine scene of the run's days",
-        "over the whole region in cluster memory (spread over the workers) so that tasks slice",
-        "instead of re-reading. Here that is at most 3 scenes x 256² x 3 bands x 4 B = 2.3 MiB,",
-        "invisible next to the ~400 MiB worker baseline. For a Landsat tile (36 Mpx, 6 bands) it",
-        "is 864 MB per scene, ~40 GB for a year at 8-day revisit: the per-block working memory",
-        "streams (flat above), the persisted inputs do not. A tile-year needs either that much",
-        "cluster memory or per-time-window persistence (not changed here).",
-        "",
-        "Workers:",
+        "Workers (128², 3 bands, 128² chunks):",
         "",
         *_table(head, rows("workers")),
         "",
