@@ -1,4 +1,4 @@
-"""What runs on a Dask worker: the per-worker model cache and the block fusion task.
+"""What runs on a Dask worker: the per-worker model cache, window cuts and the block fusion task.
 
 The model travels once per worker inside a :class:`ModelPlugin` (its config
 and safetensors bytes, no pickle of torch objects) and is built at plugin
