@@ -119,3 +119,20 @@ def test_scheduler_address_in_region_files_names_the_cluster_service() -> None:
     } - {None}
     for address in addresses:
         assert address == "tcp://stf-scheduler.stf.svc.cluster.local:8786"
+
+
+def test_dask_worker_pods_mount_the_pipeline_worker_environment(k8s_by_kind: Manifests) -> None:
+    from pipeline.fuse.cluster import worker_environ
+
+    config = yaml.safe_load(k8s_by_kind[("ConfigMap", "stf-dask-config")]["data"]["stf.yaml"])
+    environ = config["distributed"]["nanny"]["pre-spawn-environ"]
+    assert {k: str(v) for k, v in environ.items()} == {
+        k: str(v) for k, v in worker_environ().items()
+    }
+    cluster = k8s_by_kind[("DaskCluster", "stf")]["spec"]
+    group = k8s_by_kind[("DaskWorkerGroup", "stf-gpu")]["spec"]
+    for pod in (cluster["worker"]["spec"], group["worker"]["spec"]):
+        volumes = {v["name"]: v["configMap"]["name"] for v in pod["volumes"]}
+        mounts = {m["name"]: m["mountPath"] for m in _container(pod)["volumeMounts"]}
+        assert volumes == {"dask-config": "stf-dask-config"}
+        assert mounts == {"dask-config": "/etc/dask"}  # a folder Dask reads its config from
