@@ -295,6 +295,12 @@ class ComputeSpec(Spec):
     memory_limit: str = "auto"
     gpu: bool = False
     batch_days: int = Field(default=8, ge=1, le=366, description="target days fused per task")
+    window_mib: float = Field(
+        default=256.0,
+        gt=0,
+        description="MiB of source chunks one group of fuse tasks may hold per worker "
+        "(two groups are open at a time); bounds the inputs held on the cluster",
+    )
 
 
 class ProductsSpec(Spec):

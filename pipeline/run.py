@@ -201,6 +201,7 @@ def _fuse(
         gpu=cfg.compute.gpu,
         min_clear=MIN_BLOCK_CLEAR,
         resume=resume,
+        window_mib=cfg.compute.window_mib,
     )
     prov = {
         "config": cfg.model_dump(mode="json"),

@@ -34,6 +34,7 @@ def test_minimal_config_gets_defaults() -> None:
         ({"stac": {"url": "ftp://x"}}, "stac.url", "http"),
         ({"colour": "blue"}, "colour", "unknown field"),
         ({"products": {"cropmap": True}}, "products", "need products.labels"),
+        ({"compute": {"window_mib": 0}}, "compute.window_mib", "greater than 0"),
     ],
 )
 def test_bad_field_named_in_one_line(patch: dict, field: str, reason: str) -> None:
