@@ -32,6 +32,7 @@ from benchmarks.common import BANDS, load
 from pipeline.fuse.cluster import worker_environ
 from pipeline.fuse.engine import WINDOW_MIB, FuseRequest, fuse_into_store
 from pipeline.fuse.plan import choose_refs
+from pipeline.fuse.tiles import fuse_tiled
 from pipeline.fuse.worker import ModelPayload
 from pipeline.models.base import FusionInput, FusionModel, Scene
 from pipeline.models.registry import create_model
@@ -234,13 +235,23 @@ def raw_inputs(case: Case) -> list[FusionInput]:
     ]
 
 
-def raw_pass(case: Case) -> tuple[float, float]:
-    """Wall and CPU seconds of ``model.predict`` over every day of ``case``, in memory, 1 thread."""
+def raw_pass(case: Case, tiled: bool = False) -> tuple[float, float]:
+    """Wall and CPU seconds of ``model.predict`` over every day of ``case``, in memory, 1 thread.
+
+    ``tiled``: predict block by block on the store's ``case.chunk``² blocks with the
+    model's halo (:func:`pipeline.fuse.tiles.fuse_tiled`), as the distributed path
+    does, but in this process without Dask, reads or writes.
+    """
     torch.set_num_threads(1)
     model = case.build_model()
     inputs = raw_inputs(case)
-    model.predict(inputs[0])
+    chunk = (case.chunk, case.chunk)
+
+    def predict(item: FusionInput) -> object:
+        return fuse_tiled(model, item, chunk) if tiled else model.predict(item)
+
+    predict(inputs[0])
     start, cpu = time.perf_counter(), time.process_time()
     for item in inputs:
-        model.predict(item)
+        predict(item)
     return time.perf_counter() - start, time.process_time() - cpu
