@@ -220,6 +220,11 @@ class ModelSpec(Spec):
         min_length=1,
         description="registry names compared when select is true (the chosen one replaces name)",
     )
+    select_folds: int = Field(
+        default=8,
+        ge=3,
+        description="held-out pairs scored per candidate when selecting, spread over the dates",
+    )
 
     @field_validator("name")
     @classmethod
@@ -296,7 +301,7 @@ class ComputeSpec(Spec):
     gpu: bool = False
     batch_days: int = Field(default=8, ge=1, le=366, description="target days fused per task")
     window_mib: float = Field(
-        default=256.0,
+        default=512.0,
         gt=0,
         description="MiB of source chunks one group of fuse tasks may hold per worker "
         "(two groups are open at a time); bounds the inputs held on the cluster",

@@ -1,4 +1,4 @@
-"""``stf select CONFIG-or-MANIFEST [--candidates a,b,c] [--size S] [--json]``: pick a model.
+"""``stf select CONFIG-or-MANIFEST [--candidates a,b] [--size S] [--folds N] [--json]``.
 
 A run configuration is searched and loaded like ``stf run`` does (the demo
 catalog is served when ``stac.url: demo``); its clear pairs are the scenes and
@@ -31,7 +31,9 @@ def _read_yaml(path: Path) -> Any:
         raise InputError(f"cannot read {path}: {exc}") from None
 
 
-def _select_manifest(path: Path, candidates: tuple[str, ...], size: str) -> SelectionResult:
+def _select_manifest(
+    path: Path, candidates: tuple[str, ...], size: str, folds: int | None
+) -> SelectionResult:
     """Leave-one-pair-out choice over the dates of an evaluation manifest."""
     from pipeline.evaluate.manifest import load_manifest
     from pipeline.evaluate.rasters import load_dataset
@@ -39,23 +41,30 @@ def _select_manifest(path: Path, candidates: tuple[str, ...], size: str) -> Sele
 
     manifest = load_manifest(path)
     scenes = load_dataset(manifest).scenes
-    return select_model(scenes, candidates, manifest.bands, size, ratio=1.0 / manifest.ratio)
+    return select_model(
+        scenes, candidates, manifest.bands, size, ratio=1.0 / manifest.ratio, max_folds=folds
+    )
 
 
 def _select_config(
-    path: Path, raw: dict[str, Any], candidates: tuple[str, ...] | None, size: str | None
+    path: Path,
+    raw: dict[str, Any],
+    candidates: tuple[str, ...] | None,
+    size: str | None,
+    folds: int | None,
 ) -> SelectionResult:
     """Search + cubes of a run config, then the choice ``model.select`` would make on its pairs.
 
-    ``candidates`` / ``size`` override ``model.candidates`` / ``model.size`` when given
-    (validated like the file's own values).
+    ``candidates`` / ``size`` / ``folds`` override ``model.candidates`` / ``model.size`` /
+    ``model.select_folds`` when given (validated like the file's own values).
     """
     from pipeline.catalog.search import open_endpoint, search_items
     from pipeline.config import parse_config
     from pipeline.cube.cubes import load_cubes
     from pipeline.fuse.model_prep import pair_scenes, select_for
 
-    changes = {k: v for k, v in {"candidates": candidates, "size": size}.items() if v is not None}
+    given = {"candidates": candidates, "size": size, "select_folds": folds}
+    changes = {k: v for k, v in given.items() if v is not None}
     if changes and isinstance(raw.get("model", {}), dict):
         raw = {**raw, "model": {**raw.get("model", {}), **changes}}
     cfg = parse_config(raw, source=str(path), base_dir=path.parent.resolve())
@@ -83,6 +92,13 @@ def select(
             "tiny for a manifest)."
         ),
     ] = None,
+    folds: Annotated[
+        int | None,
+        typer.Option(
+            help="Hold out at most this many pairs, spread over the dates (default: the "
+            "config's model.select_folds; every pair for a manifest)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
 ) -> None:
     """Leave one clear pair out at a time, score every candidate, print the choice."""
@@ -94,9 +110,9 @@ def select(
     if not isinstance(raw, dict):
         raise InputError(f"{source}: expected a run configuration or an evaluation manifest")
     if "dates" in raw:
-        result = _select_manifest(source, names or SELECT_CANDIDATES, size or "tiny")
+        result = _select_manifest(source, names or SELECT_CANDIDATES, size or "tiny", folds)
     else:
-        result = _select_config(source, raw, names, size)
+        result = _select_config(source, raw, names, size, folds)
     if as_json:
         typer.echo(json.dumps(result.to_dict()))
         return

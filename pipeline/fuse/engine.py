@@ -28,7 +28,7 @@ from pipeline.store.write import finalize_store, prepare_store
 
 #: Default group budget: MiB of source chunks per group per worker. Two groups are
 #: open at a time, so the inputs held average at most 2 x this per worker.
-WINDOW_MIB = 256.0  # = ComputeSpec.window_mib default (pipeline.config)
+WINDOW_MIB = 512.0  # = ComputeSpec.window_mib default (pipeline.config)
 
 
 @dataclass(frozen=True)

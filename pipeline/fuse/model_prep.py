@@ -38,9 +38,9 @@ SELECTION_FILE = "selection.json"
 
 
 def _training_key(cfg: RunConfig, cubes: Cubes) -> str:
-    # candidates matter only when selecting: leaving them out otherwise keeps the keys
-    # (and so the trained models) of runs configured before they existed
-    unused = None if cfg.model.select else {"candidates"}
+    # candidates and select_folds matter only when selecting: leaving them out otherwise
+    # keeps the keys (and so the trained models) of runs configured before they existed
+    unused = None if cfg.model.select else {"candidates", "select_folds"}
     facts = {
         "model": cfg.model.model_dump(mode="json", exclude=unused),
         "bands": list(cfg.bands),
@@ -99,7 +99,7 @@ def select_for(cfg: RunConfig, scenes: list[Scene]) -> SelectionResult:
     params = {name: _params(spec, name) for name in spec.candidates}
     return select_model(
         scenes, spec.candidates, cfg.bands, spec.size,
-        ratio=1.0 / cfg.grid.coarse_factor, params=params,
+        ratio=1.0 / cfg.grid.coarse_factor, params=params, max_folds=spec.select_folds,
     )  # fmt: skip
 
 

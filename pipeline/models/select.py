@@ -72,6 +72,13 @@ def _fold(name: str, pairs: Sequence[Scene], held: Scene, bands: tuple[str, ...]
             "train_s": trained - start, "predict_s": done - trained}  # fmt: skip
 
 
+def held_out_indices(n_pairs: int, max_folds: int | None) -> list[int]:
+    """Indices of the pairs held out in turn: all, or ``max_folds`` spread evenly over time."""
+    if max_folds is None or n_pairs <= max_folds:
+        return list(range(n_pairs))
+    return sorted({round(float(i)) for i in np.linspace(0, n_pairs - 1, max_folds)})
+
+
 def choose(summary: dict[str, dict[str, float]]) -> str:
     """Apply :data:`RULE` to per-candidate means ({"rmse", "ssim"})."""
     scored = {k: v for k, v in summary.items() if v["folds"] > 0}
@@ -91,6 +98,7 @@ def select_model(
     *,
     ratio: float = 1.0 / 16,
     params: dict[str, dict[str, Any]] | None = None,
+    max_folds: int | None = None,
 ) -> SelectionResult:
     """Choose the best candidate for a region by leaving one clear pair out at a time.
 
@@ -103,6 +111,9 @@ def select_model(
     rule : must be :data:`RULE` (the only rule implemented; kept explicit for provenance).
     ratio : fine / coarse resolution ratio for ERGAS.
     params : optional per-candidate extra constructor parameters (e.g. epochs).
+    max_folds : hold out at most this many pairs, spread evenly over the dates (first
+        and last included); None holds out every pair. Each fold trains and predicts
+        every candidate once, so a season of 20+ pairs needs a bound.
     """
     if rule != RULE:
         raise InputError(f"unknown selection rule {rule!r}; the implemented rule is {RULE!r}")
@@ -113,7 +124,8 @@ def select_model(
         raise InputError("no candidate models given")
     table = []
     for name in candidates:
-        for i, held in enumerate(pairs):
+        for i in held_out_indices(len(pairs), max_folds):
+            held = pairs[i]
             others = pairs[:i] + pairs[i + 1 :]
             table.append(
                 _fold(name, others, held, bands, size, ratio, (params or {}).get(name, {}))

@@ -11,7 +11,7 @@ import torch
 from pipeline.cli import main
 from pipeline.errors import InputError
 from pipeline.models.base import Scene
-from pipeline.models.select import RULE, choose, select_model
+from pipeline.models.select import RULE, choose, held_out_indices, select_model
 from tests.models.test_ganstfm import toy_pairs
 
 torch.set_num_threads(1)
@@ -54,3 +54,13 @@ def test_cli_rejects_what_is_neither_config_nor_manifest(tmp_path, capsys) -> No
     path.write_text("- a\n- b\n")
     assert main(["select", str(path)]) == 2
     assert "run configuration or an evaluation manifest" in capsys.readouterr().err
+
+
+def test_folds_are_bounded_and_spread_over_the_season() -> None:
+    assert held_out_indices(5, None) == [0, 1, 2, 3, 4]
+    assert held_out_indices(5, 8) == [0, 1, 2, 3, 4]
+    assert held_out_indices(23, 8) == [0, 3, 6, 9, 13, 16, 19, 22]  # first and last included
+    scenes = toy_pairs(3, shape=(16, 16))  # three pairs: the middle one is left out
+    result = select_model(scenes, ["naive_change"], ("green", "red", "nir"), max_folds=2)
+    held = [row["held_out"] for row in result.table]
+    assert held == [scenes[0].date.isoformat(), scenes[2].date.isoformat()]
