@@ -1,2 +1,3 @@
 """Distributed spatiotemporal fusion of Landsat and MODIS."""
+
 __version__ = "0.1.0"

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import RunConfig
-from pipeline.cube.cubes import Cubes
+from pipeline.cube.cubes import CubeFacts, Cubes
 from pipeline.cube.unreadable import SkippedItem
 from pipeline.errors import InputError
 from pipeline.fuse.cluster import open_client
@@ -106,7 +106,9 @@ def _read_items(path: Path) -> Any:
     return SearchResult(fine=items["fine"], coarse=items["coarse"], url=data["url"])
 
 
-def _load_cubes(cfg: RunConfig, result: Any, progress: bool) -> Cubes:
+def _load_cubes(
+    cfg: RunConfig, result: Any, progress: bool, facts: CubeFacts | None = None
+) -> Cubes:
     from tqdm.auto import tqdm
 
     from pipeline.cube.cubes import load_cubes
@@ -117,7 +119,7 @@ def _load_cubes(cfg: RunConfig, result: Any, progress: bool) -> Cubes:
             bar.total = total
             bar.update(done - bar.n)  # tqdm throttles the redraws
 
-        cubes = load_cubes(cfg, result, progress=tick)
+        cubes = load_cubes(cfg, result, progress=tick, facts=facts)
     if not cubes.pairs:
         raise InputError(
             f"no clear fine/coarse pair over region {cfg.region.name!r} near "
@@ -129,8 +131,10 @@ def _load_cubes(cfg: RunConfig, result: Any, progress: bool) -> Cubes:
 def cubes_step(cfg: RunConfig, items: Path, workdir: Path) -> Path:
     """Load the cubes lazily, find pairs; write ``workdir/cubes.json``.
 
-    It holds the items path, pairs, the item ids read and the ``skipped`` items (an
-    asset unreadable); later steps reload the cubes from the items and skip the same.
+    It holds the items path, pairs, the item ids read and the cubes'
+    :class:`~pipeline.cube.cubes.CubeFacts` (clear fractions, ``skipped`` items whose
+    asset was unreadable): later steps rebuild the same cubes from the items without
+    reading every scene again.
     """
     cubes = _load_cubes(cfg, _read_items(items), progress=False)
     path = workdir / "cubes.json"
@@ -139,16 +143,18 @@ def cubes_step(cfg: RunConfig, items: Path, workdir: Path) -> Path:
         "pairs": [p.date.isoformat() for p in cubes.pairs],
         "fine_ids": list(cubes.fine_ids),
         "coarse_ids": list(cubes.coarse_ids),
-        "skipped": [asdict(s) for s in cubes.skipped],
         "shape": list(cubes.fine.shape),
+        **CubeFacts.of(cubes).to_dict(),
     }
     path.write_text(json.dumps(summary, indent=1))
     return path
 
 
 def _cubes_from_summary(cfg: RunConfig, summary: Path) -> Cubes:
-    items = Path(json.loads(Path(summary).read_text())["items"])
-    return _load_cubes(cfg, _read_items(items), progress=False)
+    """The cubes of :func:`cubes_step`, rebuilt from its items and facts (no full read)."""
+    data = json.loads(Path(summary).read_text())
+    facts = CubeFacts.from_dict(data)
+    return _load_cubes(cfg, _read_items(Path(data["items"])), progress=False, facts=facts)
 
 
 def model_step(cfg: RunConfig, cube_summary: Path, workdir: Path) -> Path:

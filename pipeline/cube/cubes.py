@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import dask
@@ -80,6 +80,50 @@ class Cubes:
         return self.coarse["clear_fraction"]
 
 
+@dataclass(frozen=True)
+class CubeFacts:
+    """What :func:`load_cubes` learnt by reading every scene once, to rebuild the same cubes.
+
+    Later steps of a run (model, fuse) pass these to :func:`load_cubes` instead of
+    reading every asset again for the clear fractions (a full read of the season).
+
+    Attributes
+    ----------
+    fine_clear, coarse_clear : per merged scene (time order) clear fraction in [0, 1].
+    skipped : items left out because an asset of theirs could not be read.
+    """
+
+    fine_clear: tuple[float, ...]
+    coarse_clear: tuple[float, ...]
+    skipped: tuple[SkippedItem, ...] = ()
+
+    @classmethod
+    def of(cls, cubes: Cubes) -> CubeFacts:
+        """The facts of loaded cubes."""
+        return cls(
+            tuple(float(c) for c in cubes.fine_clear.values),
+            tuple(float(c) for c in cubes.coarse_clear.values),
+            cubes.skipped,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (``cubes.json`` of a run)."""
+        return {
+            "fine_clear": list(self.fine_clear),
+            "coarse_clear": list(self.coarse_clear),
+            "skipped": [asdict(s) for s in self.skipped],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CubeFacts:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            tuple(data["fine_clear"]),
+            tuple(data["coarse_clear"]),
+            tuple(SkippedItem(**s) for s in data.get("skipped", [])),
+        )
+
+
 def load_cubes(
     cfg: RunConfig,
     result: SearchResult,
@@ -89,6 +133,7 @@ def load_cubes(
     min_clear: float = DEFAULT_MIN_CLEAR,
     max_gap_days: int = 0,
     progress: Progress | None = None,
+    facts: CubeFacts | None = None,
 ) -> Cubes:
     """Load the searched items as masked cubes on the run's grid and find reference pairs.
 
@@ -101,6 +146,8 @@ def load_cubes(
     min_clear : a fine/coarse scene needs this clear fraction to form a pair.
     max_gap_days : largest allowed day gap between the fine and coarse scene of a pair.
     progress : called with (done, total) while clear fractions are computed.
+    facts : the :class:`CubeFacts` of an earlier load of the same items: their
+        skipped items are left out and their clear fractions used, nothing is read.
 
     An item with an asset that cannot be read (probed after a failed read, each
     asset opened up to ``READ_ATTEMPTS`` times) is left out before same-day
@@ -128,15 +175,24 @@ def load_cubes(
         "x": max(1, cfg.chunks.x // factor),
     }
     lon = float(np.mean(cfg.region.bounds()[::2]))
-    fine_items, coarse_items = list(result.fine), list(result.coarse)
-    skipped: list[SkippedItem] = []
-    while True:  # each pass either reads every kept asset or drops >= 1 more item
+    gone = {s.item for s in facts.skipped} if facts else set()
+    fine_items = [it for it in result.fine if it.id not in gone]
+    coarse_items = [it for it in result.coarse if it.id not in gone]
+    skipped: list[SkippedItem] = list(facts.skipped) if facts else []
+
+    def build() -> tuple[xr.DataArray, xr.DataArray]:
         fine = _scenes(read, fine_items, fine_sensor, cfg.bands, geobox, fine_chunks, "nearest")
-        fine = merge_same_day(fine, _days(fine_items, lon))
         coarse = _scenes(read, coarse_items, coarse_sensor, cfg.bands, coarse_geobox, coarse_chunks)
-        coarse = merge_same_day(coarse, _days(coarse_items, None))
+        return (
+            merge_same_day(fine, _days(fine_items, lon)),
+            merge_same_day(coarse, _days(coarse_items, None)),
+        )
+
+    if facts is not None:
+        fine, coarse = _with_known_clear(*build(), facts)
+    while facts is None:  # each pass either reads every kept asset or drops >= 1 more item
         try:
-            fine, coarse = _with_clear_fractions(fine, coarse, progress)
+            fine, coarse = _with_clear_fractions(*build(), progress)
             break
         except _ReadFailed as failed:
             lost = _unreadable(fine_items, fine_sensor, cfg.bands)
@@ -282,6 +338,25 @@ class _ReadFailed(Exception):
         return ServiceError(
             f"cannot read an asset ({cause}); check the asset server, or re-run the search"
         )
+
+
+def _with_known_clear(
+    fine: xr.DataArray, coarse: xr.DataArray, facts: CubeFacts
+) -> tuple[xr.DataArray, xr.DataArray]:
+    """``fine`` and ``coarse`` with the clear fractions of ``facts`` (nothing is read)."""
+    if (len(facts.fine_clear), len(facts.coarse_clear)) != (
+        fine.sizes["time"],
+        coarse.sizes["time"],
+    ):
+        raise InputError(
+            f"the cube facts list {len(facts.fine_clear)} fine / {len(facts.coarse_clear)} "
+            f"coarse scenes but the items give {fine.sizes['time']} / {coarse.sizes['time']}; "
+            "they come from another search: rerun the cubes step"
+        )
+    return (
+        fine.assign_coords(clear_fraction=("time", np.asarray(facts.fine_clear, dtype=float))),
+        coarse.assign_coords(clear_fraction=("time", np.asarray(facts.coarse_clear, dtype=float))),
+    )
 
 
 def _with_clear_fractions(

@@ -5,13 +5,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import dask
 import dask.array as da
 import numpy as np
 import pytest
 
 from pipeline.catalog.search import SearchResult
 from pipeline.config import RunConfig
-from pipeline.cube.cubes import Cubes, load_cubes
+from pipeline.cube.cubes import CubeFacts, Cubes, load_cubes
 from pipeline.errors import InputError, ServiceError
 from pipeline.synth import World
 
@@ -103,3 +104,31 @@ def test_unknown_backend_and_missing_coarse_band(
     )
     with pytest.raises(InputError, match="modis-09Q1-061 has no band"):
         load_cubes(cfg, tiny_result)
+
+
+def _no_compute(*_args: object, **_kwargs: object) -> None:
+    raise AssertionError("the cubes were read although their facts were given")
+
+
+def test_facts_rebuild_the_same_cubes_without_reading(
+    cubes_odc: Cubes, tiny_cfg: RunConfig, tiny_result: SearchResult
+) -> None:
+    facts = CubeFacts.from_dict(CubeFacts.of(cubes_odc).to_dict())  # the cubes.json round trip
+    with dask.config.set(scheduler=_no_compute):
+        again = load_cubes(tiny_cfg, tiny_result, facts=facts)
+    assert again.pairs == cubes_odc.pairs
+    assert (again.fine_ids, again.coarse_ids) == (cubes_odc.fine_ids, cubes_odc.coarse_ids)
+    np.testing.assert_array_equal(again.fine_clear, cubes_odc.fine_clear)
+    np.testing.assert_array_equal(again.coarse_clear, cubes_odc.coarse_clear)
+    np.testing.assert_array_equal(
+        again.fine.isel(time=0).values, cubes_odc.fine.isel(time=0).values
+    )
+
+
+def test_facts_of_another_search_are_refused(
+    cubes_odc: Cubes, tiny_cfg: RunConfig, tiny_result: SearchResult
+) -> None:
+    facts = CubeFacts.of(cubes_odc)
+    stale = CubeFacts(facts.fine_clear[:-1], facts.coarse_clear)
+    with pytest.raises(InputError, match="rerun the cubes step"):
+        load_cubes(tiny_cfg, tiny_result, facts=stale)
