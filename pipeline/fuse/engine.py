@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from distributed import Client
 
+from pipeline.config import ComputeSpec
 from pipeline.errors import InputError
 from pipeline.fuse.dispatch import FuseContext, Sources, pair_choice_record, plan_run, run_tasks
 from pipeline.fuse.plan import plan_tasks, time_windows
@@ -28,7 +29,7 @@ from pipeline.store.write import finalize_store, prepare_store
 
 #: Default group budget: MiB of source chunks per group per worker. Two groups are
 #: open at a time, so the inputs held average at most 2 x this per worker.
-WINDOW_MIB = 512.0  # = ComputeSpec.window_mib default (pipeline.config)
+WINDOW_MIB: float = ComputeSpec.model_fields["window_mib"].default
 
 
 @dataclass(frozen=True)
