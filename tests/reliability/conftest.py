@@ -10,6 +10,9 @@ record, coordinates) has the same stored bytes as the clean run's.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,22 @@ from distributed import LocalCluster
 from pipeline.config import parse_config
 from pipeline.run import run, store_url
 from pipeline.synth import World
+
+
+def start_run(cfg_path: Path, cluster: str, stderr: int = subprocess.PIPE) -> subprocess.Popen[str]:
+    """``stf run CFG --scheduler CLUSTER`` in its own process session (killable as a group).
+
+    stdout is piped unbuffered, so a test can follow the run's stage lines as they come.
+    """
+    cmd = [sys.executable, "-m", "pipeline", "run", str(cfg_path), "--scheduler", cluster]
+    return subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        start_new_session=True,
+    )
 
 
 def run_config(world: World, stac_url: str, root: Path, **changes: Any) -> dict[str, Any]:

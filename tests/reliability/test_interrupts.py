@@ -14,7 +14,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ import yaml
 from pipeline.config import parse_config
 from pipeline.run import run, store_url
 from pipeline.synth import World
-from tests.reliability.conftest import assert_identical, quiet, run_config
+from tests.reliability.conftest import assert_identical, quiet, run_config, start_run
 from tests.reliability.store_watch import StoreWatch
 
 #: (trigger, delay range s): a stage line of the run's log, or "commits:N" blocks written.
@@ -88,16 +87,7 @@ def test_sigkill_then_resume_is_bit_identical_and_readers_never_see_torn_blocks(
     cfg_path.write_text(yaml.safe_dump(data))
     url = store_url(parse_config(data))
     watch = StoreWatch(url, clean_store, period_s=0.25).start()
-    cmd = [sys.executable, "-m", "pipeline", "run", str(cfg_path), "--scheduler", cluster]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        cmd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-        start_new_session=True,
-    )
+    proc = start_run(cfg_path, cluster, stderr=subprocess.DEVNULL)
     try:
         _wait_for(proc, trigger, url)
         time.sleep(delay)

@@ -24,7 +24,7 @@ from pipeline.cli import main
 from pipeline.config import parse_config
 from pipeline.run import store_url
 from pipeline.synth import World
-from tests.reliability.conftest import assert_identical, run_config
+from tests.reliability.conftest import assert_identical, run_config, start_run
 
 
 def _mount_tmpfs(path: Path, size_kib: int) -> bool:
@@ -71,19 +71,6 @@ def test_disk_full_is_one_line_exit_4_and_the_existing_store_is_intact(
     assert (existing / "zarr.json").read_bytes() == stamp
 
 
-def _start_run(cfg_path: Path, cluster: str) -> subprocess.Popen[str]:
-    cmd = [sys.executable, "-m", "pipeline", "run", str(cfg_path), "--scheduler", cluster]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen(
-        cmd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        start_new_session=True,
-    )
-
-
 @pytest.mark.slow
 def test_second_run_on_a_store_refuses_then_a_stale_lock_is_recovered(
     tiny_world: World, stac_url: str, clean_store: str, cluster: str, tmp_path: Path
@@ -92,7 +79,7 @@ def test_second_run_on_a_store_refuses_then_a_stale_lock_is_recovered(
     cfg_path = tmp_path / "run.yaml"
     cfg_path.write_text(yaml.safe_dump(data))
     url = store_url(parse_config(data))
-    first = _start_run(cfg_path, cluster)
+    first = start_run(cfg_path, cluster)
     lock = Path(url + ".lock")
     deadline = time.monotonic() + 120
     while not lock.exists():
