@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import threading
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from pipeline.catalog.search import (
 from pipeline.config import RunConfig, parse_config
 from pipeline.errors import InputError, ServiceError
 from pipeline.synth import World
+from tests.local_http import serve_local
 
 STAC = Path(__file__).resolve().parents[3] / "shared" / "data" / "stac"
 
@@ -128,14 +128,8 @@ class _FlakyProxy(BaseHTTPRequestHandler):
 def flaky_url(stac_url: str) -> Iterator[tuple[str, list[int]]]:
     seen: list[int] = []
     handler = type("Flaky", (_FlakyProxy,), {"upstream": stac_url, "failures": 2, "seen": seen})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_local(handler) as url:
+        yield url, seen
 
 
 def test_transient_503s_are_retried(tiny_world: World, flaky_url: tuple[str, list[int]]) -> None:

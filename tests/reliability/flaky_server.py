@@ -18,8 +18,10 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+
+from tests.local_http import serve_local
 
 #: Fault kinds a request can meet; "ok" means none.
 KINDS = ("500", "502", "503", "stall", "reset", "truncate")
@@ -136,13 +138,5 @@ class _Handler(BaseHTTPRequestHandler):
 def serve_flaky(root: Path, plan: FaultPlan) -> Iterator[str]:
     """Serve ``root`` on 127.0.0.1 (free port) with ``plan``'s faults; yield the base URL."""
     handler = type("FlakyAssets", (_Handler,), {"root": Path(root).resolve(), "plan": plan})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serve_local(handler) as url:
+        yield url

@@ -7,11 +7,10 @@ requests; here page 1 of every search is served and the *later* pages fail.
 from __future__ import annotations
 
 import json
-import threading
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from pipeline.catalog.search import search_items
 from pipeline.cli import main
 from pipeline.config import parse_config
 from pipeline.synth import World
+from tests.local_http import serve_local
 from tests.reliability.conftest import run_config
 
 
@@ -65,14 +65,8 @@ def paging_outage(upstream: str, outage: int) -> Iterator[tuple[str, list[int]]]
     """A proxy on 127.0.0.1 in front of ``upstream`` failing later pages ``outage`` times."""
     failed: list[int] = []
     attrs = {"upstream": upstream, "outage": outage, "failed": failed}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Outage", (_PagingOutage,), attrs))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", failed
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_local(type("Outage", (_PagingOutage,), attrs)) as url:
+        yield url, failed
 
 
 def _cfg(world: World, url: str, root: Path) -> dict:
