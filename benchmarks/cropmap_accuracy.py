@@ -9,7 +9,7 @@ Usage::
    on features of (a) the dense fused daily series (quality-weighted Whittaker) and
    (b) the Landsat-only series (clear observations only, ``quality`` bit 1, gap-filled
    by the same smoother). Same pixels, same field-separated split, same seed.
-2. Real data (``/work/shared/data/real/lgc-2004``): two Landsat TM dates with the
+2. Real data (``tests/data/real/lgc-2004``): two Landsat TM dates with the
    4-class SVM map as labels, split by 32 x 32 px spatial blocks.
 
 Writes ``<out>/results.json`` and confusion-matrix PNGs; prints Markdown tables.
@@ -30,7 +30,7 @@ from pipeline.products.features import feature_stack, layout_of, smoothed_series
 from pipeline.products.labels import LabelGrid, block_groups, load_labels
 from pipeline.products.source import open_fused
 
-LGC = Path("/work/shared/data/real/lgc-2004")
+LGC = Path(__file__).resolve().parents[1] / "tests" / "data" / "real" / "lgc-2004"
 
 
 def _same_pixels(features: xr.DataArray, like: Samples) -> Samples:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,12 +24,11 @@ def stac_url(tiny_world: World) -> Iterator[str]:
         yield url
 
 
+#: The small real test sets kept in the repository (see ``tests/data/README.md``).
+TEST_DATA = Path(__file__).resolve().parent / "data"
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The read-only shared data folder (real STAC records and rasters); skips when absent."""
-    path = Path(
-        os.environ.get("STF_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
-    )
-    if not path.is_dir():
-        pytest.skip(f"shared data not found at {path} (set STF_SHARED_DATA)")
-    return path
+    """The real test data in the repository: recorded STAC items and the real rasters."""
+    return TEST_DATA

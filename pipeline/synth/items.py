@@ -1,7 +1,7 @@
 """STAC items and collections shaped like the real Planetary Computer records.
 
 Key sets (item properties, asset keys, ``raster:bands`` fields) follow the recorded items
-in ``shared/data/stac``; only the assets the demo world actually writes are listed.
+in ``tests/data/stac``; only the assets the demo world actually writes are listed.
 Asset hrefs are absolute ``file://`` URLs: rustac rewrites plain paths to http URLs.
 """
 

@@ -23,7 +23,7 @@ from pipeline.errors import InputError, ServiceError
 from pipeline.synth import World
 from tests.local_http import serve_local
 
-STAC = Path(__file__).resolve().parents[3] / "shared" / "data" / "stac"
+STAC = Path(__file__).resolve().parents[1] / "data" / "stac"
 
 
 def tiny_config(world: World, **changes: Any) -> RunConfig:

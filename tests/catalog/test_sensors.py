@@ -19,7 +19,7 @@ from pipeline.catalog.sensors import (
 from pipeline.config import BANDS
 
 #: Real items recorded from Planetary Computer, read in place (never copied into the repo).
-STAC = Path(__file__).resolve().parents[3] / "shared" / "data" / "stac"
+STAC = Path(__file__).resolve().parents[1] / "data" / "stac"
 
 # Real Landsat C2 QA_PIXEL values (USGS Landsat 8-9 C2 L2 guide, table 6-3).
 QA_CLEAR_LAND = 21824  # bits 6 (clear) + low-confidence cloud/shadow/snow/cirrus

@@ -11,7 +11,7 @@ from pipeline.catalog.search import _to_item
 from pipeline.config import parse_config
 from pipeline.cube.grid import LANDSAT_GRID_ANCHOR_M, grid_anchor, target_grids, utm_crs
 
-STAC = Path(__file__).resolve().parents[3] / "shared" / "data" / "stac"
+STAC = Path(__file__).resolve().parents[1] / "data" / "stac"
 BASE = {
     "region": {"bbox": [10.0, 45.0, 10.2, 45.1]},
     "time": {"start": "2024-06-01", "end": "2024-06-30"},

@@ -15,7 +15,7 @@ from pipeline.errors import InputError
 from pipeline.evaluate import evaluate, load_dataset, load_manifest
 
 REAL = Path(__file__).resolve().parents[2] / "manifests" / "estarfm-2001.yaml"
-HAVE_REAL = (Path(__file__).resolve().parents[3] / "shared/data/real/estarfm-2001").is_dir()
+HAVE_REAL = (Path(__file__).resolve().parents[1] / "data/real/estarfm-2001").is_dir()
 
 
 def _tif(path: Path, data: np.ndarray) -> str:
@@ -140,7 +140,7 @@ def test_coarse_upsampled_and_mask_applied(tmp_path: Path) -> None:
     assert set(result["per_band"]) == {"ndvi"}
 
 
-@pytest.mark.skipif(not HAVE_REAL, reason="../shared/data/real is not available")
+@pytest.mark.skipif(not HAVE_REAL, reason="tests/data/real is not available")
 def test_evaluate_json_on_real_data(capsys) -> None:
     code = main(["evaluate", str(REAL), "--model", "naive_change", "--json"])
     out = capsys.readouterr().out
@@ -164,7 +164,7 @@ def test_evaluate_json_on_real_data(capsys) -> None:
     assert 0.005 < result["overall"]["rmse"] < 0.012
 
 
-@pytest.mark.skipif(not HAVE_REAL, reason="../shared/data/real is not available")
+@pytest.mark.skipif(not HAVE_REAL, reason="tests/data/real is not available")
 def test_table_and_png(tmp_path: Path, capsys) -> None:
     code = main(["evaluate", str(REAL), "--model", "naive_fine", "--out", str(tmp_path)])
     assert code == 0 and "overall" in capsys.readouterr().out
