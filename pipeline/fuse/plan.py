@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.models.pairs import PairChoice, nearest_pairs
+
 
 @dataclass(frozen=True)
 class Block:
@@ -74,30 +76,14 @@ def make_blocks(shape: tuple[int, int], chunk: tuple[int, int], halo: int) -> li
     return blocks
 
 
-@dataclass(frozen=True)
-class DayRefs:
-    """The reference pairs of one target day in one block (None = no clear pair on that side)."""
-
-    day: dt.date
-    before: dt.date | None
-    after: dt.date | None
-
-    @property
-    def dates(self) -> tuple[dt.date, ...]:
-        """Distinct reference dates, ordered."""
-        return tuple(sorted({d for d in (self.before, self.after) if d is not None}))
-
-    def days_to(self) -> tuple[int, int]:
-        """(days back to ``before``, days forward to ``after``), -1 where none."""
-        back = (self.day - self.before).days if self.before else -1
-        fwd = (self.after - self.day).days if self.after else -1
-        return back, fwd
+#: The reference choice of one target day in one block (the shared pair rule).
+DayRefs = PairChoice
 
 
 def choose_refs(
     days: Sequence[dt.date], pairs: Sequence[dt.date], clear: np.ndarray
 ) -> list[DayRefs]:
-    """Nearest clear pair on/before and on/after each day.
+    """Nearest clear pair on/before and on/after each day (:mod:`pipeline.models.pairs`).
 
     Parameters
     ----------
@@ -106,12 +92,7 @@ def choose_refs(
     clear : (n_pairs,) bool, whether each pair is clear in the block.
     """
     usable = [p for p, ok in zip(pairs, clear, strict=True) if ok]
-    out = []
-    for day in days:
-        before = max((p for p in usable if p <= day), default=None)
-        after = min((p for p in usable if p >= day), default=None)
-        out.append(DayRefs(day, before, after))
-    return out
+    return [nearest_pairs(day, usable) for day in days]
 
 
 @dataclass(frozen=True)

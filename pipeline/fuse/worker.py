@@ -25,6 +25,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from pipeline.fuse.plan import DayRefs, FuseTask
 from pipeline.fuse.tiles import crop_prediction
 from pipeline.models.base import FusionInput, FusionModel, Prediction, Scene
+from pipeline.models.pairs import fit_to_model
 from pipeline.store.layout import FUSED, GAP, OBSERVED, SINGLE_PAIR, StoreLayout
 from pipeline.store.write import DONE, PROVISIONAL, write_block
 
@@ -179,14 +180,8 @@ def _model_input(
 ) -> FusionInput:
     c_index = {d: i for i, d in enumerate(coarse_dates(task))}
     f_index = {d: i for i, d in enumerate(task.ref_dates)}
-    scenes = [Scene(d, data.coarse[c_index[d]], data.fine_refs[f_index[d]]) for d in refs.dates]
-    if len(scenes) not in n_refs:
-        # a one-pair-only model gets the nearest; a two-pair-only model gets the one pair twice
-        scenes = (
-            [min(scenes, key=lambda s: abs((s.date - refs.day).days))]
-            if 1 in n_refs
-            else scenes * 2
-        )
+    dates = fit_to_model(refs.dates, refs.day, n_refs)  # the shared pair rule
+    scenes = [Scene(d, data.coarse[c_index[d]], data.fine_refs[f_index[d]]) for d in dates]
     return FusionInput(tuple(scenes), Scene(refs.day, data.coarse[c_index[refs.day]]), bands)
 
 

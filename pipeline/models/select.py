@@ -2,7 +2,7 @@
 
 Each clear pair takes its turn as the held-out target: its fine image is the
 truth, the model is trained (when trainable) on the other pairs only and
-predicts from the nearest other pair(s) (:func:`pipeline.evaluate.runner.choose_refs`).
+predicts from the nearest other pair(s) (the shared rule, :mod:`pipeline.models.pairs`).
 Candidates are ranked by :data:`RULE`.
 """
 
@@ -18,6 +18,7 @@ import numpy as np
 from pipeline.errors import InputError
 from pipeline.metrics import score
 from pipeline.models.base import FusionInput, Scene
+from pipeline.models.pairs import choose_scenes
 from pipeline.models.registry import create_model
 
 #: The selection rule, stated in every result.
@@ -53,8 +54,6 @@ class SelectionResult:
 def _fold(name: str, pairs: Sequence[Scene], held: Scene, bands: tuple[str, ...],
           size: str, ratio: float, params: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
     """Train ``name`` without ``held`` and score its prediction of ``held``."""
-    from pipeline.evaluate.runner import choose_refs
-
     row: dict[str, Any] = {"candidate": name, "held_out": held.date.isoformat()}
     model = create_model(name, bands=bands, size=size, **params)
     if len(pairs) < min(model.n_refs):
@@ -63,7 +62,7 @@ def _fold(name: str, pairs: Sequence[Scene], held: Scene, bands: tuple[str, ...]
     if model.trainable:
         model.fit(pairs, bands=bands, progress=False)
     trained = time.perf_counter()
-    refs = choose_refs(list(pairs), held, model.n_refs)
+    refs = choose_scenes(pairs, held.date, model.n_refs)  # the rule fusion uses
     pred = model.predict(FusionInput(refs, Scene(held.date, held.coarse), bands))
     done = time.perf_counter()
     assert held.fine is not None
