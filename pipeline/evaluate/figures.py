@@ -46,3 +46,37 @@ def plot_evaluation(
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return path
+
+
+def plot_training(history: list[dict[str, float]], title: str, path: Path) -> Path:
+    """Write the train/validation loss curve (MSE per epoch, log scale) as a PNG.
+
+    Parameters
+    ----------
+    history : the engine's history, one {"epoch", "loss", "val_loss"} per epoch;
+        epoch 0 is the untrained start (validation only).
+    title : figure title.
+    path : PNG file to write (parent created).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    train = [(h["epoch"], h["loss"]) for h in history if np.isfinite(h["loss"])]
+    if train:
+        ax.plot(*zip(*train, strict=True), "o-", label="training loss")
+    ax.plot(epochs, [h["val_loss"] for h in history], "s-", label="held-back MSE")
+    ax.axhline(history[0]["val_loss"], color="gray", ls="--", lw=1, label="start (epoch 0)")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("MSE (reflectance²)")
+    ax.set_title(title, fontsize=10)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path

@@ -97,6 +97,8 @@ class TorchFusionModel:
         self.device = pick_device(self.params["device"])
         self.net = self.build(len(self.bands)).to(self.device)
         self.report = FitReport()
+        #: network state before the first gradient step (set by the engine)
+        self.start_state: dict[str, Any] | None = None
 
     # --- what a subclass provides -------------------------------------------------
     def build(self, n_bands: int) -> nn.Module:

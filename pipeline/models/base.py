@@ -94,12 +94,42 @@ class Prediction:
 
 @dataclass(frozen=True)
 class FitReport:
-    """What training did: epochs run, best validation loss, seconds, and the loss history."""
+    """What training did.
+
+    Attributes
+    ----------
+    epochs : epochs run (0 = the start was kept without a gradient step).
+    best_val_loss : best validation MSE (reflectance^2), epoch 0 = the untrained start.
+    seconds : wall-clock training time.
+    history : one {"epoch", "loss", "val_loss", "lr"} per epoch, epoch 0 first.
+    steps : optimiser steps taken.
+    start_val_rmse, end_val_rmse : held-back RMSE (reflectance) of the start and of
+        the weights kept.
+    validation : what was held back ("date 2001-07-11", "rows", "blocks").
+    task : the training task ("cross-date" or "same-date").
+    """
 
     epochs: int = 0
     best_val_loss: float | None = None
     seconds: float = 0.0
     history: list[dict[str, float]] = field(default_factory=list)
+    steps: int = 0
+    start_val_rmse: float | None = None
+    end_val_rmse: float | None = None
+    validation: str = ""
+    task: str = ""
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready summary (no history)."""
+        return {
+            "steps": self.steps,
+            "epochs": self.epochs,
+            "seconds": self.seconds,
+            "start_val_rmse": self.start_val_rmse,
+            "end_val_rmse": self.end_val_rmse,
+            "validation": self.validation,
+            "task": self.task,
+        }
 
 
 @runtime_checkable

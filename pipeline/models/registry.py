@@ -24,6 +24,8 @@ _MODELS: dict[str, str] = {
     "naive_fine": "pipeline.models.baselines:NearestFineReference",
     "naive_coarse": "pipeline.models.baselines:CoarseTarget",
     "naive_change": "pipeline.models.baselines:FineRefPlusCoarseChange",
+    "smoothed_change": "pipeline.models.baselines:SmoothedChange",
+    "smoothed_change_blend": "pipeline.models.baselines:SmoothedChangeBlend",
     "starfm": "pipeline.models.starfm:Starfm",
     "resstf": "pipeline.models.resstf:ResStf",
     "edcstfn": "pipeline.models.edcstfn:Edcstfn",

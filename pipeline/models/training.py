@@ -153,6 +153,8 @@ def fit(
     # prediction (zero-initialised last layer) must never end worse than that start
     best = validate(model, val_batches)
     best_state, stale = copy.deepcopy(model.net.state_dict()), 0
+    model.start_state = copy.deepcopy(best_state)  # the runner scores the start too
+    start_loss, steps = best, 0
     history: list[dict[str, float]] = [{"epoch": 0, "loss": float("nan"), "val_loss": best}]
     start = time.perf_counter()
     bar = tqdm(range(epochs), desc=f"train {model.name}", disable=not progress)
@@ -164,6 +166,7 @@ def fit(
             )
             for _ in range(int(p["steps_per_epoch"]))
         ]
+        steps += len(losses)
         val_loss = validate(model, val_batches)
         history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_loss": val_loss})
         bar.set_postfix(loss=f"{history[-1]['loss']:.2e}", val=f"{val_loss:.2e}")
@@ -175,4 +178,14 @@ def fit(
                 break
     model.net.load_state_dict(best_state)
     model.select_after(val, pairs)
-    return FitReport(len(history) - 1, best, time.perf_counter() - start, history)
+    return FitReport(
+        len(history) - 1,
+        best,
+        time.perf_counter() - start,
+        history,
+        steps=steps,
+        start_val_rmse=float(np.sqrt(start_loss)),
+        end_val_rmse=float(np.sqrt(best)),
+        validation=f"date {val[0].date}" if val else "rows",
+        task="cross-date" if len(pairs) > 1 else "same-date",
+    )

@@ -155,7 +155,13 @@ def test_evaluate_json_on_real_data(capsys) -> None:
         "per_band",
         "overall",
         "seconds",
+        "refs",
+        "baselines",
+        "best_baseline",
+        "gain_over_best_baseline",
     }
+    assert result["best_baseline"]["model"] in result["baselines"]
+    assert "smoothed_change" in result["baselines"]
     assert result["target_date"] == "2001-07-11" and set(result["per_band"]) == {
         "green",
         "red",
