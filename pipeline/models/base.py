@@ -107,6 +107,7 @@ class FitReport:
         the weights kept.
     validation : what was held back ("date 2001-07-11", "rows", "blocks").
     task : the training task ("cross-date" or "same-date").
+    notes : model-specific facts (e.g. each loss term's share at start and end).
     """
 
     epochs: int = 0
@@ -118,6 +119,7 @@ class FitReport:
     end_val_rmse: float | None = None
     validation: str = ""
     task: str = ""
+    notes: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready summary (no history)."""
@@ -129,6 +131,7 @@ class FitReport:
             "end_val_rmse": self.end_val_rmse,
             "validation": self.validation,
             "task": self.task,
+            **self.notes,
         }
 
 

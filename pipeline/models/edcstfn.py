@@ -46,7 +46,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from pipeline.models._torch import conv, smoothed_change
+from pipeline.models._torch import conv, he_init, smoothed_change
 from pipeline.models.losses import masked_mse, ms_ssim_loss
 from pipeline.models.patches import Batch
 from pipeline.models.resstf import IndexChangeBlend
@@ -62,21 +62,25 @@ def _stack(c_in: int, widths: tuple[int, ...], last_relu: bool) -> nn.Sequential
 
 
 class EdcstfnNet(nn.Module):
-    """Fine encoder + residual encoder + decoder; ``forward`` returns (N, B, h, w)."""
+    """Fine encoder + residual encoder + decoder; ``forward`` returns (N, B, h, w).
+
+    The residual encoder ends without a ReLU, as in the reference code: change
+    features must be able to go negative (a decrease in reflectance). Its input
+    is ``[coarse ref, fine ref, coarse target, coarse change, fine - coarse]``
+    (the last two explicit, float32), all standardised per band.
+    """
 
     def __init__(self, n_bands: int, widths: tuple[int, int, int]) -> None:
         super().__init__()
         self.fine_encoder = _stack(n_bands, widths, last_relu=True)
-        self.residual_encoder = _stack(3 * n_bands, widths, last_relu=True)
+        self.residual_encoder = _stack(5 * n_bands, widths, last_relu=False)
         self.decoder = _stack(widths[2], (widths[1], widths[0], n_bands), last_relu=False)
+        he_init(self)
         nn.init.zeros_(self.decoder[-1].weight)
         nn.init.zeros_(self.decoder[-1].bias)
 
-    def forward(self, ref_c: Tensor, ref_f: Tensor, tgt_c: Tensor) -> Tensor:
-        feats = self.fine_encoder(ref_f) + self.residual_encoder(
-            torch.cat([ref_c, ref_f, tgt_c], 1)
-        )
-        return self.decoder(feats)
+    def forward(self, ref_f: Tensor, stacked: Tensor) -> Tensor:
+        return self.decoder(self.fine_encoder(ref_f) + self.residual_encoder(stacked))
 
 
 class Edcstfn(IndexChangeBlend):
@@ -85,26 +89,29 @@ class Edcstfn(IndexChangeBlend):
     name = "edcstfn"
     n_refs = (1, 2)
     train_refs = 1
+    outer_amp = False
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {
-            "widths": [4, 8, 8], "skip": "change", "feature_weight": 1.0, "ssim_weight": 0.8,
+            "widths": [4, 8, 8], "skip": "change", "feature_weight": 0.0, "ssim_weight": 0.8,
             "change_window": 3, "change_windows": [1, 3],
             "val_split": "date", "blend": "auto", "date_fallback": "rows",
             "weight_radius": 2,
             "epochs": 2, "steps_per_epoch": 2, "batch_size": 2, "patch": 16,
         },
         "full": {
-            "widths": [32, 64, 128], "skip": "change", "feature_weight": 1.0, "ssim_weight": 0.8,
+            "widths": [32, 64, 128], "skip": "change", "feature_weight": 0.0, "ssim_weight": 0.8,
             "change_window": 65, "change_windows": [1, 9, 17, 33, 65],
-            "val_split": "date", "blend": "auto", "date_fallback": "start",
+            "val_split": "date", "blend": "auto", "date_fallback": "rows",
             "weight_radius": 16,
-            "epochs": 30, "steps_per_epoch": 40, "batch_size": 8, "patch": 48, "lr": 5e-4,
+            "epochs": 30, "steps_per_epoch": 20, "batch_size": 4, "patch": 128, "lr": 5e-4,
+            "patience": 6, "budget_s": 300, "budget_s_gpu": 1800,
         },
     }  # fmt: skip
 
     def build(self, n_bands: int) -> nn.Module:
         if self.params["skip"] not in ("change", "none"):
             raise ValueError(f"skip must be 'change' or 'none', got {self.params['skip']!r}")
+        self.loss_log: list[dict[str, float]] = []
         return EdcstfnNet(n_bands, tuple(self.params["widths"]))  # type: ignore[arg-type]
 
     def select_start(self, score: Callable[[], float]) -> None:
@@ -119,20 +126,65 @@ class Edcstfn(IndexChangeBlend):
     def forward(
         self, refs_coarse: Tensor, refs_fine: Tensor, tgt_coarse: Tensor, days: Tensor
     ) -> Tensor:
-        ref_c, ref_f = refs_coarse[:, 0], refs_fine[:, 0]
-        out = self.net(ref_c, ref_f, tgt_coarse)
+        ref_c, ref_f, tgt_c = refs_coarse[:, 0].float(), refs_fine[:, 0].float(), tgt_coarse.float()
+        z_ref_f = self.standardise(ref_f)
+        stacked = torch.cat(
+            [
+                self.standardise(ref_c),
+                z_ref_f,
+                self.standardise(tgt_c),
+                self.scale_difference(tgt_c - ref_c),
+                self.scale_difference(ref_f - ref_c),
+            ],
+            dim=1,
+        )
+        out = self.unscale(self.trunk(self.net, z_ref_f, stacked))
         if self.params["skip"] == "none":
-            return out
-        return out + ref_f + smoothed_change(tgt_coarse, ref_c, int(self.params["change_window"]))
+            return out + self._stats(out)[0]  # the decoder predicts z-scores
+        return out + ref_f + smoothed_change(tgt_c, ref_c, int(self.params["change_window"]))
 
     def loss(self, pred: Tensor, batch: Batch) -> Tensor:
-        """MSE + feature_weight * feature MSE + ssim_weight * (1 - MS-SSIM), all masked."""
+        """Reflectance MSE (band-std units) + feature MSE + ssim_weight * (1 - MS-SSIM).
+
+        The reflectance term is the squared error in units of each band's standard
+        deviation, so at 0.8 the MS-SSIM term is a minority (issue 14: in
+        reflectance units it was 31x the MSE and training optimised SSIM). Each
+        term's value is logged per step; :meth:`fit_notes` reports the shares.
+        """
+        truth, valid = batch.tgt_fine, batch.valid
+        std = self._stats(pred)[1]
+        terms = {"reflectance": masked_mse(pred / std, truth / std, valid)}  # type: ignore[operator, arg-type]
+        if float(self.params["feature_weight"]) > 0:
+            terms["feature"] = float(self.params["feature_weight"]) * self._feature_term(
+                pred, batch
+            )
+        if float(self.params["ssim_weight"]) > 0:
+            terms["ssim"] = float(self.params["ssim_weight"]) * ms_ssim_loss(pred, truth, valid)  # type: ignore[arg-type]
+        self.loss_log.append({k: float(v.detach()) for k, v in terms.items()})
+        return sum(terms.values())  # type: ignore[return-value]
+
+    def _feature_term(self, pred: Tensor, batch: Batch) -> Tensor:
+        """MSE of fine-encoder features through a frozen copy of the encoder weights."""
         truth, valid = batch.tgt_fine, batch.valid
         truth_filled = torch.where(valid.expand_as(truth) > 0, truth, pred.detach())  # type: ignore[union-attr, attr-defined]
         frozen = {k: v.detach() for k, v in self.net.fine_encoder.named_parameters()}
-        f_pred = functional_call(self.net.fine_encoder, frozen, (pred,))
+        f_pred = functional_call(self.net.fine_encoder, frozen, (self.standardise(pred),))
         with torch.no_grad():
-            f_true = self.net.fine_encoder(truth_filled)
-        loss = masked_mse(pred, truth, valid)  # type: ignore[arg-type]
-        loss = loss + float(self.params["feature_weight"]) * torch.mean((f_pred - f_true) ** 2)
-        return loss + float(self.params["ssim_weight"]) * ms_ssim_loss(pred, truth, valid)  # type: ignore[arg-type]
+            f_true = self.net.fine_encoder(self.standardise(truth_filled))
+        return torch.mean((f_pred - f_true) ** 2)
+
+    def fit_notes(self) -> dict[str, Any]:
+        """Each loss term's share of the total over the first and the last epoch."""
+        per_epoch = int(self.params["steps_per_epoch"])
+        if not self.loss_log:
+            return {}
+
+        def shares(log: list[dict[str, float]]) -> dict[str, float]:
+            sums = {k: sum(step[k] for step in log) for k in log[0]}
+            total = sum(sums.values()) or 1.0
+            return {k: v / total for k, v in sums.items()}
+
+        return {
+            "loss_share_start": shares(self.loss_log[:per_epoch]),
+            "loss_share_end": shares(self.loss_log[-per_epoch:]),
+        }

@@ -53,28 +53,37 @@ class Batch:
 
 
 def make_tasks(pairs: Sequence[Scene], n_refs: int) -> list[Task]:
-    """One task per (target pair, nearest ``n_refs`` other pairs).
+    """Cross-date tasks whose gaps match the gaps the model will predict.
 
-    For ``n_refs == 1`` every ordered pair of distinct dates is a task; for 2 the
-    references are the nearest pair before and after (or the two nearest).
+    Fusion and evaluation predict a day from the nearest pair before and after it
+    (:mod:`pipeline.models.pairs`), so a target pair here is predicted from its
+    nearest other pair before and after: for ``n_refs == 1`` each of them is one
+    task, for 2 they are the two references (the two nearest when one side has
+    none). Longer gaps, which the model never meets, are not trained on. A single
+    pair gives the same-date task (:func:`same_date_tasks`).
     """
     pairs = sorted(pairs, key=lambda s: s.date)
     if len(pairs) == 1:
-        return [Task((pairs[0],) * n_refs, pairs[0])]
+        return same_date_tasks(pairs, n_refs)
     tasks = []
     for target in pairs:
         others = sorted(
             (p for p in pairs if p is not target), key=lambda p: abs((p.date - target.date).days)
         )
-        if n_refs == 1:
-            tasks.extend(Task((ref,), target) for ref in others)
-            continue
         before = [p for p in others if p.date < target.date][:1]
         after = [p for p in others if p.date > target.date][:1]
+        if n_refs == 1:
+            tasks.extend(Task((ref,), target) for ref in before + after)
+            continue
         chosen = before + after if before and after else others[:n_refs]
         chosen = (chosen * n_refs)[:n_refs]
         tasks.append(Task(tuple(sorted(chosen, key=lambda s: s.date)), target))
     return tasks
+
+
+def same_date_tasks(pairs: Sequence[Scene], n_refs: int) -> list[Task]:
+    """Each pair its own reference and target: the coarse -> fine relation of one date."""
+    return [Task((p,) * n_refs, p) for p in sorted(pairs, key=lambda s: s.date)]
 
 
 def fill_invalid(
@@ -101,19 +110,38 @@ def _valid(task: Task) -> np.ndarray:
     return np.all([np.isfinite(a).all(0) for a in arrays], axis=0)
 
 
+def augment(items: tuple[np.ndarray, ...], k: int, flip: bool) -> tuple[np.ndarray, ...]:
+    """Rotate every spatial array of one patch by ``k`` x 90 degrees, then flip it.
+
+    Reflectance fields have no preferred orientation at 30 m; the eight
+    dihedral views multiply the few patches a region offers.
+    """
+    out = []
+    for a in items:
+        if a.ndim >= 3:  # (..., h, w); ``days`` is 1-D and stays
+            a = np.rot90(a, k, axes=(-2, -1))
+            a = a[..., ::-1] if flip else a
+            a = np.ascontiguousarray(a)
+        out.append(a)
+    return tuple(out)
+
+
 class PatchSampler:
-    """Random patches from tasks, restricted to rows ``[row0, row1)``.
+    """Random patches from tasks whose loss core lies in rows ``[row0, row1)``.
 
     Parameters
     ----------
     tasks : image-level examples.
-    size : patch side in fine pixels (clipped to the image).
-    rows : (row0, row1) rows patches may come from.
-    min_valid : minimum fraction of valid label pixels for a patch to be used.
-    seed : random seed (deterministic sampling).
-    margin : context pixels added on each side of the patch; they feed the network
-        but are marked invalid for the loss, so training sees the same context as
-        a halo-padded prediction tile.
+    size : side of the loss core in fine pixels (clipped to the rows and image).
+    rows : (row0, row1) rows the cores may come from; the context margin may reach
+        outside them (inputs only: labels outside the core never reach a loss).
+    min_valid : minimum fraction of valid label pixels in the core.
+    seed : random seed (deterministic sampling and augmentation).
+    margin : context pixels on each side of the core, normally the model's
+        ``halo`` (everything a prediction depends on): they feed the network but
+        are marked invalid for the loss, so the loss sees only pixels whose whole
+        receptive field is real data, as in a halo-padded prediction tile.
+    augment : random 90-degree rotations and flips in :meth:`sample`.
     """
 
     def __init__(
@@ -125,15 +153,24 @@ class PatchSampler:
         min_valid: float = 0.9,
         seed: int = 0,
         margin: int = 0,
+        augment: bool = False,
     ) -> None:
         self.tasks = list(tasks)
         self.valid = [_valid(t) for t in self.tasks]
-        width = self.valid[0].shape[1]
-        self.rows = rows
-        self.size = min(size + 2 * margin, rows[1] - rows[0], width)
-        self.margin = min(margin, (self.size - 1) // 2)
+        height, width = self.valid[0].shape
+        self.margin = m = max(0, min(margin, (min(height, width) - 1) // 2))
+        # cores need their whole margin inside the image
+        self.rows = (max(rows[0], m), min(rows[1], height - m))
+        self.core = max(1, min(size, self.rows[1] - self.rows[0], width - 2 * m))
+        self.size = self.core + 2 * m
         self.min_valid = min_valid
+        self.augment = augment
         self.rng = np.random.default_rng(seed)
+
+    def _y_range(self) -> tuple[int, int]:
+        """Allowed window tops: core inside ``rows``, window inside the image."""
+        lo = self.rows[0] - self.margin
+        return lo, max(lo, self.rows[1] - self.core - self.margin)
 
     def _one(self, task_index: int, y: int, x: int) -> tuple[np.ndarray, ...]:
         task, s = self.tasks[task_index], self.size
@@ -150,32 +187,35 @@ class PatchSampler:
         return rc, rf, tc, label, valid[None].astype(np.float32), days
 
     def sample(self, n: int, max_tries: int = 50) -> Batch:
-        """``n`` random patches with at least ``min_valid`` valid pixels each."""
+        """``n`` random patches with at least ``min_valid`` valid core pixels each."""
         width = self.valid[0].shape[1]
-        items = []
+        lo, hi = self._y_range()
+        m, items = self.margin, []
         for _ in range(n):
             for _ in range(max_tries):
                 k = int(self.rng.integers(len(self.tasks)))
-                y = int(self.rng.integers(self.rows[0], self.rows[1] - self.size + 1))
+                y = int(self.rng.integers(lo, hi + 1))
                 x = int(self.rng.integers(0, width - self.size + 1))
                 item = self._one(k, y, x)
-                core = item[4][
-                    0, self.margin : self.size - self.margin, self.margin : self.size - self.margin
-                ]
-                if core.mean() >= self.min_valid:
+                if item[4][0, m : self.size - m, m : self.size - m].mean() >= self.min_valid:
                     break
+            if self.augment:
+                item = augment(item, int(self.rng.integers(4)), bool(self.rng.integers(2)))
             items.append(item)
         return Batch(*(np.stack(a) for a in zip(*items, strict=True)))
 
     def grid(self) -> list[Batch]:
-        """Every non-overlapping patch of every task (fixed validation set), one batch per task."""
+        """Non-overlapping cores tiling ``rows`` of every task (fixed validation set).
+
+        One batch per task; cores that do not fit whole are left out.
+        """
         width = self.valid[0].shape[1]
-        s, batches = self.size, []
+        c, m, batches = self.core, self.margin, []
         for k in range(len(self.tasks)):
             items = [
-                self._one(k, y, x)
-                for y in range(self.rows[0], self.rows[1] - s + 1, s)
-                for x in range(0, width - s + 1, s)
+                self._one(k, y0 - m, x0 - m)
+                for y0 in range(self.rows[0], self.rows[1] - c + 1, c)
+                for x0 in range(m, width - m - c + 1, c)
             ]
             items = [i for i in items if i[4].mean() > 0]
             if items:

@@ -64,12 +64,17 @@ import torch
 from scipy.ndimage import uniform_filter
 from torch import Tensor, nn
 
-from pipeline.models._torch import TorchFusionModel, conv, smoothed_change
+from pipeline.models._torch import TorchFusionModel, conv, he_init, smoothed_change
 from pipeline.models.base import Scene, inverse_time_weights
 
 
 class ResStfNet(nn.Module):
-    """``depth`` 3x3 convolutions; returns the residual (N, B, h, w)."""
+    """``depth`` 3x3 convolutions; returns the residual (N, B, h, w) in band-std units.
+
+    He-initialised (the default init starves an 18-layer plain ReLU stack of
+    gradient, see :func:`pipeline.models._torch.he_init`); the last layer starts
+    at zero so an untrained network returns its base exactly.
+    """
 
     def __init__(self, c_in: int, n_bands: int, width: int, depth: int) -> None:
         super().__init__()
@@ -77,9 +82,9 @@ class ResStfNet(nn.Module):
         for _ in range(depth - 2):
             layers += [conv(width, width), nn.ReLU(inplace=True)]
         last = conv(width, n_bands)
+        self.body = he_init(nn.Sequential(*layers, last))
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
-        self.body = nn.Sequential(*layers, last)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.body(x)
@@ -122,6 +127,7 @@ class ResStf(IndexChangeBlend):
     name = "resstf"
     n_refs = (1, 2)
     train_refs = 1
+    outer_amp = False
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {
             "depth": 4, "width": 8, "weight_radius": 2, "stream_input": "pair",
@@ -132,8 +138,9 @@ class ResStf(IndexChangeBlend):
         "full": {
             "depth": 18, "width": 64, "weight_radius": 16, "stream_input": "pair",
             "change_window": 65, "change_windows": [1, 9, 17, 33, 65],
-            "val_split": "date", "blend": "auto", "date_fallback": "start",
-            "epochs": 30, "steps_per_epoch": 40, "batch_size": 8, "patch": 40, "lr": 2e-4,
+            "val_split": "date", "blend": "auto", "date_fallback": "rows",
+            "epochs": 30, "steps_per_epoch": 20, "batch_size": 4, "patch": 128, "lr": 3e-4,
+            "patience": 6, "budget_s": 300, "budget_s_gpu": 1800,
         },
     }  # fmt: skip
 
@@ -142,7 +149,7 @@ class ResStf(IndexChangeBlend):
             raise ValueError(
                 f"stream_input must be 'pair' or 'coarse', got {self.params['stream_input']!r}"
             )
-        c_in = 3 * n_bands if self.params["stream_input"] == "pair" else n_bands
+        c_in = 5 * n_bands if self.params["stream_input"] == "pair" else n_bands
         return ResStfNet(c_in, n_bands, int(self.params["width"]), int(self.params["depth"]))
 
     def select_start(self, score: Callable[[], float]) -> None:
@@ -157,11 +164,23 @@ class ResStf(IndexChangeBlend):
     def forward(
         self, refs_coarse: Tensor, refs_fine: Tensor, tgt_coarse: Tensor, days: Tensor
     ) -> Tensor:
+        tgt_coarse = tgt_coarse.float()
         if self.params["stream_input"] == "coarse":
-            return tgt_coarse + self.net(tgt_coarse)
-        ref_c, ref_f = refs_coarse[:, 0], refs_fine[:, 0]
+            return tgt_coarse + self.unscale(self.trunk(self.net, self.standardise(tgt_coarse)))
+        ref_c, ref_f = refs_coarse[:, 0].float(), refs_fine[:, 0].float()
         base = ref_f + smoothed_change(tgt_coarse, ref_c, int(self.params["change_window"]))
-        return base + self.net(torch.cat([tgt_coarse, ref_f, ref_c], dim=1))
+        # the differences the residual is about, explicit and in float32
+        x = torch.cat(
+            [
+                self.standardise(tgt_coarse),
+                self.standardise(ref_f),
+                self.standardise(ref_c),
+                self.scale_difference(tgt_coarse - ref_c),
+                self.scale_difference(ref_f - ref_c),
+            ],
+            dim=1,
+        )
+        return base + self.unscale(self.trunk(self.net, x))
 
 
 def index_change_weights(

@@ -2,48 +2,46 @@
 
 ``fit(model, pairs, val)`` trains any :class:`~pipeline.models._torch.TorchFusionModel`:
 
-1. **samples** — :func:`~pipeline.models.patches.make_tasks` turns the clear
-   pairs into self-supervised tasks (each pair is a target once, the others its
-   references); :class:`~pipeline.models.patches.PatchSampler` draws random
-   patches, rejecting those with too few valid pixels;
-2. **start selection** — ``model.select_start(score)`` may pick among
-   untrained starting points by validation loss (e.g. how far to smooth the
-   coarse change) before any gradient step; patches carry ``halo`` pixels of
-   context that feed the network but not the loss, as in tiled prediction;
-3. **validation** — on the held-back ``val`` pairs when given; otherwise, with
-   ``val_split = "date"`` and at least three clear pairs, on one held-back
-   *date* (the interior pair nearest the middle of the period, predicted from
-   its nearest remaining pair: the same leave-one-date-out situation as the
-   real target, so a net that merely memorises the training dates' change is
-   caught); otherwise (``"rows"``, or too few pairs) on the
-   bottom ``val_fraction`` of the rows (never sampled for training). With
-   ``val_split = "date"``, fewer than three pairs and ``date_fallback =
-   "start"`` no gradient step is taken: the start is chosen on the rows and
-   kept, because held-back rows of the training dates do not tell whether a
-   learned correction carries to another date (measured on estarfm-2001, two
-   training dates: EDCSTFN's row-validation MSE fell 27 % while its RMSE on
-   2001-07-11 rose from 0.0066 to 0.0107; benchmarks/fusion-accuracy.md); the
-   validation loss is the masked MSE on a fixed grid of patches, the same for
-   every model so reports compare;
-3b. **after training** — ``model.select_after(held, train_pairs)`` may choose
-   among post-hoc options (e.g. how to blend two streams) on the held-back date;
-4. **early stopping** — stop after ``patience`` epochs without improvement and
-   restore the best weights (the untrained network counts as epoch 0);
-5. **determinism** — torch and numpy seeded from ``seed``; on CPU the result
-   is bit-reproducible for a given thread count;
-6. **speed** — bf16 autocast on CUDA (``amp``), plain float32 on CPU; a tqdm bar.
+1. **tasks** (:func:`plan`) — with two or more training dates, cross-date tasks
+   whose gaps match the prediction gaps (each pair predicted from its nearest
+   pair before and after, :func:`~pipeline.models.patches.make_tasks`); with one
+   date, the same-date task (coarse -> fine at that pair). Zero steps happen only
+   when asked for (``date_fallback = "start"``), and the report says so.
+2. **validation** — on the held-back ``val`` pairs when given; otherwise, with
+   ``val_split = "date"`` and at least three pairs, on one held-back *date* (the
+   interior pair nearest the middle, predicted from its nearest remaining pairs:
+   the situation of a real target); otherwise on held-back spatial blocks (the
+   bottom ``val_fraction`` of the rows, never a training core). The validation
+   loss is the masked MSE on a fixed grid of patches.
+3. **standardisation** — per-band mean/std of the training pairs' fine images
+   (:meth:`~pipeline.models._torch.TorchFusionModel.set_band_stats`).
+4. **start selection** — ``model.select_start(score)`` may pick among untrained
+   starting points on the validation patches before any gradient step.
+5. **patches** — cores of ``patch`` px (>= 128 in the ``full`` presets) with a
+   context margin of the model's ``halo`` that feeds the network but not the
+   loss; random 90-degree rotations and flips (``augment``).
+6. **optimisation** — AdamW, linear warm-up then cosine decay to 1/10 of ``lr``
+   over the planned steps; early stopping after ``patience`` epochs without
+   improvement, restoring the best weights (the untrained network is epoch 0,
+   so a zero-initialised head never ends worse than its start on held-back data).
+7. **budget** — ``budget_s`` seconds of training on CPU, ``budget_s_gpu`` on CUDA
+   (None = no limit); the epoch in progress finishes at its next step.
+8. **report** — steps, epochs, held-back RMSE at start and end, the curve.
 
-The model supplies ``forward``/``loss`` (or a whole ``training_step``), the
-engine everything else. Parameters come from ``model.params`` (see
-:data:`~pipeline.models._torch.TRAIN_DEFAULTS`).
+``model.select_after(held, train_pairs)`` may choose post-hoc options on the
+held-back date. The model supplies ``forward``/``loss`` (or a whole
+``training_step``), the engine everything else. Parameters come from
+``model.params`` (see :data:`~pipeline.models._torch.TRAIN_DEFAULTS`).
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -52,7 +50,7 @@ from tqdm.auto import tqdm
 from pipeline.errors import InputError
 from pipeline.models.base import FitReport, Scene
 from pipeline.models.losses import masked_mse
-from pipeline.models.patches import Batch, PatchSampler, Task, make_tasks
+from pipeline.models.patches import Batch, PatchSampler, Task, make_tasks, same_date_tasks
 
 if TYPE_CHECKING:
     from pipeline.models._torch import TorchFusionModel
@@ -68,30 +66,58 @@ def held_back_date(pairs: Sequence[Scene]) -> Scene | None:
     return min(ordered[1:-1], key=lambda s: abs((s.date - middle).days))
 
 
-def _samplers(
-    model: TorchFusionModel, pairs: Sequence[Scene], val: Sequence[Scene]
-) -> tuple[PatchSampler, PatchSampler]:
-    """Training and validation samplers: held-back dates, or else held-back rows."""
-    p = model.params
-    tasks = make_tasks(pairs, model.train_refs)
-    height = pairs[0].coarse.shape[1]
-    opts = {"min_valid": p["min_valid"], "margin": model.halo}
-    seed = int(p["seed"])
-    if val:
-        val_tasks = [Task(tuple(_nearest(pairs, v, model.train_refs)), v) for v in val]
-        train = PatchSampler(tasks, p["patch"], (0, height), seed=seed, **opts)
-        return train, PatchSampler(val_tasks, p["patch"], (0, height), seed=seed + 1, **opts)
-    cut = round(height * (1.0 - float(p["val_fraction"])))
-    if cut < 4 or height - cut < 4:
-        raise InputError(f"image height {height} is too small to hold back validation rows")
-    train = PatchSampler(tasks, p["patch"], (0, cut), seed=seed, **opts)
-    return train, PatchSampler(tasks, p["patch"], (cut, height), seed=seed + 1, **opts)
+@dataclass
+class Plan:
+    """What the engine will train on and validate against."""
+
+    train: PatchSampler
+    held: PatchSampler
+    pairs: list[Scene]
+    val: list[Scene]
+    task: str
+    validation: str
+    epochs: int
 
 
 def _nearest(pairs: Sequence[Scene], target: Scene, n: int) -> list[Scene]:
     """The ``n`` training pairs nearest in time to ``target``, ordered by date."""
     near = sorted(pairs, key=lambda s: abs((s.date - target.date).days))[:n]
     return sorted((near * n)[:n], key=lambda s: s.date)
+
+
+def plan(model: TorchFusionModel, pairs: Sequence[Scene], val: Sequence[Scene]) -> Plan:
+    """Tasks, samplers and validation of one fit (module doc, steps 1, 2 and 5)."""
+    p, pairs, val = model.params, list(pairs), list(val)
+    epochs = int(p["epochs"])
+    if not val and p.get("val_split", "rows") == "date":
+        held_pair = held_back_date(pairs)
+        if held_pair is not None:
+            val, pairs = [held_pair], [s for s in pairs if s is not held_pair]
+        elif p.get("date_fallback", "rows") == "start":
+            epochs = 0
+    cross = len(pairs) > 1 and not getattr(model, "same_date_only", False)
+    tasks = (
+        make_tasks(pairs, model.train_refs) if cross else same_date_tasks(pairs, model.train_refs)
+    )
+    task = "cross-date" if cross else "same-date"
+    if epochs == 0:
+        task = "none (date_fallback=start: too few dates for a held-back date)"
+    opts = {"min_valid": p["min_valid"], "margin": model.halo}
+    seed, height, size = int(p["seed"]), pairs[0].coarse.shape[1], int(p["patch"])
+    if val:
+        val_tasks = [Task(tuple(_nearest(pairs, v, model.train_refs)), v) for v in val]
+        if not cross:
+            val_tasks = same_date_tasks(val, model.train_refs)
+        train = PatchSampler(tasks, size, (0, height), seed=seed, augment=p["augment"], **opts)
+        held = PatchSampler(val_tasks, size, (0, height), seed=seed + 1, **opts)
+        where = "date " + ", ".join(v.date.isoformat() for v in val)
+        return Plan(train, held, pairs, val, task, where, epochs)
+    cut = round(height * (1.0 - float(p["val_fraction"])))
+    if cut < 4 or height - cut < 4:
+        raise InputError(f"image height {height} is too small to hold back validation rows")
+    train = PatchSampler(tasks, size, (0, cut), seed=seed, augment=p["augment"], **opts)
+    held = PatchSampler(tasks, size, (cut, height), seed=seed + 1, **opts)
+    return Plan(train, held, pairs, val, task, f"held-back rows {cut}-{height}", epochs)
 
 
 def validate(model: TorchFusionModel, batches: Sequence[Batch]) -> float:
@@ -103,12 +129,31 @@ def validate(model: TorchFusionModel, batches: Sequence[Batch]) -> float:
     with torch.no_grad():
         for raw in batches:
             b = to_tensors(raw, model.device)
-            with autocast(model.device, model.params["amp"]):
+            with autocast(model.device, model.amp_outside()):
                 pred = model.forward(b.refs_coarse, b.refs_fine, b.tgt_coarse, b.days)  # type: ignore[arg-type]
             n = float(b.valid.sum()) * pred.shape[1]  # type: ignore[attr-defined]
             total += float(masked_mse(pred.float(), b.tgt_fine, b.valid)) * n  # type: ignore[arg-type]
             pixels += n
     return total / max(pixels, 1.0)
+
+
+def schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> Any:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to 0.1 x lr at ``total``."""
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / max(warmup, 1)
+        frac = min(1.0, (step - warmup) / max(total - warmup, 1))
+        return 0.1 + 0.45 * (1.0 + math.cos(math.pi * frac))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def budget_seconds(model: TorchFusionModel) -> float:
+    """Training time budget: ``budget_s_gpu`` on CUDA, ``budget_s`` otherwise (inf if None)."""
+    key = "budget_s_gpu" if model.device.type == "cuda" else "budget_s"
+    value = model.params.get(key)
+    return math.inf if value is None else float(value)
 
 
 def fit(
@@ -124,68 +169,83 @@ def fit(
     ----------
     model : the model; its ``params`` hold the training settings.
     pairs : clear pairs (``fine`` set) of one region, fine-grid (band, y, x) float32.
-    val : held-back pairs for validation; empty -> hold back rows instead.
+    val : held-back pairs for validation; empty -> a held-back date or rows instead.
     progress : show a tqdm bar.
     """
-    from pipeline.models._torch import to_tensors
-
     pairs = [s for s in pairs if s.fine is not None]
     if not pairs:
         raise InputError(f"model {model.name} needs at least one clear pair to train on")
     p = model.params
     torch.manual_seed(int(p["seed"]))
-    val = list(val)
-    epochs = int(p["epochs"])
-    if not val and p.get("val_split", "rows") == "date":
-        held_pair = held_back_date(pairs)
-        if held_pair is not None:
-            val = [held_pair]
-            pairs = [s for s in pairs if s is not held_pair]
-        elif p.get("date_fallback", "rows") == "start":
-            epochs = 0
-    train, held = _samplers(model, pairs, val)
-    val_batches = held.grid()
+    model.set_band_stats(pairs)
+    setup = plan(model, pairs, val)
+    val_batches = setup.held.grid()
     model.select_start(lambda: validate(model, val_batches))
-    optimizer = torch.optim.AdamW(
-        model.net.parameters(), lr=float(p["lr"]), weight_decay=float(p["weight_decay"])
-    )
-    # the untrained network is a candidate too: nets that start from a physical
-    # prediction (zero-initialised last layer) must never end worse than that start
     best = validate(model, val_batches)
-    best_state, stale = copy.deepcopy(model.net.state_dict()), 0
+    best_state = copy.deepcopy(model.net.state_dict())
     model.start_state = copy.deepcopy(best_state)  # the runner scores the start too
-    start_loss, steps = best, 0
-    history: list[dict[str, float]] = [{"epoch": 0, "loss": float("nan"), "val_loss": best}]
-    start = time.perf_counter()
-    bar = tqdm(range(epochs), desc=f"train {model.name}", disable=not progress)
-    for epoch in bar:
-        model.net.train()
-        losses = [
-            model.training_step(
-                to_tensors(train.sample(int(p["batch_size"])), model.device), optimizer
-            )
-            for _ in range(int(p["steps_per_epoch"]))
-        ]
-        steps += len(losses)
-        val_loss = validate(model, val_batches)
-        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_loss": val_loss})
-        bar.set_postfix(loss=f"{history[-1]['loss']:.2e}", val=f"{val_loss:.2e}")
-        if val_loss < best:
-            best, best_state, stale = val_loss, copy.deepcopy(model.net.state_dict()), 0
-        else:
-            stale += 1
-            if stale >= int(p["patience"]):
-                break
-    model.net.load_state_dict(best_state)
-    model.select_after(val, pairs)
+    history = [{"epoch": 0, "loss": float("nan"), "val_loss": best, "lr": 0.0}]
+    start_loss = best
+    steps, trained_state = _train(model, setup, val_batches, history, progress)
+    best = min(h["val_loss"] for h in history)
+    seconds = sum(h.get("seconds", 0.0) for h in history)
+    model.net.load_state_dict(trained_state if trained_state is not None else best_state)
+    model.select_after(setup.val, setup.pairs)
     return FitReport(
         len(history) - 1,
         best,
-        time.perf_counter() - start,
+        seconds,
         history,
         steps=steps,
         start_val_rmse=float(np.sqrt(start_loss)),
         end_val_rmse=float(np.sqrt(best)),
-        validation=f"date {val[0].date}" if val else "rows",
-        task="cross-date" if len(pairs) > 1 else "same-date",
+        validation=setup.validation,
+        task=setup.task,
+        notes=model.fit_notes(),
     )
+
+
+def _train(
+    model: TorchFusionModel,
+    setup: Plan,
+    val_batches: list[Batch],
+    history: list[dict[str, float]],
+    progress: bool,
+) -> tuple[int, dict[str, Any] | None]:
+    """The epoch loop; appends to ``history``; returns (steps, best state or None)."""
+    from pipeline.models._torch import to_tensors
+
+    p = model.params
+    per_epoch = int(p["steps_per_epoch"])
+    optimizer = torch.optim.AdamW(
+        model.net.parameters(), lr=float(p["lr"]), weight_decay=float(p["weight_decay"])
+    )
+    lr_schedule = schedule(optimizer, int(p["warmup_steps"]), setup.epochs * per_epoch)
+    best, stale, steps, best_state = history[0]["val_loss"], 0, 0, None
+    budget, began = budget_seconds(model), time.perf_counter()
+    bar = tqdm(range(setup.epochs), desc=f"train {model.name}", disable=not progress)
+    for epoch in bar:
+        t0 = time.perf_counter()
+        model.net.train()
+        losses = []
+        for _ in range(per_epoch):
+            batch = to_tensors(setup.train.sample(int(p["batch_size"])), model.device)
+            losses.append(model.training_step(batch, optimizer))
+            lr_schedule.step()
+            steps += 1
+            if time.perf_counter() - began > budget:
+                break
+        val_loss = validate(model, val_batches)
+        history.append({
+            "epoch": epoch + 1, "loss": float(np.mean(losses)), "val_loss": val_loss,
+            "lr": float(optimizer.param_groups[0]["lr"]), "seconds": time.perf_counter() - t0,
+        })  # fmt: skip
+        bar.set_postfix(loss=f"{history[-1]['loss']:.2e}", val=f"{val_loss:.2e}")
+        if val_loss < best:
+            best, stale = val_loss, 0
+            best_state = copy.deepcopy(model.net.state_dict())
+        else:
+            stale += 1
+        if stale >= int(p["patience"]) or time.perf_counter() - began > budget:
+            break
+    return steps, best_state

@@ -1,0 +1,131 @@
+"""The training engine trains: init, standardisation, zero head, tasks, patches, schedule."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.models import FusionInput, Scene, create_model
+from pipeline.models.patches import PatchSampler, augment, make_tasks, same_date_tasks
+from pipeline.models.training import schedule
+
+NETS = ["resstf", "edcstfn"]
+BANDS = ("g", "r", "n")
+
+
+def gain_error_scenes(n_dates: int = 5, size: int = 48, seed: int = 0) -> list[Scene]:
+    """Fixed fine detail, a uniform change per date; the coarse change is twice the truth.
+
+    The smoothed-change base is then wrong by exactly the true change, which a
+    network seeing the explicit coarse-change channel can learn to remove.
+    """
+    rng = np.random.default_rng(seed)
+    detail = (0.2 + 0.1 * rng.random((3, size, size))).astype(np.float32)
+    scenes = []
+    for k in range(n_dates):
+        change = 0.02 * k * np.array([1.0, 1.5, -1.0], np.float32)[:, None, None]
+        fine = detail + change
+        coarse = np.full_like(fine, 0.25) + 2.0 * change
+        day = dt.date(2001, 5, 1) + dt.timedelta(days=16 * k)
+        scenes.append(Scene(day, coarse.astype(np.float32), fine.astype(np.float32)))
+    return scenes
+
+
+def test_he_init_keeps_the_signal_through_18_layers() -> None:
+    model = create_model("resstf", bands=BANDS, size="full")
+    body = model.net.body[:-1]  # everything but the zero head
+    torch.manual_seed(0)
+    x = torch.randn(2, 15, 32, 32)
+    with torch.no_grad():
+        a, b = body(x), body(x + 0.1 * torch.randn_like(x))
+    # the input-dependent part of the last hidden activations does not vanish
+    assert float((a - b).std()) > 1e-2 * float(a.std())
+
+
+@pytest.mark.parametrize("name", NETS)
+def test_untrained_model_returns_its_base(name: str) -> None:
+    s = gain_error_scenes()
+    model = create_model(name, bands=BANDS, size="tiny", change_window=1)
+    out = model.predict(FusionInput((s[0],), Scene(s[1].date, s[1].coarse), BANDS)).fine
+    np.testing.assert_allclose(out, s[0].fine + s[1].coarse - s[0].coarse, atol=1e-6)
+    assert not model.outer_amp  # reduced precision only inside the trunk
+
+
+@pytest.mark.parametrize("name", NETS)
+@pytest.mark.parametrize(("n_pairs", "task"), [(1, "same-date"), (2, "cross-date")])
+def test_never_zero_steps_with_few_dates(name: str, n_pairs: int, task: str) -> None:
+    s = gain_error_scenes()[:n_pairs]
+    model = create_model(name, bands=BANDS, size="tiny")
+    report = model.fit(s, bands=BANDS, progress=False)
+    assert report.steps > 0 and report.task == task
+    assert report.validation.startswith("held-back rows")
+    assert report.start_val_rmse is not None and report.end_val_rmse <= report.start_val_rmse
+    assert model.params["band_std"] is not None and len(model.params["band_mean"]) == 3
+
+
+@pytest.mark.parametrize("name", NETS)
+def test_training_lowers_held_back_error_from_the_start(name: str) -> None:
+    s = gain_error_scenes()
+    model = create_model(
+        name, bands=BANDS, size="tiny", change_window=1, change_windows=[1],
+        epochs=8, steps_per_epoch=10, batch_size=4, patch=24, lr=3e-3, warmup_steps=5,
+    )  # fmt: skip
+    report = model.fit(s, bands=BANDS, progress=False)
+    assert report.validation.startswith("date")
+    assert report.end_val_rmse < 0.9 * report.start_val_rmse
+
+
+def test_budget_stops_training() -> None:
+    model = create_model("resstf", bands=BANDS, size="tiny", budget_s=0, epochs=50)
+    report = model.fit(gain_error_scenes(), bands=BANDS, progress=False)
+    assert report.steps == 1 and report.epochs == 1
+
+
+def test_tasks_match_the_prediction_gaps() -> None:
+    s = gain_error_scenes(n_dates=4)
+    pairs = {(t.refs[0].date, t.target.date) for t in make_tasks(s, 1)}
+    # each date from its neighbours only: never the 48-day gap from s[0] to s[3]
+    assert (s[0].date, s[3].date) not in pairs and (s[2].date, s[3].date) in pairs
+    assert len(pairs) == 6
+    assert all(t.refs[0] is t.target for t in same_date_tasks(s, 1))
+
+
+def test_loss_only_where_the_network_sees_and_augmentation() -> None:
+    s = gain_error_scenes(size=64)
+    sampler = PatchSampler(make_tasks(s, 1), 24, (0, 64), margin=8, augment=True, seed=1)
+    batch = sampler.sample(3)
+    assert batch.tgt_fine.shape[-1] == 40 and sampler.core == 24
+    valid = batch.valid[:, 0]
+    assert valid[:, :8].sum() == 0 and valid[:, -8:].sum() == 0 and valid[:, 8:-8, 8:-8].all()
+    item = tuple(np.arange(16.0).reshape(1, 4, 4) for _ in range(2))
+    turned = augment(item, 1, True)
+    assert sorted(turned[0].ravel()) == sorted(item[0].ravel())
+    assert not np.array_equal(turned[0], item[0])
+
+
+def test_full_presets_use_large_patches_and_budgets() -> None:
+    for name in NETS:
+        params = create_model(name, bands=BANDS, size="full").params
+        assert params["patch"] >= 128 and params["budget_s"] <= 360
+        assert params["date_fallback"] == "rows"
+
+
+def test_schedule_warms_up_then_decays() -> None:
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched, lrs = schedule(opt, warmup=4, total=20), []
+    for _ in range(20):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] < lrs[3] == pytest.approx(1.0) and lrs[-1] < 0.2
+
+
+def test_edcstfn_reports_loss_shares_reflectance_dominant() -> None:
+    model = create_model("edcstfn", bands=BANDS, size="tiny", patch=24, steps_per_epoch=4)
+    report = model.fit(gain_error_scenes(), bands=BANDS, progress=False)
+    start, end = report.notes["loss_share_start"], report.notes["loss_share_end"]
+    assert set(start) == {"reflectance", "ssim"} and set(end) == set(start)
+    assert start["reflectance"] > 0.5
