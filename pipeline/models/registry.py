@@ -28,6 +28,7 @@ _MODELS: dict[str, str] = {
     "smoothed_change_blend": "pipeline.models.baselines:SmoothedChangeBlend",
     "starfm": "pipeline.models.starfm:Starfm",
     "resstf": "pipeline.models.resstf:ResStf",
+    "resstf_prior": "pipeline.models.resstf_prior:ResStfPrior",
     "edcstfn": "pipeline.models.edcstfn:Edcstfn",
     "ganstfm": "pipeline.models.ganstfm:GanStfm",
     "swinstfm": "pipeline.models.swinstfm:SwinStfm",

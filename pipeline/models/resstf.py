@@ -1,62 +1,42 @@
-"""ResStf: residual CNN spatiotemporal fusion (Wang et al. 2020; shared/papers).
+"""ResStf: residual CNN spatiotemporal fusion, as published (Wang & Wang 2020; shared/papers).
 
 Network (the paper's): 18 convolution layers, the first and the 16 middle ones
-64 filters of 3x3 + ReLU, the last one band-count filters; it learns a
-*residual* added to an upsampled-MODIS base, ~0.6 M parameters at 6 bands.
+64 filters of 3x3 + ReLU, the last one band-count filters; ~0.6 M parameters
+per stream at 6 bands. He-initialised, zero head (:class:`ResStfNet`).
 
-One stream per reference pair; the streams are blended per pixel with the
-paper's temporal weights ``w_k = (1/v_k) / sum_j(1/v_j)``, where ``v_k`` is the
-mean absolute change of ``NDVI + NDBI`` between the MODIS image of pair k and
-the target MODIS image inside a (2 * weight_radius + 1)^2 box around the pixel
-(the paper uses the same statistic per patch; a box centred on every pixel is
-the overlap-averaged limit of its patch weights and keeps tiling exact).
-Band fallbacks for the index: without ``swir1`` NDBI is left out (NDVI only);
-without ``red``/``nir`` the mean reflectance over bands is used; a single
-``ndvi`` band is its own index. Uncertainty: the weighted standard deviation of
-the two streams' predictions (zero where they agree); none with one pair.
+Task (the paper's): at each reference date k the network of stream k learns
+the residual ``L_k - M_k`` (Landsat minus upsampled MODIS) *from the MODIS
+image* ``M_k`` (same-date pairs: so one pair suffices); at the target date it
+predicts ``L_t^k = M_t + f_k(M_t)``. One network per reference pair
+(``self.net`` is a ``ModuleDict`` keyed by the pair's ISO date; a reference
+date without its own network uses the one trained on the nearest pair).
+Each stream trains on its own pair with held-back spatial blocks (rows) for
+early stopping; the time budget is shared equally between streams.
 
-Whole-image pass instead of overlapping patches: the network is fully
-convolutional, so each output pixel is the same function of its 37x37
-neighbourhood in every patch that contains it away from the patch edge;
-averaging overlapping patches equals one pass over tiles padded by ``halo``
-except for the padding artefacts the paper averages away. ``halo`` = 18
-(one pixel per 3x3 layer), or ``weight_radius`` / half the largest
-``change_windows`` candidate when larger (the weights and the smoothed change below are
-computed from that neighbourhood).
+Two streams are blended per pixel with the paper's temporal weights
+``w_k = (1/v_k) / sum_j(1/v_j)``, ``v_k`` the mean absolute change of
+``NDVI + NDBI`` between MODIS k and the target MODIS inside a
+(2 * weight_radius + 1)^2 box (NDBI only where ``swir1`` exists; fallbacks in
+:func:`change_index`). The paper averages overlapping patches; the network is
+fully convolutional, so each output pixel is the same function of its 37x37
+neighbourhood in every patch containing it away from the edge, and one pass
+over tiles padded by ``halo`` is that average without the padding artefacts;
+the box-centred weights are the overlap-averaged limit of its per-patch weights.
 
-Inputs (``stream_input``):
+Optimiser: ``optimizer = "sgd"`` is the paper's (mini-batch SGD, momentum 0.9,
+weight decay 1e-4); the preset is AdamW (same weight decay), which reaches a
+lower held-back loss within a 2-core CPU budget.
 
-* ``"coarse"`` — the paper: the stream sees only the target MODIS image and
-  predicts ``L_t - M_t``; the reference pair only trains it (it cannot see
-  changes in fine detail).
-* ``"pair"`` (default) — the stream also sees the reference pair and starts
-  from ``L_k + box(M_t - M_k)``: the paper's residual ``L - M`` of the reference
-  date carried to the target date, with the MODIS change averaged over
-  ``change_window`` px, which the net then corrects. The window is chosen
-  before training among ``change_windows`` (1, 9, 17, 33, 65) by the
-  validation loss (held-back date, or rows of the training dates when there
-  are fewer than three; see :mod:`pipeline.models.training`): real MODIS
-  resampled to 30 m is noisy and misregistered below its pixel (65 wins on
-  estarfm-2001; 33, the largest candidate of an earlier grid, won there, so
-  the grid was extended; 97 scored worse than 65 on the training dates'
-  rows, 2.42e-4 vs 2.37e-4, and was left out for its halo cost), the synthetic world's
-  PSF-blurred 480 m MODIS needs less (9 wins). ``blend`` (``"index"``, ``"time"``
-  or ``"auto"``, the preset) picks the stream weights below, ``"auto"`` on the
-  held-back date after training (:meth:`TorchFusionModel.select_blend`).
-  Needed to beat the naive baselines with only two or three training dates
-  (see benchmarks/fusion-accuracy.md); the last layer starts at zero so an
-  untrained stream already is that smoothed-change prediction.
-
-One network is shared by both streams and trained on every ordered pair of
-clear dates (self-supervised) rather than one network per pair: with two
-training dates a per-pair network would see a single example direction.
-Optimiser: AdamW (the paper: SGD with momentum 0.9 and weight decay 1e-4;
-Adam converges in far fewer steps on a CPU budget); weight decay 1e-4 kept.
+Inputs are standardised per band (training pairs' fine statistics); bf16
+autocast (CUDA) only inside the network. The variant that corrects a
+physical start (fine reference + smoothed MODIS change) is ``resstf_prior``
+(:mod:`pipeline.models.resstf_prior`), reported separately.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import datetime as dt
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -64,8 +44,9 @@ import torch
 from scipy.ndimage import uniform_filter
 from torch import Tensor, nn
 
-from pipeline.models._torch import TorchFusionModel, conv, he_init, smoothed_change
-from pipeline.models.base import Scene, inverse_time_weights
+from pipeline.errors import InputError
+from pipeline.models._torch import TorchFusionModel, conv, he_init
+from pipeline.models.base import FitReport, Scene, inverse_time_weights
 
 
 class ResStfNet(nn.Module):
@@ -121,68 +102,6 @@ class IndexChangeBlend(TorchFusionModel):
         self.select_blend(held, pairs)
 
 
-class ResStf(IndexChangeBlend):
-    """ResStf behind the FusionModel interface (see the module docstring)."""
-
-    name = "resstf"
-    n_refs = (1, 2)
-    train_refs = 1
-    outer_amp = False
-    presets: ClassVar[dict[str, dict[str, Any]]] = {
-        "tiny": {
-            "depth": 4, "width": 8, "weight_radius": 2, "stream_input": "pair",
-            "change_window": 3, "change_windows": [1, 3],
-            "val_split": "date", "blend": "auto", "date_fallback": "rows",
-            "epochs": 2, "steps_per_epoch": 2, "batch_size": 2, "patch": 16,
-        },
-        "full": {
-            "depth": 18, "width": 64, "weight_radius": 16, "stream_input": "pair",
-            "change_window": 65, "change_windows": [1, 9, 17, 33, 65],
-            "val_split": "date", "blend": "auto", "date_fallback": "rows",
-            "epochs": 30, "steps_per_epoch": 20, "batch_size": 4, "patch": 128, "lr": 3e-4,
-            "patience": 6, "budget_s": 300, "budget_s_gpu": 1800,
-        },
-    }  # fmt: skip
-
-    def build(self, n_bands: int) -> nn.Module:
-        if self.params["stream_input"] not in ("pair", "coarse"):
-            raise ValueError(
-                f"stream_input must be 'pair' or 'coarse', got {self.params['stream_input']!r}"
-            )
-        c_in = 5 * n_bands if self.params["stream_input"] == "pair" else n_bands
-        return ResStfNet(c_in, n_bands, int(self.params["width"]), int(self.params["depth"]))
-
-    def select_start(self, score: Callable[[], float]) -> None:
-        """Pick ``change_window`` on the validation patches (see TorchFusionModel)."""
-        self.select_change_window(score)
-
-    @property
-    def halo(self) -> int:
-        p = self.params
-        return max(int(p["depth"]), int(p["weight_radius"]), max(p["change_windows"]) // 2)
-
-    def forward(
-        self, refs_coarse: Tensor, refs_fine: Tensor, tgt_coarse: Tensor, days: Tensor
-    ) -> Tensor:
-        tgt_coarse = tgt_coarse.float()
-        if self.params["stream_input"] == "coarse":
-            return tgt_coarse + self.unscale(self.trunk(self.net, self.standardise(tgt_coarse)))
-        ref_c, ref_f = refs_coarse[:, 0].float(), refs_fine[:, 0].float()
-        base = ref_f + smoothed_change(tgt_coarse, ref_c, int(self.params["change_window"]))
-        # the differences the residual is about, explicit and in float32
-        x = torch.cat(
-            [
-                self.standardise(tgt_coarse),
-                self.standardise(ref_f),
-                self.standardise(ref_c),
-                self.scale_difference(tgt_coarse - ref_c),
-                self.scale_difference(ref_f - ref_c),
-            ],
-            dim=1,
-        )
-        return base + self.unscale(self.trunk(self.net, x))
-
-
 def index_change_weights(
     refs: Sequence[Scene], target: Scene, bands: Sequence[str], radius: int
 ) -> np.ndarray:
@@ -202,3 +121,133 @@ def index_change_weights(
         change.append(np.where(den > 0, num / np.maximum(den, 1e-12), np.inf))
     inverse = 1.0 / (np.stack(change) + 1e-6)
     return (inverse / inverse.sum(0, keepdims=True))[:, None].astype(np.float32)
+
+
+class ResStf(IndexChangeBlend):
+    """ResStf as published: one residual network per reference pair (module docstring)."""
+
+    name = "resstf"
+    n_refs = (1, 2)
+    train_refs = 1
+    outer_amp = False
+    same_date = True
+    same_date_only = True
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "tiny": {
+            "depth": 4, "width": 8, "weight_radius": 2, "blend": "index", "optimizer": "adamw",
+            "epochs": 2, "steps_per_epoch": 2, "batch_size": 2, "patch": 16,
+            "stream_dates": [],
+        },
+        "full": {
+            "depth": 18, "width": 64, "weight_radius": 16, "blend": "index", "optimizer": "adamw",
+            "epochs": 30, "steps_per_epoch": 20, "batch_size": 4, "patch": 128, "lr": 3e-4,
+            "patience": 6, "budget_s": 300, "budget_s_gpu": 1800, "stream_dates": [],
+        },
+    }  # fmt: skip
+
+    def _stream_net(self, n_bands: int) -> nn.Module:
+        p = self.params
+        return ResStfNet(n_bands, n_bands, int(p["width"]), int(p["depth"]))
+
+    def build(self, n_bands: int) -> nn.Module:
+        keys = list(self.params.get("stream_dates") or ["start"])
+        self._active = keys[0]
+        self._freeze_stats = False
+        return nn.ModuleDict({k: self._stream_net(n_bands) for k in keys})
+
+    @property
+    def halo(self) -> int:
+        return max(int(self.params["depth"]), int(self.params["weight_radius"]))
+
+    def forward(
+        self, refs_coarse: Tensor, refs_fine: Tensor, tgt_coarse: Tensor, days: Tensor
+    ) -> Tensor:
+        """``M_t + f_k(M_t)`` with the active stream's network (refs only choose the stream)."""
+        tgt = tgt_coarse.float()
+        residual = self.trunk(self.net[self._active], self.standardise(tgt))
+        return tgt + self.unscale(residual)
+
+    def set_band_stats(self, pairs: Sequence[Scene]) -> None:
+        """Statistics of *all* training pairs, not of the one pair a stream trains on."""
+        if not self._freeze_stats:
+            super().set_band_stats(pairs)
+
+    def fit(
+        self,
+        pairs: Sequence[Scene],
+        val: Sequence[Scene] = (),
+        *,
+        bands: tuple[str, ...] | None = None,
+        progress: bool = True,
+    ) -> FitReport:
+        """Train one network per clear pair on its own same-date residual (module doc)."""
+        from pipeline.models import training
+
+        clear = sorted((s for s in pairs if s.fine is not None), key=lambda s: s.date)
+        if not clear:
+            raise InputError(f"model {self.name} needs at least one clear pair to train on")
+        super().set_band_stats(clear)
+        budget = {k: self.params.get(k) for k in ("budget_s", "budget_s_gpu")}
+        nets, starts, reports = {}, {}, []
+        self._freeze_stats = True
+        try:
+            for k, pair in enumerate(clear):
+                for key, total in budget.items():
+                    self.params[key] = None if total is None else float(total) / len(clear)
+                torch.manual_seed(int(self.params["seed"]) + k)
+                self.net, self._active = (
+                    nn.ModuleDict({"stream": self._stream_net(len(self.bands))}),
+                    "stream",
+                )
+                self.net.to(self.device)
+                reports.append(training.fit(self, [pair], (), progress=progress))
+                nets[pair.date.isoformat()] = self.net["stream"]
+                starts.update(
+                    {
+                        pair.date.isoformat() + n[len("stream") :]: v
+                        for n, v in self.start_state.items()
+                    }
+                )  # type: ignore[union-attr]
+        finally:
+            self._freeze_stats = False
+            self.params.update(budget)
+        self.params["stream_dates"] = list(nets)
+        self.net, self._active, self.start_state = nn.ModuleDict(nets), next(iter(nets)), starts
+        self.report = _combine(reports, clear)
+        return self.report
+
+    def _run_tiled(self, refs: Sequence[Scene], target: Scene) -> np.ndarray:
+        """Predict with the network of the stream's reference date (nearest trained date)."""
+        keys = list(self.net)  # type: ignore[call-overload]
+        if keys != ["start"]:  # an untrained model has only its start network
+            ref = refs[0].date
+            dates = [dt.date.fromisoformat(k) for k in keys]
+            self._active = min(dates, key=lambda d: (abs((d - ref).days), d)).isoformat()
+        return super()._run_tiled(refs, target)
+
+
+def _combine(reports: Sequence[FitReport], pairs: Sequence[Scene]) -> FitReport:
+    """One report for the per-pair streams: summed steps, RMS of start/end held-back RMSE."""
+
+    def rms(values: list[float | None]) -> float | None:
+        vals = [v for v in values if v is not None]
+        return float(np.sqrt(np.mean(np.square(vals)))) if vals else None
+
+    streams = {
+        p.date.isoformat(): {"steps": r.steps, "start_val_rmse": r.start_val_rmse,
+                             "end_val_rmse": r.end_val_rmse}
+        for p, r in zip(pairs, reports, strict=True)
+    }  # fmt: skip
+    end = rms([r.end_val_rmse for r in reports])
+    return FitReport(
+        epochs=max(r.epochs for r in reports),
+        best_val_loss=None if end is None else end**2,
+        seconds=sum(r.seconds for r in reports),
+        history=reports[0].history,
+        steps=sum(r.steps for r in reports),
+        start_val_rmse=rms([r.start_val_rmse for r in reports]),
+        end_val_rmse=end,
+        validation="held-back rows of each pair",
+        task="same-date residual L - M, one network per pair",
+        notes={"streams": streams},
+    )

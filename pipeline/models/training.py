@@ -149,6 +149,15 @@ def schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> Any:
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def make_optimizer(model: TorchFusionModel) -> torch.optim.Optimizer:
+    """AdamW, or ``optimizer = "sgd"``: SGD with momentum 0.9 (the ResStf paper's)."""
+    p = model.params
+    lr, decay = float(p["lr"]), float(p["weight_decay"])
+    if p.get("optimizer", "adamw") == "sgd":
+        return torch.optim.SGD(model.net.parameters(), lr=lr, momentum=0.9, weight_decay=decay)
+    return torch.optim.AdamW(model.net.parameters(), lr=lr, weight_decay=decay)
+
+
 def budget_seconds(model: TorchFusionModel) -> float:
     """Training time budget: ``budget_s_gpu`` on CUDA, ``budget_s`` otherwise (inf if None)."""
     key = "budget_s_gpu" if model.device.type == "cuda" else "budget_s"
@@ -217,9 +226,7 @@ def _train(
 
     p = model.params
     per_epoch = int(p["steps_per_epoch"])
-    optimizer = torch.optim.AdamW(
-        model.net.parameters(), lr=float(p["lr"]), weight_decay=float(p["weight_decay"])
-    )
+    optimizer = make_optimizer(model)
     lr_schedule = schedule(optimizer, int(p["warmup_steps"]), setup.epochs * per_epoch)
     best, stale, steps, best_state = history[0]["val_loss"], 0, 0, None
     budget, began = budget_seconds(model), time.perf_counter()

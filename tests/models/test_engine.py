@@ -12,7 +12,7 @@ from pipeline.models import FusionInput, Scene, create_model
 from pipeline.models.patches import PatchSampler, augment, make_tasks, same_date_tasks
 from pipeline.models.training import schedule
 
-NETS = ["resstf", "edcstfn"]
+NETS = ["resstf_prior", "edcstfn"]
 BANDS = ("g", "r", "n")
 
 
@@ -36,9 +36,9 @@ def gain_error_scenes(n_dates: int = 5, size: int = 48, seed: int = 0) -> list[S
 
 def test_he_init_keeps_the_signal_through_18_layers() -> None:
     model = create_model("resstf", bands=BANDS, size="full")
-    body = model.net.body[:-1]  # everything but the zero head
+    body = model.net["start"].body[:-1]  # everything but the zero head
     torch.manual_seed(0)
-    x = torch.randn(2, 15, 32, 32)
+    x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         a, b = body(x), body(x + 0.1 * torch.randn_like(x))
     # the input-dependent part of the last hidden activations does not vanish
@@ -79,7 +79,7 @@ def test_training_lowers_held_back_error_from_the_start(name: str) -> None:
 
 
 def test_budget_stops_training() -> None:
-    model = create_model("resstf", bands=BANDS, size="tiny", budget_s=0, epochs=50)
+    model = create_model("resstf_prior", bands=BANDS, size="tiny", budget_s=0, epochs=50)
     report = model.fit(gain_error_scenes(), bands=BANDS, progress=False)
     assert report.steps == 1 and report.epochs == 1
 
@@ -107,10 +107,10 @@ def test_loss_only_where_the_network_sees_and_augmentation() -> None:
 
 
 def test_full_presets_use_large_patches_and_budgets() -> None:
-    for name in NETS:
+    for name in (*NETS, "resstf"):
         params = create_model(name, bands=BANDS, size="full").params
         assert params["patch"] >= 128 and params["budget_s"] <= 360
-        assert params["date_fallback"] == "rows"
+        assert params.get("date_fallback", "rows") == "rows"
 
 
 def test_schedule_warms_up_then_decays() -> None:

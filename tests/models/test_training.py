@@ -8,7 +8,7 @@ import pytest
 from pipeline.errors import InputError
 from pipeline.models import FusionInput, Scene, create_model, load_model
 
-NETS = ["resstf", "edcstfn"]
+NETS = ["resstf", "resstf_prior", "edcstfn"]
 
 
 def _inputs(s: list[Scene], n_refs: int, bands: tuple[str, ...]) -> FusionInput:

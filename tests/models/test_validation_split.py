@@ -8,7 +8,7 @@ import pytest
 from pipeline.models import create_model
 from pipeline.models.training import held_back_date
 
-NETS = ["resstf", "edcstfn"]
+NETS = ["resstf_prior", "edcstfn"]  # the paper ResStf has no start choice or auto blend
 
 
 def test_held_back_date_is_interior_and_central(scene_factory) -> None:
@@ -41,6 +41,6 @@ def test_held_back_date_trains_and_resolves_blend(name: str, scene_factory) -> N
 
 def test_blend_auto_without_a_held_date_falls_back_to_index(scene_factory) -> None:
     s = scene_factory()
-    model = create_model("resstf", bands=("g", "r", "n"), size="tiny")
+    model = create_model("resstf_prior", bands=("g", "r", "n"), size="tiny")
     model.fit([s[0], s[2]], bands=("g", "r", "n"), progress=False)
     assert model.params["blend"] == "index"

@@ -1,0 +1,87 @@
+"""``resstf_prior``: the ResStf trunk correcting a physical start (a named variant, not ResStf).
+
+Each stream starts from ``L_k + box(M_t - M_k)`` (the fine reference plus the
+MODIS change averaged over ``change_window`` px, chosen among ``change_windows``
+on the validation patches before training) and the 18-layer trunk learns a
+correction from ``[M_t, L_k, M_k, M_t - M_k, L_k - M_k]`` (standardised, the
+differences explicit in float32); the zero head makes the untrained model that
+start exactly. One network shared by both streams, trained on cross-date tasks
+(gap-matched, :func:`pipeline.models.patches.make_tasks`); streams blended by
+the index-change weights of :mod:`pipeline.models.resstf` or inverse time
+(``blend = "auto"`` decides on a held-back date). ``stream_input = "coarse"``
+reduces it to the paper's single-image input with a shared network.
+``halo`` = max(depth, weight_radius, max(change_windows) // 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from pipeline.models._torch import smoothed_change
+from pipeline.models.resstf import IndexChangeBlend, ResStfNet
+
+
+class ResStfPrior(IndexChangeBlend):
+    """``resstf_prior``: the ResStf trunk correcting a physical start (module doc, ``pair``)."""
+
+    name = "resstf_prior"
+    n_refs = (1, 2)
+    train_refs = 1
+    outer_amp = False
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "tiny": {
+            "depth": 4, "width": 8, "weight_radius": 2, "stream_input": "pair",
+            "change_window": 3, "change_windows": [1, 3],
+            "val_split": "date", "blend": "auto", "date_fallback": "rows",
+            "epochs": 2, "steps_per_epoch": 2, "batch_size": 2, "patch": 16,
+        },
+        "full": {
+            "depth": 18, "width": 64, "weight_radius": 16, "stream_input": "pair",
+            "change_window": 65, "change_windows": [1, 9, 17, 33, 65],
+            "val_split": "date", "blend": "auto", "date_fallback": "rows",
+            "epochs": 30, "steps_per_epoch": 20, "batch_size": 4, "patch": 128, "lr": 3e-4,
+            "patience": 6, "budget_s": 300, "budget_s_gpu": 1800,
+        },
+    }  # fmt: skip
+
+    def build(self, n_bands: int) -> nn.Module:
+        if self.params["stream_input"] not in ("pair", "coarse"):
+            raise ValueError(
+                f"stream_input must be 'pair' or 'coarse', got {self.params['stream_input']!r}"
+            )
+        c_in = 5 * n_bands if self.params["stream_input"] == "pair" else n_bands
+        return ResStfNet(c_in, n_bands, int(self.params["width"]), int(self.params["depth"]))
+
+    def select_start(self, score: Callable[[], float]) -> None:
+        """Pick ``change_window`` on the validation patches (see TorchFusionModel)."""
+        self.select_change_window(score)
+
+    @property
+    def halo(self) -> int:
+        p = self.params
+        return max(int(p["depth"]), int(p["weight_radius"]), max(p["change_windows"]) // 2)
+
+    def forward(
+        self, refs_coarse: Tensor, refs_fine: Tensor, tgt_coarse: Tensor, days: Tensor
+    ) -> Tensor:
+        tgt_coarse = tgt_coarse.float()
+        if self.params["stream_input"] == "coarse":
+            return tgt_coarse + self.unscale(self.trunk(self.net, self.standardise(tgt_coarse)))
+        ref_c, ref_f = refs_coarse[:, 0].float(), refs_fine[:, 0].float()
+        base = ref_f + smoothed_change(tgt_coarse, ref_c, int(self.params["change_window"]))
+        # the differences the residual is about, explicit and in float32
+        x = torch.cat(
+            [
+                self.standardise(tgt_coarse),
+                self.standardise(ref_f),
+                self.standardise(ref_c),
+                self.scale_difference(tgt_coarse - ref_c),
+                self.scale_difference(ref_f - ref_c),
+            ],
+            dim=1,
+        )
+        return base + self.unscale(self.trunk(self.net, x))
