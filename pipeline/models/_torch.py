@@ -15,10 +15,15 @@ How to add a network (what ``resstf.py`` and ``edcstfn.py`` do)::
         def forward(self, refs_coarse, refs_fine, tgt_coarse, days): return (N, B, h, w)
         # optional: loss(pred, batch), stream_weights(...), extra_modules() for GANs
 
-``fit`` is :func:`pipeline.models.training.fit` (patch sampling, validation on a
-held-back pair or rows, early stopping, seeds, bf16 autocast on CUDA, tqdm).
-A GAN or diffusion model overrides :meth:`TorchFusionModel.training_step`
-and keeps the rest. Files are ``config.json`` + ``weights.safetensors``.
+``fit`` is :func:`pipeline.models.training.fit` (tasks, patch sampling, validation on
+a held-back date or spatial blocks, LR schedule, early stopping, time budget, seeds,
+tqdm). Trainable networks follow the engine's recipe: :func:`he_init` then a zero
+head (an untrained model returns its base), inputs through :meth:`standardise`
+and differences through :meth:`scale_difference` (float32), the network through
+:meth:`trunk` with ``outer_amp = False`` (bf16 only inside it, on CUDA), its
+output through :meth:`unscale`. A GAN or diffusion model overrides
+:meth:`TorchFusionModel.training_step` and keeps the rest. Files are
+``config.json`` + ``weights.safetensors``.
 """
 
 from __future__ import annotations

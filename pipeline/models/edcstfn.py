@@ -1,40 +1,41 @@
 """EDCSTFN: enhanced deep convolutional STF network (Tan et al. 2019, Remote Sensing 11(24)).
 
-Architecture (the paper's): a *fine-feature encoder* (3x3 convolutions to
-32/64/128 channels) on the fine reference, a *residual encoder* (same widths)
-on ``[coarse ref, fine ref, coarse target]`` stacked on the band axis, the two
-feature maps summed and decoded (128 -> 64 -> 32 -> bands). ~0.28 M
-parameters at 6 bands. All convolutions are 3x3 with stride 1, so
-``halo = 6`` (three encoder + three decoder layers).
+Architecture (the paper's and its reference code's): a *fine-feature encoder*
+(3x3 convolutions to 32/64/128 channels, ReLU) on the fine reference, a
+*residual encoder* (same widths, **no ReLU after its last layer**, so change
+features can be negative: a decrease in reflectance) on the stacked inputs,
+the two feature maps summed and decoded (128 -> 64 -> 32 -> bands). ~0.28 M
+parameters at 6 bands; all 3x3 stride 1, so the receptive-field radius is 6.
 
-Loss (the paper's compound loss): ``MSE + feature + 0.8 * (1 - MS-SSIM)``.
-The feature loss is the MSE between fine-encoder features of the prediction
-and of the truth, through a *frozen copy* of the encoder weights (the paper
-uses a pre-trained auto-encoder; freezing stops the encoder from shrinking its
-features to cheat the term). MS-SSIM uses torchmetrics with the scale count and
-kernel reduced for small patches (:func:`pipeline.models.losses.ms_ssim_loss`).
+Inputs: ``[coarse ref, fine ref, coarse target, coarse target - coarse ref,
+fine ref - coarse ref]``, each standardised per band from the training pairs
+(the two differences explicit and float32); He-initialised, bf16 (CUDA) only
+inside the network; the decoder's last layer starts at zero.
 
-One or two pairs: each pair predicts on its own (one stream); the two
-predictions are blended per pixel with the inverse coarse NDVI(+NDBI) change
-weights of :func:`pipeline.models.resstf.index_change_weights` (the paper
-averages the two; a pair whose MODIS image changed less towards the target is
-the more reliable one, which plain averaging ignores); uncertainty is the
-weighted standard deviation of the two stream predictions.
+Loss: ``reflectance MSE (band-std units) + feature_weight * feature MSE +
+ssim_weight * (1 - MS-SSIM)`` (the paper: MSE + feature + 0.8 (1 - MS-SSIM)).
+In reflectance units 0.8 (1 - MS-SSIM) was ~31x the MSE, so training optimised
+SSIM; in band-std units the reflectance term dominates (each term's share at
+the first and last epoch is in ``FitReport.notes``). The feature term is
+**dropped by default** (``feature_weight = 0``): the reference code takes it
+from an auto-encoder pre-trained on fine images; training one per region is a
+second training run that the 2-core CPU budget does not cover, and the former
+stand-in (features through the model's own untrained encoder) measured 8.7e-8
+against an MSE of 1.6e-4, i.e. no effect. ``feature_weight > 0`` uses a frozen
+copy of the fine encoder (not the paper's auto-encoder).
+
+One or two pairs: each pair predicts on its own (one stream); two predictions
+are blended per pixel with the inverse NDVI(+NDBI) change weights of
+:func:`pipeline.models.resstf.index_change_weights` or inverse time
+(``blend = "auto"`` decides on a held-back date); uncertainty is the weighted
+standard deviation of the stream predictions.
 
 ``skip`` (default ``"change"``): the decoder output is added to
 ``F_ref + box(C_tgt - C_ref)`` (coarse change averaged over ``change_window``
-px, chosen among ``change_windows`` (1 .. 65) on the validation patches before training,
-see :func:`pipeline.models._torch.smoothed_change` and
-:meth:`~pipeline.models._torch.TorchFusionModel.select_change_window`) with the last layer
-initialised to zero, so an untrained network is that smoothed-change
-prediction and training learns the correction; ``halo`` = max(6,
-``weight_radius``, ``max(change_windows) // 2``);
-``"none"`` is the paper's direct prediction. ``blend`` = ``"auto"`` (preset) chooses
-between these index-change weights and inverse-time weights on the held-back
-date after training (:meth:`~pipeline.models._torch.TorchFusionModel.select_blend`);
-``val_split`` / ``date_fallback``: see :mod:`pipeline.models.training`. With few
-training dates on a CPU budget the skip is what makes the network beat the
-naive baselines (see benchmarks/fusion-accuracy.md).
+px, chosen among ``change_windows`` on the validation patches before training),
+so an untrained network is that smoothed-change prediction and training learns
+the correction; ``halo`` = max(6, ``weight_radius``, ``max(change_windows) // 2``).
+``"none"`` is the paper's direct prediction. Training: :mod:`pipeline.models.training`.
 """
 
 from __future__ import annotations
