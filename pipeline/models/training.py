@@ -100,6 +100,9 @@ def plan(model: TorchFusionModel, pairs: Sequence[Scene], val: Sequence[Scene]) 
         make_tasks(pairs, model.train_refs) if cross else same_date_tasks(pairs, model.train_refs)
     )
     task = "cross-date" if cross else "same-date"
+    if not cross and not model.same_date:
+        # the reference is the target: nothing to learn, so say it instead of implying training
+        task = "same-date (trivial for a pair-input network: it keeps its start)"
     if epochs == 0:
         task = "none (date_fallback=start: too few dates for a held-back date)"
     opts = {"min_valid": p["min_valid"], "margin": model.halo}

@@ -60,7 +60,7 @@ def test_never_zero_steps_with_few_dates(name: str, n_pairs: int, task: str) -> 
     s = gain_error_scenes()[:n_pairs]
     model = create_model(name, bands=BANDS, size="tiny")
     report = model.fit(s, bands=BANDS, progress=False)
-    assert report.steps > 0 and report.task == task
+    assert report.steps > 0 and report.task.startswith(task)
     assert report.validation.startswith("held-back rows")
     assert report.start_val_rmse is not None and report.end_val_rmse <= report.start_val_rmse
     assert model.params["band_std"] is not None and len(model.params["band_mean"]) == 3
