@@ -19,14 +19,23 @@ def evaluate(
     epochs: Annotated[int | None, typer.Option(help="Training epochs (trainable models).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
     out: Annotated[Path, typer.Option(help="Folder for the PNG figure.")] = Path("evaluate-out"),
+    coregister: Annotated[
+        str, typer.Option(help="Coarse-fine co-registration: auto, require or off.")
+    ] = "auto",
 ) -> None:
     """Evaluate a fusion model on a manifest's ``predict`` date (trained on the other dates)."""
     from pipeline.evaluate.runner import evaluate as run
 
-    evaluation = run(manifest, model, size=size, epochs=epochs, progress=not as_json)
+    evaluation = run(
+        manifest, model, size=size, epochs=epochs, progress=not as_json, coregister=coregister
+    )
     result = evaluation.result
+    warning = result["coregistration"]["warning"]
+    if warning:
+        typer.echo(f"stf: warning: {warning}", err=True)
     if as_json:
         keys = ("model", "dataset", "target_date", "convention", "per_band", "overall", "seconds")
+        keys += ("coregistration",)
         typer.echo(json.dumps({k: result[k] for k in keys}))
         return
     _print_table(result)
@@ -57,3 +66,6 @@ def _print_table(result: dict) -> None:
     console.print(
         f"train {secs['train']:.1f} s, predict {secs['predict']:.1f} s; {result['convention']}"
     )
+    from pipeline.cube.coregister import Coregistration
+
+    console.print(Coregistration.from_dict(result["coregistration"]).describe())

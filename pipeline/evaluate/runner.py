@@ -17,7 +17,7 @@ import numpy as np
 
 from pipeline.errors import InputError
 from pipeline.evaluate.manifest import load_manifest
-from pipeline.evaluate.rasters import load_dataset, scene_on
+from pipeline.evaluate.rasters import coregister_dataset, load_dataset, scene_on
 from pipeline.metrics import score
 from pipeline.models.base import FusionInput, Prediction, Scene
 from pipeline.models.registry import create_model
@@ -66,16 +66,21 @@ def evaluate(
     size: str = "tiny",
     epochs: int | None = None,
     progress: bool = False,
+    coregister: str = "auto",
     **params: Any,
 ) -> Evaluation:
     """Evaluate ``model_name`` on the manifest's ``predict`` date.
 
     Raises :class:`~pipeline.errors.InputError` (one line) for manifest, model
     and data problems: unknown model, fewer pairs than the model needs, a target
-    date without a fine image to score against.
+    date without a fine image to score against. ``coregister`` (``auto``, ``require``,
+    ``off``): shift the coarse images onto the fine grid, estimated without the target
+    date's fine image (:func:`~pipeline.evaluate.rasters.coregister_dataset`).
     """
     manifest = load_manifest(manifest_path)
-    dataset = load_dataset(manifest)
+    dataset, coregistration = coregister_dataset(
+        load_dataset(manifest), coregister, exclude={manifest.predict}
+    )
     target = scene_on(dataset, manifest.predict)
     if target.fine is None:
         raise InputError(
@@ -115,5 +120,6 @@ def evaluate(
         "params": _params(model),
         "size": size,
         "refs": [r.date.isoformat() for r in refs],
+        "coregistration": coregistration.to_dict(),
     }
     return Evaluation(result, target.fine, prediction, manifest.bands)
