@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+from typing import Any
 
 import dask.array as da
 import numpy as np
@@ -165,3 +167,52 @@ def test_shift_coarse_cube_matches_whole_image_shift() -> None:
     moved = shift_coarse_cube(coarse, (-8.0, 24.0), FACTOR)
     expected = shift_image(coarse.values, (-0.5, 1.5))
     np.testing.assert_allclose(moved.values, expected, atol=1e-6)
+
+
+def test_run_cubes_record_the_shift_and_reuse_it_from_their_facts(
+    tiny_cfg: Any, tiny_result: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipeline.cube.coregister_cubes as module
+    from pipeline.cube.cubes import CubeFacts, load_cubes
+    from pipeline.store.provenance import run_record
+
+    cubes = load_cubes(tiny_cfg, tiny_result)
+    record = cubes.coregistration
+    assert record is not None and record.mode == "auto" and record.estimate is not None
+    assert len(record.estimate.pairs) == len(cubes.pairs)
+    # coarse_on_fine is the shifted coarse cube, block-replicated
+    first = cubes.coarse.isel(time=0).values
+    np.testing.assert_array_equal(
+        cubes.coarse_on_fine.isel(time=0).values[..., ::FACTOR, ::FACTOR], first
+    )
+    facts = CubeFacts.from_dict(json.loads(json.dumps(CubeFacts.of(cubes).to_dict())))
+    assert facts.coregistration == record
+
+    def no_estimate(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a run step re-estimated the shift its cubes.json holds")
+
+    monkeypatch.setattr(module, "estimate_cube_shift", no_estimate)
+    again = load_cubes(tiny_cfg, tiny_result, facts=facts)
+    assert again.coregistration == record
+    np.testing.assert_array_equal(again.coarse.isel(time=0).values, first)
+    prov = run_record(
+        config={},
+        fine_items=[],
+        coarse_items=[],
+        model={},
+        pair_choice={},
+        days=(dt.date(2024, 6, 6), dt.date(2024, 6, 17)),
+        coregistration=record.to_dict(),
+    )
+    assert tuple(prov["coregistration"]["applied"]) == record.applied
+
+
+def test_run_cubes_with_coregister_off_are_left_alone(tiny_cfg: Any, tiny_result: Any) -> None:
+    from pipeline.cube.cubes import load_cubes
+
+    cfg = tiny_cfg.model_copy(
+        update={"grid": tiny_cfg.grid.model_copy(update={"coregister": "off"})}
+    )
+    cubes = load_cubes(cfg, tiny_result)
+    assert cubes.coregistration is not None and cubes.coregistration.estimate is None
+    assert not cubes.coregistration.is_applied
