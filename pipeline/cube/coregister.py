@@ -17,23 +17,44 @@ the integer peak is refined to sub-pixel by a parabola through its neighbours
 along each axis. The estimate is *unreliable* (and then not applied) when the
 peak is weak, lies on the search border, few cells are clear, or the pairs
 disagree.
+
+The records and the apply/refuse decision live in :mod:`pipeline.cube.coregister_record`
+(re-exported here).
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
-from typing import Any, Literal
+from dataclasses import replace
 
 import numpy as np
 
-from pipeline.errors import InputError
+from pipeline.cube.coregister_record import (
+    MIN_APPLIED,
+    MODES,
+    Coregistration,
+    Mode,
+    PairShift,
+    ShiftEstimate,
+    check_mode,
+    decide,
+)
 
-#: ``auto``: estimate, apply when reliable, warn otherwise; ``require``: refuse when
-#: unreliable; ``off``: leave the coarse images as they are.
-Mode = Literal["auto", "require", "off"]
-MODES: tuple[str, ...] = ("auto", "require", "off")
+__all__ = [
+    "MIN_APPLIED",
+    "MODES",
+    "Coregistration",
+    "Mode",
+    "PairShift",
+    "ShiftEstimate",
+    "cells_from_fine_grid",
+    "check_mode",
+    "correlation_surface",
+    "decide",
+    "estimate_shift",
+    "shift_image",
+]
 
 #: Weakest acceptable peak correlation (mean Pearson r over bands).
 MIN_PEAK = 0.5
@@ -42,116 +63,8 @@ MIN_CELLS = 16
 #: Largest disagreement (fine px) of one pair's estimate with the combined one,
 #: as a fraction of the coarse pixel (with a floor of one fine pixel).
 MAX_SPREAD_CELLS = 0.125
-#: Shifts shorter than this (fine px) are recorded but not applied: under 1/32
-#: of a 16-px coarse cell the resampling would cost more than it fixes.
-MIN_APPLIED = 0.5
 #: A coarse cell counts when at least this fraction of its (shifted) fine footprint is valid.
 MIN_CELL_VALID = 0.75
-
-
-@dataclass(frozen=True)
-class PairShift:
-    """One pair's own estimate: ``label`` (its date), ``shift`` (dy, dx) fine px, ``peak`` r."""
-
-    label: str
-    shift: tuple[float, float]
-    peak: float
-    cells: int
-
-
-@dataclass(frozen=True)
-class ShiftEstimate:
-    """The combined estimate over the pairs.
-
-    Attributes
-    ----------
-    shift : (dy, dx) fine pixels, see the module's convention.
-    peak : mean Pearson r of aggregated fine and coarse cells at the integer peak.
-    at_zero : the same correlation without any shift (what co-registration gains).
-    cells : clear coarse cells used, summed over pairs.
-    spread : largest distance (fine px) of a pair's estimate from ``shift``.
-    pairs : each pair's own estimate.
-    reliable : whether ``shift`` may be applied; ``reason`` says why not.
-    """
-
-    shift: tuple[float, float]
-    peak: float
-    at_zero: float
-    cells: int
-    spread: float
-    pairs: tuple[PairShift, ...]
-    reliable: bool
-    reason: str | None = None
-
-
-@dataclass(frozen=True)
-class Coregistration:
-    """What a run or evaluation did about co-registration (recorded in provenance/summaries).
-
-    Attributes
-    ----------
-    mode : ``auto``, ``require`` or ``off``.
-    applied : (dy, dx) fine px actually undone ((0, 0) when nothing was applied).
-    factor : fine pixels per coarse pixel.
-    estimate : the estimate, None with ``mode="off"``.
-    warning : one line when the estimate was unreliable and nothing was applied.
-    """
-
-    mode: str
-    applied: tuple[float, float] = (0.0, 0.0)
-    factor: int = 16
-    estimate: ShiftEstimate | None = None
-    warning: str | None = None
-
-    @property
-    def is_applied(self) -> bool:
-        """True when the coarse images were resampled."""
-        return self.applied != (0.0, 0.0)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form; ``applied_m`` is not stored (depends on the grid)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> Coregistration | None:
-        """Inverse of :meth:`to_dict` (None stays None)."""
-        if data is None:
-            return None
-        est = data.get("estimate")
-        if est is not None:
-            pairs = tuple(
-                PairShift(p["label"], tuple(p["shift"]), p["peak"], p["cells"])
-                for p in est["pairs"]
-            )
-            est = ShiftEstimate(**{**est, "shift": tuple(est["shift"]), "pairs": pairs})
-        return cls(
-            mode=data["mode"],
-            applied=tuple(data["applied"]),
-            factor=int(data["factor"]),
-            estimate=est,
-            warning=data.get("warning"),
-        )
-
-    def describe(self, resolution_m: float | None = None) -> str:
-        """One line for summaries, e.g. ``shift (-8.0, -16.1) fine px applied (r 0.78 -> 0.93)``."""
-        if self.estimate is None:
-            return "co-registration off"
-        est = self.estimate
-        dy, dx = est.shift
-        metres = f" = {np.hypot(dy, dx) * resolution_m:.0f} m" if resolution_m else ""
-        state = "applied" if self.is_applied else "not applied"
-        why = f": {est.reason}" if est.reason else ""
-        return (
-            f"coarse shift ({dy:+.2f}, {dx:+.2f}) fine px{metres} {state} "
-            f"(r {est.at_zero:.2f} -> {est.peak:.2f}, {len(est.pairs)} pair(s){why})"
-        )
-
-
-def check_mode(mode: str) -> Mode:
-    """``mode`` validated; InputError (one line) otherwise."""
-    if mode not in MODES:
-        raise InputError(f"coregister: unknown mode {mode!r}; use one of {', '.join(MODES)}")
-    return mode  # type: ignore[return-value]
 
 
 def cells_from_fine_grid(coarse_on_fine: np.ndarray, factor: int) -> np.ndarray:
@@ -356,8 +269,7 @@ def estimate_shift(
     found = _search(sats, cells, factor, radius, origin) if pairs else None
     if found is None:
         reason = f"fewer than {MIN_CELLS} clear coarse cells in the pairs"
-        nan = float("nan")
-        return ShiftEstimate((0.0, 0.0), nan, nan, 0, 0.0, (), False, reason)
+        return ShiftEstimate((0.0, 0.0), None, None, 0, 0.0, (), False, reason)
     shift, peak, used, at = found
     own = []
     for (label, _, _), sat, cell in zip(pairs, sats, cells, strict=True):
@@ -372,7 +284,7 @@ def estimate_shift(
     estimate = ShiftEstimate(
         shift=_round(shift),
         peak=round(peak, 4),
-        at_zero=round(float(at_zero[0, 0]), 4),
+        at_zero=round(float(at_zero[0, 0]), 4) if np.isfinite(at_zero[0, 0]) else None,
         cells=used,
         spread=round(spread, 3),
         pairs=tuple(own),
@@ -390,7 +302,7 @@ def _unreliable(est: ShiftEstimate, border: bool, factor: int, radius: int) -> s
     """Why ``est`` must not be applied, or None."""
     if est.cells < MIN_CELLS:
         return f"only {est.cells} clear coarse cells (need {MIN_CELLS})"
-    if not est.peak >= MIN_PEAK:
+    if est.peak is None or not est.peak >= MIN_PEAK:
         return f"weak correlation peak r={est.peak:.2f} (< {MIN_PEAK})"
     if border:
         return f"peak on the search border ({radius} fine px): shift larger than searched"
@@ -398,30 +310,6 @@ def _unreliable(est: ShiftEstimate, border: bool, factor: int, radius: int) -> s
     if est.spread > limit:
         return f"pairs disagree by up to {est.spread:.1f} fine px (> {limit:g})"
     return None
-
-
-def decide(mode: str, estimate: ShiftEstimate | None, factor: int) -> Coregistration:
-    """What to apply for ``estimate`` under ``mode`` (``require`` refuses an unreliable one).
-
-    Raises
-    ------
-    InputError
-        ``mode="require"`` and the estimate is unreliable (one line, cause and fix).
-    """
-    check_mode(mode)
-    if mode == "off" or estimate is None:
-        return Coregistration("off", factor=factor)
-    if not estimate.reliable:
-        line = (
-            f"coarse/fine co-registration estimate unreliable ({estimate.reason}); "
-            "coarse images left unshifted: check the coarse collection's alignment "
-            "or set coregister: off"
-        )
-        if mode == "require":
-            raise InputError(line.replace("left unshifted", "refused (coregister: require)"))
-        return Coregistration(mode, factor=factor, estimate=estimate, warning=line)
-    applied = estimate.shift if np.hypot(*estimate.shift) >= MIN_APPLIED else (0.0, 0.0)
-    return Coregistration(mode, applied=applied, factor=factor, estimate=estimate)
 
 
 def shift_image(image: np.ndarray, shift: tuple[float, float], order: int = 1) -> np.ndarray:

@@ -216,3 +216,12 @@ def test_run_cubes_with_coregister_off_are_left_alone(tiny_cfg: Any, tiny_result
     cubes = load_cubes(cfg, tiny_result)
     assert cubes.coregistration is not None and cubes.coregistration.estimate is None
     assert not cubes.coregistration.is_applied
+
+
+def test_nothing_to_correlate_gives_a_json_safe_unreliable_record() -> None:
+    label, fine, cells = _pair(7, (0.0, 0.0))
+    cells[:] = np.nan
+    record = decide("auto", estimate_shift([(label, fine, cells)], FACTOR), FACTOR)
+    text = json.dumps(record.to_dict(), allow_nan=False)  # strict JSON for stf cube --json
+    assert Coregistration.from_dict(json.loads(text)) == record
+    assert "not estimated" in record.describe() and record.warning
