@@ -203,7 +203,7 @@ def _peak(
     r: np.ndarray, dys: np.ndarray, dxs: np.ndarray
 ) -> tuple[tuple[float, float], float, tuple[int, int]]:
     """Sub-pixel peak (dy, dx) of a surface, its integer peak value and integer position."""
-    i, j = np.unravel_index(np.nanargmax(r), r.shape)
+    i, j = (int(k) for k in np.unravel_index(np.nanargmax(r), r.shape))
     sub = (float(dys[i]) + _vertex(r[:, j], i), float(dxs[j]) + _vertex(r[i, :], j))
     return sub, float(r[i, j]), (int(dys[i]), int(dxs[j]))
 
@@ -290,8 +290,8 @@ def estimate_shift(
         pairs=tuple(own),
         reliable=True,
     )
-    reason = _unreliable(estimate, radius in np.abs(at), factor, radius)
-    return replace(estimate, reliable=reason is None, reason=reason)
+    why = _unreliable(estimate, radius in np.abs(at), factor, radius)
+    return replace(estimate, reliable=why is None, reason=why)
 
 
 def _round(shift: tuple[float, float]) -> tuple[float, float]:

@@ -10,6 +10,7 @@ see the same shifted values.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Sequence
 
@@ -41,7 +42,7 @@ def _window(n_cells: int, factor: int, radius: int, fine_size: int) -> tuple[sli
     return slice(c0, c0 + size), slice(f0, f1), c0 * factor - f0
 
 
-def _index(cube: xr.DataArray, day: object) -> int:
+def _index(cube: xr.DataArray, day: dt.date) -> int:
     days = cube["time"].values.astype("datetime64[D]")
     return int(np.flatnonzero(days == np.datetime64(day, "D"))[0])
 
