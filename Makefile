@@ -5,7 +5,7 @@ PIP     := .venv/bin/pip -q --disable-pip-version-check
 export PYTHONUNBUFFERED := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: setup demo test test-fast lint typecheck audit bench clean
+.PHONY: setup demo test test-fast lint typecheck audit bench bench-gpu clean
 
 .venv/.installed: pyproject.toml constraints.txt
 	python3 -m venv .venv
@@ -39,6 +39,12 @@ audit: setup
 
 bench: setup
 	$(PY) -m benchmarks.run
+
+# Every GPU measurement in <= 8 min (CPU dry run without CUDA); results under $OUT.
+# No setup dependency: the GPU machine has no network, use its own torch (GPU_PY=python3).
+GPU_PY ?= $(if $(wildcard $(PY)),$(PY),python3)
+bench-gpu:
+	$(GPU_PY) -m benchmarks.gpu_check --out "$${OUT:-gpu-check-out}" $(GPU_CHECK_ARGS)
 
 clean:
 	rm -rf demo-out demo-world .pytest_cache .mypy_cache .ruff_cache

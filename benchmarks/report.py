@@ -488,5 +488,8 @@ def render(res: dict[str, Any]) -> str:
             lines += fn(res[name])
     if "throughput" in res and "pipeline" in res:
         lines += ["## Cost model", "", *cost_section(res)]
+    from benchmarks.gpu_report import section as gpu_check_section
+
+    lines += gpu_check_section()
     lines += ["## Not measured", "", *(f"- {n}" for n in res.get("not_measured", [])), ""]
     return "\n".join(lines)

@@ -111,6 +111,10 @@ class GridSpec(Spec):
     crs: str = "utm"
     resolution: float = Field(default=30.0, gt=0)
     coarse_factor: int = Field(default=16, ge=2, le=64)
+    coregister: Literal["auto", "require", "off"] = Field(
+        default="auto",
+        description="shift the coarse cube onto the fine grid (pipeline.cube.coregister)",
+    )
 
     @field_validator("resolution")
     @classmethod

@@ -57,6 +57,7 @@ class RunSummary:
     weights_sha256: str
     products: dict[str, str] = field(default_factory=dict)
     skipped: tuple[SkippedItem, ...] = ()
+    coregistration: dict[str, Any] | None = None  # Coregistration.to_dict() of the cubes
 
     @property
     def pixels_per_s(self) -> float:
@@ -214,6 +215,7 @@ def _fuse(
         "fine_items": list(cubes.fine_ids),
         "coarse_items": list(cubes.coarse_ids),
         "skipped_items": [asdict(s) for s in cubes.skipped],
+        "coregistration": cubes.coregistration and cubes.coregistration.to_dict(),
     }
     if selection is not None:  # model.select: the leave-one-pair-out table and the choice
         prov["model_selection"] = selection
@@ -354,6 +356,7 @@ def _run_locked(
         weights_sha256=payload.weights_sha256,
         products={name: str(path) for name, path in products.items()},
         skipped=cubes.skipped,
+        coregistration=cubes.coregistration and cubes.coregistration.to_dict(),
     )
 
 

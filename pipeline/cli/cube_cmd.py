@@ -41,6 +41,8 @@ def cube(
     with _progress_bar(enabled=not as_json) as progress:
         cubes = load_cubes(cfg, result, backend, min_clear=min_clear, progress=progress)
     summary = summarize(cfg, result, cubes)
+    if cubes.coregistration is not None and cubes.coregistration.warning:
+        typer.echo(f"stf: warning: {cubes.coregistration.warning}", err=True)
     if as_json:
         typer.echo(json.dumps(summary))
     else:
@@ -101,3 +103,6 @@ def _print_summary(s: dict[str, Any]) -> None:
         console.print(
             f"[yellow]skipped[/] {item['item']} (asset {item['asset']}: {item['reason']})"
         )
+    coreg = s.get("coregistration")
+    if coreg:
+        console.print(f"co-registration: {coreg['summary']}")

@@ -19,6 +19,7 @@ from pipeline.cli.app import app
 JSON_KEYS = (
     "model", "dataset", "target_date", "convention", "per_band", "overall", "seconds",
     "refs", "baselines", "best_baseline", "gain_over_best_baseline", "training",
+    "coregistration",
 )  # fmt: skip
 
 
@@ -37,18 +38,26 @@ def evaluate(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")] = False,
     out: Annotated[Path, typer.Option(help="Folder for the PNG figures.")] = Path("evaluate-out"),
+    coregister: Annotated[
+        str, typer.Option(help="Coarse-fine co-registration: auto, require or off.")
+    ] = "auto",
 ) -> None:
     """Evaluate a fusion model on a manifest's ``predict`` date (trained on the other dates)."""
     params: dict[str, Any] = {} if budget is None else {"budget_s": budget}
     if epochs is not None:
         params["epochs"] = epochs
     if folds:
-        _folds(manifest, model, size, params, as_json)
+        _folds(manifest, model, size, {**params, "coregister": coregister}, as_json)
         return
     from pipeline.evaluate.runner import evaluate as run
 
-    evaluation = run(manifest, model, size=size, progress=not as_json, **params)
+    evaluation = run(
+        manifest, model, size=size, progress=not as_json, coregister=coregister, **params
+    )
     result = evaluation.result
+    warning = result["coregistration"]["warning"]
+    if warning:
+        typer.echo(f"stf: warning: {warning}", err=True)
     if as_json:
         typer.echo(json.dumps({k: result[k] for k in JSON_KEYS if k in result}))
         return
@@ -113,6 +122,9 @@ def _print_table(result: dict) -> None:
         f"refs {', '.join(result['refs'])}; train {secs['train']:.1f} s, "
         f"predict {secs['predict']:.1f} s; {result['convention']}"
     )
+    from pipeline.cube.coregister import Coregistration
+
+    console.print(Coregistration.from_dict(result["coregistration"]).describe())
     if "best_baseline" in result:
         best = result["best_baseline"]
         console.print(

@@ -26,6 +26,8 @@ def _print_summary(summary: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from pipeline.cube.coregister import Coregistration
+
     table = Table(title="stf run", show_header=False)
     rows = [
         ("store", summary.store),
@@ -39,11 +41,16 @@ def _print_summary(summary: Any) -> None:
     ]
     rows += [(f"product {name}", path) for name, path in summary.products.items()]
     rows += [("skipped (asset unreadable)", item.describe()) for item in summary.skipped]
+    coreg = Coregistration.from_dict(summary.coregistration)
+    if coreg is not None:
+        rows.append(("co-registration", coreg.describe()))
     for key, value in rows:
         table.add_row(key, value)
     Console().print(table)
     for item in summary.skipped:
         print(f"stf: warning: skipped {item.describe()}", file=sys.stderr)
+    if coreg is not None and coreg.warning:
+        print(f"stf: warning: {coreg.warning}", file=sys.stderr)
 
 
 @app.command("run")

@@ -1,7 +1,8 @@
 """Analysis-ready cubes: fine and coarse reflectance on aligned grids, masked, with pairs.
 
 Data flow of :func:`load_cubes`: target grids -> raw reads (a :class:`Reader`)
--> scale + mask -> merge same-day scenes -> clear fractions -> pairs.
+-> scale + mask -> merge same-day scenes -> clear fractions -> pairs -> coarse
+shift estimated and undone (``grid.coregister``, :mod:`pipeline.cube.coregister_cubes`).
 
 The coarse cube is read directly onto the coarse grid (``grid.resolution ×
 coarse_factor``, same origin as the fine grid) with GDAL ``average``
@@ -31,6 +32,8 @@ from pipeline.catalog.gdal_env import configure_client
 from pipeline.catalog.search import SearchResult, item_datetime
 from pipeline.catalog.sensors import Sensor, sensor
 from pipeline.config import RunConfig
+from pipeline.cube.coregister import Coregistration
+from pipeline.cube.coregister_cubes import coregister
 from pipeline.cube.grid import grid_anchor, target_grids
 from pipeline.cube.load import READERS, AssetSpec, Reader
 from pipeline.cube.mask import clear_fraction, masked_cube, merge_same_day, qa_assets
@@ -57,6 +60,7 @@ class Cubes:
     fine_ids, coarse_ids : STAC item ids read (the searched items less ``skipped``).
     skipped : items left out because an asset of theirs cannot be read (see
         :mod:`pipeline.cube.unreadable`); their scenes are in neither cube.
+    coregistration : the coarse shift estimated and undone (``grid.coregister``), or None.
     """
 
     fine: xr.DataArray
@@ -68,6 +72,7 @@ class Cubes:
     fine_ids: tuple[str, ...] = ()
     coarse_ids: tuple[str, ...] = ()
     skipped: tuple[SkippedItem, ...] = ()
+    coregistration: Coregistration | None = None
 
     @property
     def fine_clear(self) -> xr.DataArray:
@@ -91,11 +96,13 @@ class CubeFacts:
     ----------
     fine_clear, coarse_clear : per merged scene (time order) clear fraction in [0, 1].
     skipped : items left out because an asset of theirs could not be read.
+    coregistration : the coarse shift applied (reused, not estimated again).
     """
 
     fine_clear: tuple[float, ...]
     coarse_clear: tuple[float, ...]
     skipped: tuple[SkippedItem, ...] = ()
+    coregistration: Coregistration | None = None
 
     @classmethod
     def of(cls, cubes: Cubes) -> CubeFacts:
@@ -104,6 +111,7 @@ class CubeFacts:
             tuple(float(c) for c in cubes.fine_clear.values),
             tuple(float(c) for c in cubes.coarse_clear.values),
             cubes.skipped,
+            cubes.coregistration,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -112,6 +120,7 @@ class CubeFacts:
             "fine_clear": list(self.fine_clear),
             "coarse_clear": list(self.coarse_clear),
             "skipped": [asdict(s) for s in self.skipped],
+            "coregistration": self.coregistration and self.coregistration.to_dict(),
         }
 
     @classmethod
@@ -121,6 +130,7 @@ class CubeFacts:
             tuple(data["fine_clear"]),
             tuple(data["coarse_clear"]),
             tuple(SkippedItem(**s) for s in data.get("skipped", [])),
+            Coregistration.from_dict(data.get("coregistration")),
         )
 
 
@@ -225,7 +235,15 @@ def load_cubes(
     pairs = find_pairs(cubes, min_clear=min_clear, max_gap_days=max_gap_days)
     if skipped and not pairs:
         raise _refusal(skipped, "no clear fine/coarse pair is left")
-    return replace(cubes, pairs=pairs)
+    known = facts.coregistration if facts is not None else None
+    coarse, record = coregister(fine, coarse, pairs, factor, cfg.grid.coregister, known)
+    return replace(
+        cubes,
+        pairs=pairs,
+        coarse=coarse,
+        coarse_on_fine=block_upsample(coarse, factor, geobox),
+        coregistration=record,
+    )
 
 
 def _refusal(skipped: Sequence[SkippedItem], consequence: str) -> ServiceError:

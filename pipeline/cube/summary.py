@@ -32,6 +32,14 @@ def _chunks(cube: xr.DataArray) -> dict[str, int]:
     return {str(dim): int(max(lengths)) for dim, lengths in sizes}
 
 
+def _coregistration(cubes: Cubes, resolution_m: float) -> dict[str, Any] | None:
+    """The co-registration record plus a one-line ``summary`` (None if the cubes have none)."""
+    record = cubes.coregistration
+    if record is None:
+        return None
+    return {**record.to_dict(), "summary": record.describe(resolution_m)}
+
+
 def summarize(cfg: RunConfig, result: SearchResult, cubes: Cubes) -> dict[str, Any]:
     """Everything ``stf cube`` reports, as plain JSON types.
 
@@ -46,6 +54,7 @@ def summarize(cfg: RunConfig, result: SearchResult, cubes: Cubes) -> dict[str, A
         "fine": _scenes(cubes.fine, cfg.collections.fine, len(result.fine)),
         "coarse": _scenes(cubes.coarse, cfg.collections.coarse, len(result.coarse)),
         "skipped": [asdict(item) for item in cubes.skipped],
+        "coregistration": _coregistration(cubes, abs(fine_box.resolution.x)),
         "pairs": [
             {
                 "date": p.date.isoformat(),

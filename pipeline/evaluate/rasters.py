@@ -1,12 +1,22 @@
-"""Read a manifest's rasters onto the fine grid (rasterio), checking bands and shapes."""
+"""Read a manifest's rasters onto the fine grid (rasterio), check bands and shapes, co-register."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from pipeline.cube.coregister import (
+    Coregistration,
+    cells_from_fine_grid,
+    check_mode,
+    decide,
+    estimate_shift,
+    shift_image,
+)
 from pipeline.evaluate.manifest import Dataset, DateEntry, Manifest, Scaling, _fail
 from pipeline.models.base import Scene
 
@@ -110,3 +120,35 @@ def load_dataset(manifest: Manifest) -> Dataset:
 def scene_on(dataset: Dataset, date: dt.date) -> Scene:
     """The scene of ``date``."""
     return next(s for s in dataset.scenes if s.date == date)
+
+
+def coregister_dataset(
+    dataset: Dataset, mode: str = "auto", exclude: Collection[dt.date] = ()
+) -> tuple[Dataset, Coregistration]:
+    """The dataset with every coarse image shifted onto the fine grid, and what was done.
+
+    The shift is estimated (:mod:`pipeline.cube.coregister`) from the pairs whose
+    date is not in ``exclude`` (pass the scored date: its fine image stays unseen),
+    and undone on every date's coarse image by linear resampling on the fine grid.
+
+    Parameters
+    ----------
+    dataset : rasters of a manifest (coarse on the fine grid).
+    mode : ``auto`` (apply when reliable, else warn via the record), ``require``
+        (InputError when unreliable) or ``off``.
+    exclude : dates whose fine image the estimate must not use.
+    """
+    factor = round(dataset.manifest.ratio)
+    check_mode(mode)
+    if mode == "off":
+        return dataset, decide("off", None, factor)
+    pairs = [
+        (s.date.isoformat(), s.fine, cells_from_fine_grid(s.coarse, factor))
+        for s in dataset.scenes
+        if s.fine is not None and s.date not in exclude
+    ]
+    record = decide(mode, estimate_shift(pairs, factor), factor)
+    if not record.is_applied:
+        return dataset, record
+    scenes = tuple(replace(s, coarse=shift_image(s.coarse, record.applied)) for s in dataset.scenes)
+    return replace(dataset, scenes=scenes), record

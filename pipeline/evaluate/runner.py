@@ -24,7 +24,7 @@ import numpy as np
 from pipeline.errors import InputError
 from pipeline.evaluate.checks import check_scorable
 from pipeline.evaluate.manifest import Dataset, load_manifest
-from pipeline.evaluate.rasters import load_dataset, scene_on
+from pipeline.evaluate.rasters import coregister_dataset, load_dataset, scene_on
 from pipeline.metrics import score
 from pipeline.models.base import FusionInput, FusionModel, Prediction, Scene
 from pipeline.models.baselines import NAIVE_MODELS
@@ -125,10 +125,17 @@ def evaluate_on(
     size: str = "tiny",
     progress: bool = False,
     baselines: bool = True,
+    coregister: str = "auto",
     **params: Any,
 ) -> Evaluation:
-    """Train on every other clear date of ``dataset``, predict ``target_date``, score it."""
+    """Train on every other clear date of ``dataset``, predict ``target_date``, score it.
+
+    ``coregister`` (``auto``, ``require``, ``off``): shift the coarse images onto the
+    fine grid first, estimated without the target date's fine image
+    (:func:`~pipeline.evaluate.rasters.coregister_dataset`).
+    """
     manifest = dataset.manifest
+    dataset, coregistration = coregister_dataset(dataset, coregister, exclude={target_date})
     target = scene_on(dataset, target_date)
     pairs = [s for s in dataset.scenes if s.fine is not None and s.date != target.date]
     check_scorable(dataset, target, pairs)
@@ -158,6 +165,7 @@ def evaluate_on(
         "params": _params(model),
         "size": size,
         "refs": [r.date.isoformat() for r in refs],
+        "coregistration": coregistration.to_dict(),
     }
     training = _training_rows(model, dataset, target, inputs, scores.overall["rmse"])
     if training is not None:
@@ -179,6 +187,7 @@ def evaluate(
     epochs: int | None = None,
     progress: bool = False,
     baselines: bool = True,
+    coregister: str = "auto",
     **params: Any,
 ) -> Evaluation:
     """Evaluate ``model_name`` on the manifest's ``predict`` date.
@@ -199,5 +208,6 @@ def evaluate(
         size=size,
         progress=progress,
         baselines=baselines,
+        coregister=coregister,
         **params,
     )

@@ -101,6 +101,7 @@ def _provenance(
         pair_choice=choice,
         days=(request.days[0], request.days[-1]),
         model_selection=prov.get("model_selection"),
+        coregistration=prov.get("coregistration"),
     )
     return merge(previous if isinstance(previous, str) else None, record)
 

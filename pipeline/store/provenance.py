@@ -51,6 +51,7 @@ def run_record(
     days: tuple[dt.date, dt.date],
     skipped_items: Sequence[Mapping[str, str]] = (),
     model_selection: dict[str, Any] | None = None,
+    coregistration: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The provenance record of one run (JSON-ready).
 
@@ -65,6 +66,8 @@ def run_record(
         ``{"item", "collection", "asset", "href", "reason"}`` (href already redacted).
     model_selection : with ``model.select``, the leave-one-pair-out ``table``,
         ``summary``, ``choice`` and ``rule`` (:class:`pipeline.models.select.SelectionResult`).
+    coregistration : the coarse shift estimated and applied before training and fusion
+        (:class:`pipeline.cube.coregister.Coregistration` as a dict).
     """
     record = {
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -78,6 +81,8 @@ def run_record(
     }
     if model_selection is not None:
         record["model_selection"] = model_selection
+    if coregistration is not None:
+        record["coregistration"] = coregistration
     return record
 
 

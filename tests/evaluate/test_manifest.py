@@ -159,9 +159,12 @@ def test_evaluate_json_on_real_data(capsys) -> None:
         "baselines",
         "best_baseline",
         "gain_over_best_baseline",
+        "coregistration",
     }
     assert result["best_baseline"]["model"] in result["baselines"]
     assert "smoothed_change" in result["baselines"]
+    # the real MODIS of this set is ~(-8, -16) fine px off the Landsat grid
+    assert result["coregistration"]["applied"] == pytest.approx([-8, -16], abs=1.0)
     assert result["target_date"] == "2001-07-11" and set(result["per_band"]) == {
         "green",
         "red",
