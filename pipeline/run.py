@@ -76,9 +76,10 @@ def store_url(cfg: RunConfig) -> str:
 
 
 def _search(cfg: RunConfig) -> Any:
-    from pipeline.catalog.search import open_endpoint, search_items
+    from pipeline.catalog.search import search_items
+    from pipeline.demo import open_endpoint
 
-    with open_endpoint(cfg) as url:
+    with open_endpoint(cfg.stac) as url:
         return search_items(cfg, url)
 
 
@@ -159,7 +160,7 @@ def _cubes_from_summary(cfg: RunConfig, summary: Path) -> Cubes:
 
 def model_step(cfg: RunConfig, cube_summary: Path, workdir: Path) -> Path:
     """Load ``model.weights``, or train the configured model on the pairs; returns its directory."""
-    from pipeline.fuse.model_prep import model_dir_for
+    from pipeline.train import model_dir_for
 
     return model_dir_for(cfg, _cubes_from_summary(cfg, cube_summary), workdir, progress=False)
 
@@ -168,7 +169,7 @@ def fuse_step(
     cfg: RunConfig, cube_summary: Path, model_dir: Path, *, scheduler: str | None = None
 ) -> str:
     """Fuse the config's days into the store (resuming); returns the store URL."""
-    from pipeline.fuse.model_prep import read_selection
+    from pipeline.train import read_selection
 
     cubes = _cubes_from_summary(cfg, cube_summary)
     payload = ModelPayload.from_dir(Path(model_dir))
@@ -308,7 +309,7 @@ def check_store_region(cfg: RunConfig) -> None:
 def _run_locked(
     cfg: RunConfig, *, scheduler: str | None, resume: bool, progress: bool, log: Log
 ) -> RunSummary:
-    from pipeline.fuse.model_prep import model_dir_for, read_selection
+    from pipeline.train import model_dir_for, read_selection
 
     start = time.perf_counter()
     if cfg.store.overwrite:

@@ -27,16 +27,17 @@ def cube(
     """Search the STAC endpoint and summarise the fine/coarse cubes, their clear days and pairs."""
     import warnings
 
-    from pipeline.catalog.search import open_endpoint, search_items
+    from pipeline.catalog.search import search_items
     from pipeline.config import load_config
     from pipeline.cube.cubes import load_cubes
     from pipeline.cube.summary import summarize
+    from pipeline.demo import open_endpoint
 
     # odc-geo/shapely/affine deprecations say nothing about the user's data.
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=PendingDeprecationWarning)
     cfg = load_config(config)
-    with open_endpoint(cfg) as url:
+    with open_endpoint(cfg.stac) as url:
         result = search_items(cfg, url)
     with _progress_bar(enabled=not as_json) as progress:
         cubes = load_cubes(cfg, result, backend, min_clear=min_clear, progress=progress)
