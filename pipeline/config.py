@@ -304,6 +304,12 @@ class ComputeSpec(Spec):
         description="MiB of source chunks one group of fuse tasks may hold per worker "
         "(two groups are open at a time); bounds the inputs held on the cluster",
     )
+    max_run_gib: float = Field(
+        default=4096.0,
+        gt=0,
+        description="GiB a run may read plus write (estimated before any pixel is read); "
+        "a larger region or season is refused in one line naming this setting",
+    )
 
 
 class ProductsSpec(Spec):

@@ -100,7 +100,7 @@ def run(
             items = stages.search(cfg)
             log(f"  {len(items.result.fine)} fine + {len(items.result.coarse)} coarse items")
         with _stage("cubes", log):
-            cube_set = stages.cubes(cfg, items, progress=progress)
+            cube_set = stages.cubes(cfg, items, progress=progress, log=log)
             _log_cubes(cube_set, log)
         with _stage("model", log):
             trained = stages.model(cfg, cube_set, progress=progress)

@@ -22,13 +22,16 @@ from pipeline.stages.chain import (
     model,
     products,
     search,
+    size,
     store_lock,
 )
+from pipeline.stages.size import RunEstimate
 
 __all__ = [
     "CubeSet",
     "FusedStore",
     "Items",
+    "RunEstimate",
     "TrainedModel",
     "check_store_region",
     "cubes",
@@ -37,6 +40,7 @@ __all__ = [
     "products",
     "run_dir",
     "search",
+    "size",
     "store_lock",
     "store_url",
 ]

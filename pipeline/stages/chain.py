@@ -20,6 +20,7 @@ from pipeline.config import ProductsSpec, RunConfig
 from pipeline.cube.cubes import CubeFacts, Cubes, load_cubes
 from pipeline.errors import InputError, StoreError
 from pipeline.stages.artefacts import CubeSet, FusedStore, Items, TrainedModel, store_url
+from pipeline.stages.size import RunEstimate, check_size, estimate
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -66,8 +67,22 @@ def build_cubes(
     return cubes
 
 
-def cubes(cfg: RunConfig, items: Items, *, progress: bool = False) -> CubeSet:
-    """Load and mask the cubes of ``items`` on the run's grid and find the pairs."""
+def size(cfg: RunConfig, items: Items) -> RunEstimate:
+    """The run's size from the search alone (pixels, days, bands, bytes, tasks, coverage)."""
+    return estimate(cfg, items.result)
+
+
+def cubes(cfg: RunConfig, items: Items, *, progress: bool = False, log: Log = _quiet) -> CubeSet:
+    """Size the run, then load and mask the cubes of ``items`` on its grid and find the pairs.
+
+    Raises
+    ------
+    InputError : the region reaches beyond the items found or the run beyond
+        ``compute.max_run_gib`` (:func:`pipeline.stages.size.check_size`), before any read.
+    """
+    sized = size(cfg, items)
+    log(f"  size: {sized.describe()}")
+    check_size(cfg, sized)
     return CubeSet(items, build_cubes(cfg, items.result, progress=progress))
 
 
