@@ -58,10 +58,8 @@ def _select_config(
     ``candidates`` / ``size`` / ``folds`` override ``model.candidates`` / ``model.size`` /
     ``model.select_folds`` when given (validated like the file's own values).
     """
-    from pipeline.catalog.search import search_items
+    from pipeline import stages
     from pipeline.config import parse_config
-    from pipeline.cube.cubes import load_cubes
-    from pipeline.demo import open_endpoint
     from pipeline.train import pair_scenes, select_for
 
     given = {"candidates": candidates, "size": size, "select_folds": folds}
@@ -69,9 +67,8 @@ def _select_config(
     if changes and isinstance(raw.get("model", {}), dict):
         raw = {**raw, "model": {**raw.get("model", {}), **changes}}
     cfg = parse_config(raw, source=str(path), base_dir=path.parent.resolve())
-    with open_endpoint(cfg.stac) as url:
-        result = search_items(cfg, url)
-    return select_for(cfg, pair_scenes(load_cubes(cfg, result)))
+    cube_set = stages.cubes(cfg, stages.search(cfg))  # the search and cubes stages of stf run
+    return select_for(cfg, pair_scenes(cube_set.cubes))
 
 
 @app.command("select")

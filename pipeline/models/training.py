@@ -96,7 +96,7 @@ def _nearest(pairs: Sequence[Scene], target: Scene, n: int) -> list[Scene]:
 
 def validate(model: TorchFusionModel, batches: Sequence[Batch]) -> float:
     """Masked MSE of the model over fixed validation batches (pixel-weighted mean)."""
-    from pipeline.models._torch import autocast, to_tensors
+    from pipeline.models.device import autocast, to_tensors
 
     model.net.eval()
     total, pixels = 0.0, 0.0
@@ -127,7 +127,7 @@ def fit(
     val : held-back pairs for validation; empty -> hold back rows instead.
     progress : show a tqdm bar.
     """
-    from pipeline.models._torch import to_tensors
+    from pipeline.models.device import to_tensors
 
     pairs = [s for s in pairs if s.fine is not None]
     if not pairs:
