@@ -67,7 +67,8 @@ def cubes(cfg: RunConfig, items: Path, workdir: Path) -> Path:
     from pipeline import stages
 
     loaded = stages.Items.load(items)
-    return replace(stages.cubes(cfg, loaded), items_path=items).save(workdir)
+    cube_set = stages.cubes(cfg, loaded, log=print)  # the size line, in the flow's log
+    return replace(cube_set, items_path=items).save(workdir)
 
 
 @task(cache_key_fn=step_key, **RETRIES)

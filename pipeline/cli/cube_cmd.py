@@ -40,8 +40,6 @@ def cube(
     cfg = load_config(config)
     items = stages.search(cfg)
     sized = stages.size(cfg, items)
-    if not as_json:
-        typer.echo(f"size: {sized.describe()}")
     check_size(cfg, sized)  # before any read: a continent-sized box is refused, not loaded
     with _progress_bar(enabled=not as_json) as progress:
         cubes = load_cubes(cfg, items.result, backend, min_clear=min_clear, progress=progress)
@@ -49,6 +47,8 @@ def cube(
     if as_json:
         typer.echo(json.dumps(summary))
     else:
+        # on a bad input stdout stays empty: the refusal line itself carries the estimate
+        typer.echo(f"size: {sized.describe()}")
         _print_summary(summary)
 
 

@@ -82,6 +82,15 @@ def test_a_continent_on_the_demo_endpoint_is_refused_in_one_line(
     assert not (tmp_path / "fusion.zarr").exists()
 
 
+def test_stf_cube_prints_the_size_first(
+    demo_endpoint: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(_config(demo_endpoint, tmp_path)))
+    code, out, _line = _cli(["cube", str(config)], capsys)
+    assert code == 0 and out.startswith("size: 128 x 128 px (0.0164 Mpx), 10 days, 3 bands")
+
+
 def test_a_run_above_the_budget_is_refused_with_the_setting_to_raise(
     demo_endpoint: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -91,6 +100,6 @@ def test_a_run_above_the_budget_is_refused_with_the_setting_to_raise(
     config.write_text(yaml.safe_dump(data))
     code, out, line = _cli(["cube", str(config)], capsys)
     assert code == 2 and "compute.max_run_gib" in line and "raise" in line
-    assert out.startswith("size: 128 x 128 px")  # the estimate is printed before the refusal
+    assert "128 x 128 px" in line and "GiB in" in line and out == ""  # the estimate, one line
     size = stages.size(parse_config(data), stages.search(parse_config(data)))
     assert (size.bytes_in + size.bytes_out) / GIB > budget
