@@ -69,7 +69,7 @@ class RunEstimate:
             f"{self.days} days, {self.bands} bands, {self.fine_items} fine + "
             f"{self.coarse_items} coarse items, ~{self.bytes_in / GIB:.3g} GiB in, "
             f"~{self.bytes_out / GIB:.3g} GiB out, {self.tasks} tasks, "
-            f"{self.coverage:.0%} of the region covered by fine items"
+            f"{self.coverage * 100:.3g}% of the region covered by fine items"
         )
 
 
