@@ -88,7 +88,7 @@ def _one(manifest: Path, name: str) -> dict[str, Any]:
 def _select(manifest: Path) -> dict[str, Any]:
     from pipeline.evaluate.manifest import load_manifest
     from pipeline.evaluate.rasters import load_dataset
-    from pipeline.models.select import select_model
+    from pipeline.select import select_model
 
     m = load_manifest(manifest)
     start = time.perf_counter()

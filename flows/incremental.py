@@ -2,13 +2,14 @@
 
 Rule (also in ``flows/README.md``):
 
-* No store yet: fuse ``[time.start, end]``.
+* No store yet, or ``store.overwrite`` (the fuse stage deletes it first): fuse
+  ``[time.start, end]``.
 * A store whose last day is ``L``: fuse ``[R, end]`` where ``R`` is the first stored
   day some block does not hold as final: provisional (``block_done == 2``: fused
   without a later reference pair, extrapolated from the last pair alone) or not
   written (0, an interrupted run); ``R = L + 1`` when every stored day is final.
   A newer Landsat scene can give provisional days an after-pair:
-  ``pipeline.run.fuse_step`` re-fuses them (it skips final blocks only) and marks
+  the fuse stage (:func:`pipeline.stages.fuse`) re-fuses them (it skips final blocks only) and marks
   them final once they have one. Days before ``R`` are final: never rewritten.
 * ``end <= L`` and no day to refresh: nothing to do (the run is a no-op).
 """
@@ -22,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import RunConfig, TimeSpec
-from pipeline.run import store_url
+from pipeline.stages import store_url
 from pipeline.store.write import DONE, open_store
 
 #: Only the store's last days can be provisional or unwritten; reading this many bounds the cost.
@@ -52,9 +53,11 @@ def _stored_days(url: str) -> tuple[list[dt.date], np.ndarray] | None:
 
 def plan_window(cfg: RunConfig, end: dt.date) -> Window | None:
     """The window to fuse for a run through ``end`` (None when the store is up to date)."""
-    stored = _stored_days(store_url(cfg))
+    stored = None if cfg.store.overwrite else _stored_days(store_url(cfg))
     if stored is None:
-        return Window(cfg.time.start, end, "new store")
+        return Window(
+            cfg.time.start, end, "store.overwrite" if cfg.store.overwrite else "new store"
+        )
     days, open_days = stored
     refresh = [d for d, is_open in zip(days, open_days, strict=True) if is_open]
     start = refresh[0] if refresh else days[-1] + dt.timedelta(days=1)

@@ -27,7 +27,7 @@ from flows import tasks
 from flows.incremental import plan_window, window_config
 from flows.regions import load_region
 from pipeline.config import ComputeSpec, ProductsSpec, RunConfig
-from pipeline.run import store_url
+from pipeline.stages import run_dir, store_url
 
 
 def task_runner_for(compute: ComputeSpec) -> DaskTaskRunner | ThreadPoolTaskRunner:
@@ -38,18 +38,21 @@ def task_runner_for(compute: ComputeSpec) -> DaskTaskRunner | ThreadPoolTaskRunn
 
 
 def workdir_of(cfg: RunConfig) -> Path:
-    """Where a region's intermediate files (items, cube summary, model) live."""
-    return cfg.output_root / "work" / cfg.region.name
+    """Where a region's stage artefacts (items, cubes) live: the run directory."""
+    return run_dir(cfg)
 
 
 @flow(name="fuse-window", log_prints=True)
-def fuse_window(cfg: RunConfig, run_id: str) -> dict[str, Any]:
-    """All steps for ``cfg``'s time window; returns the store URL and product paths."""
+def fuse_window(cfg: RunConfig, run_id: str, resume: bool = True) -> dict[str, Any]:
+    """All stages for ``cfg``'s time window; returns the store URL and product paths.
+
+    ``resume`` is ``stf run --resume/--no-resume``: False re-fuses every day of the window.
+    """
     work = workdir_of(cfg)
     items = tasks.search(cfg, work)
-    cube_summary = tasks.cubes(cfg, items, work)
-    model_dir = tasks.model(cfg, cube_summary, work)
-    store = tasks.fuse(cfg, cube_summary, model_dir)
+    cube_set = tasks.cubes(cfg, items, work)
+    model_dir = tasks.model(cfg, cube_set)
+    store = tasks.fuse(cfg, cube_set, model_dir, resume)
     analysis = cfg.products.model_copy(update={"feeds": False})
     outputs = tasks.products(store, analysis, cfg.output_root, run_id)
     if cfg.products.feeds:
@@ -58,14 +61,16 @@ def fuse_window(cfg: RunConfig, run_id: str) -> dict[str, Any]:
     return {"store": store, "outputs": outputs}
 
 
-def run_window(cfg: RunConfig, run_id: str) -> dict[str, Any]:
+def run_window(cfg: RunConfig, run_id: str, resume: bool = True) -> dict[str, Any]:
     """:func:`fuse_window` as a subflow on the task runner ``cfg.compute`` asks for."""
     runner = task_runner_for(cfg.compute)
-    return fuse_window.with_options(task_runner=runner)(cfg, run_id)
+    return fuse_window.with_options(task_runner=runner)(cfg, run_id, resume)
 
 
 @flow(name="regional-run", log_prints=True)
-def regional_run(region_file: str, until: dt.date | None = None) -> dict[str, Any]:
+def regional_run(
+    region_file: str, until: dt.date | None = None, resume: bool = True
+) -> dict[str, Any]:
     """Fuse a region's new days into its store, then refresh its products and feeds.
 
     Parameters
@@ -73,6 +78,7 @@ def regional_run(region_file: str, until: dt.date | None = None) -> dict[str, An
     region_file : path of a region file (``flows/regions/*.yaml``).
     until : last day to fuse; default today minus ``schedule.latency_days``,
         never beyond the region's ``time.end``.
+    resume : skip blocks the store marks final (``stf run --no-resume`` is False).
     """
     logger = get_run_logger()
     region = load_region(region_file)
@@ -84,7 +90,8 @@ def regional_run(region_file: str, until: dt.date | None = None) -> dict[str, An
         logger.info("%s: store is up to date through %s", region.name, end)
         return {"store": store_url(region.config), "outputs": {}}
     logger.info("%s: fusing %s..%s (%s)", region.name, window.start, window.end, window.reason)
-    return run_window(window_config(region.config, window), run_id=f"through-{window.end}")
+    cfg = window_config(region.config, window)
+    return run_window(cfg, run_id=f"through-{window.end}", resume=resume)
 
 
 def main() -> None:

@@ -1,4 +1,8 @@
-"""One Prefect task per pipeline step; each passes a config and paths, never arrays.
+"""One Prefect task per pipeline stage; each passes a config and artefact paths, never arrays.
+
+Each task calls the stage function of :mod:`pipeline.stages` that ``pipeline.run.run``
+calls, saves its artefact in the run directory and returns the path; the next task
+loads the artefact from it.
 
 Caching: a task's key is its inputs (the frozen run config and the paths), the
 content of the files those paths name (so new search results invalidate the
@@ -10,7 +14,7 @@ them when it fused something, see :mod:`flows.incremental`).
 Retries cover transient STAC/blob-store failures; the pipeline's own writes are
 idempotent region writes, so a retried fuse resumes where it stopped.
 
-``pipeline.run`` is imported inside the tasks: a task may execute on a Dask
+``pipeline.stages`` is imported inside the tasks: a task may execute on a Dask
 worker, and building deployments must not need the full scientific stack.
 """
 
@@ -19,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import inspect
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -50,47 +55,52 @@ def step_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
 
 @task(cache_key_fn=step_key, cache_expiration=dt.timedelta(hours=6), **RETRIES)
 def search(cfg: RunConfig, workdir: Path) -> Path:
-    """STAC search; the items (fine + coarse) are written under ``workdir``."""
-    from pipeline import run as engine
+    """STAC search; the :class:`~pipeline.stages.Items` are saved under ``workdir``."""
+    from pipeline import stages
 
-    return engine.search_step(cfg, workdir)
+    return stages.search(cfg).save(workdir)
 
 
 @task(cache_key_fn=step_key, **RETRIES)
 def cubes(cfg: RunConfig, items: Path, workdir: Path) -> Path:
-    """Load and mask the cubes, find the pairs; their summary is written under ``workdir``."""
-    from pipeline import run as engine
+    """Load and mask the cubes, find the pairs; the :class:`~pipeline.stages.CubeSet` is saved."""
+    from pipeline import stages
 
-    return engine.cubes_step(cfg, items, workdir)
+    loaded = stages.Items.load(items)
+    cube_set = stages.cubes(cfg, loaded, log=print)  # the size line, in the flow's log
+    return replace(cube_set, items_path=items).save(workdir)
 
 
 @task(cache_key_fn=step_key, **RETRIES)
-def model(cfg: RunConfig, cube_summary: Path, workdir: Path) -> Path:
-    """Train the configured model on the clear pairs, or load ``model.weights``."""
-    from pipeline import run as engine
+def model(cfg: RunConfig, cube_set: Path) -> Path:
+    """Train (or select and train) the configured model, or load ``model.weights``."""
+    from pipeline import stages
 
-    return engine.model_step(cfg, cube_summary, workdir)
+    return stages.model(cfg, stages.CubeSet.load(cube_set, cfg)).directory
 
 
 @task(cache_key_fn=step_key, retries=1)
-def fuse(cfg: RunConfig, cube_summary: Path, model_dir: Path) -> str:
+def fuse(cfg: RunConfig, cube_set: Path, model_dir: Path, resume: bool = True) -> str:
     """Fuse the window's days into the store (region writes); returns the store URL."""
-    from pipeline import run as engine
+    from pipeline import stages
 
-    return engine.fuse_step(cfg, cube_summary, model_dir)
+    loaded = stages.CubeSet.load(cube_set, cfg)
+    return stages.fuse(cfg, loaded, stages.TrainedModel.load(model_dir), resume=resume).url
 
 
 @task(cache_policy=NO_CACHE, retries=1)
 def products(store: str, spec: ProductsSpec, out_dir: Path, run_id: str) -> dict[str, Path]:
-    """NDVI smoothing, phenology, crop map from the store (``run_products``)."""
-    from pipeline.products import run_products
+    """NDVI smoothing, phenology, crop map from the store (the products stage)."""
+    from pipeline import stages
 
-    return run_products(store, spec, out_dir, run_id=run_id, overwrite=True)
+    fused = stages.FusedStore.load(store)
+    return stages.products(spec, fused, out_dir, run_id=run_id, overwrite=True)
 
 
 @task(cache_policy=NO_CACHE, retries=1)
 def feeds(store: str, spec: ProductsSpec, out_dir: Path, run_id: str) -> dict[str, Path]:
     """Feeds for downstream classifiers (Parquet / Zarr / COG + STAC items)."""
-    from pipeline.products import run_products
+    from pipeline import stages
 
-    return run_products(store, spec, out_dir, run_id=f"{run_id}-feeds", overwrite=True)
+    fused = stages.FusedStore.load(store)
+    return stages.products(spec, fused, out_dir, run_id=f"{run_id}-feeds", overwrite=True)

@@ -30,10 +30,12 @@ from pydantic import (
 )
 
 from pipeline.errors import ConfigError
+from pipeline.model_table import available_models
+from pipeline.sensors import COARSE_SENSORS, FINE_SENSORS
 
 #: Canonical band names used everywhere inside the pipeline, in this order.
 #: Sensor-specific asset keys (Landsat ``nir08``, MODIS ``Nadir_Reflectance_Band2``)
-#: are mapped to these in :mod:`pipeline.catalog.sensors`.
+#: are mapped to these in :mod:`pipeline.sensors`.
 BANDS: tuple[str, ...] = ("blue", "green", "red", "nir", "swir1", "swir2")
 
 #: Landsat's native pixel size (m); the fine grid must be a multiple of it.
@@ -161,8 +163,6 @@ class CollectionsSpec(Spec):
 
     @model_validator(mode="after")
     def _known(self) -> CollectionsSpec:
-        from pipeline.catalog.sensors import COARSE_SENSORS, FINE_SENSORS
-
         if self.fine not in FINE_SENSORS:
             raise ValueError(
                 f"unknown fine collection {self.fine!r}; known: {sorted(FINE_SENSORS)}"
@@ -252,8 +252,6 @@ class ModelSpec(Spec):
 
 def _check_registered(name: str) -> None:
     """ValueError naming the available models if ``name`` is not a registered model."""
-    from pipeline.models.registry import available_models
-
     names = available_models()
     if name not in names:
         raise ValueError(f"unknown model {name!r}; available: {', '.join(names)}")
@@ -309,6 +307,12 @@ class ComputeSpec(Spec):
         gt=0,
         description="MiB of source chunks one group of fuse tasks may hold per worker "
         "(two groups are open at a time); bounds the inputs held on the cluster",
+    )
+    max_run_gib: float = Field(
+        default=4096.0,
+        gt=0,
+        description="GiB a run may read plus write (estimated before any pixel is read); "
+        "a larger region or season is refused in one line naming this setting",
     )
 
 

@@ -41,7 +41,7 @@ DEMO_OVERRIDES: dict[str, Any] = {
 def demo_config(out: Path) -> RunConfig:
     """``configs/demo.yaml`` with :data:`DEMO_OVERRIDES`, writing under ``out``."""
     path = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
-    from pipeline.catalog.search import demo_world_root
+    from pipeline.demo import demo_world_root
 
     cfg = load_config(path)
     # every product step runs on the demo, with the world's field polygons as crop labels

@@ -11,8 +11,8 @@ import yaml
 
 from pipeline.cli import main
 from pipeline.config import parse_config
-from pipeline.models.select import RULE
 from pipeline.run import run
+from pipeline.select import RULE
 from pipeline.store.write import open_store
 from tests.test_run import tiny_config
 

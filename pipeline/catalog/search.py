@@ -1,19 +1,17 @@
 """STAC search: fine (Landsat) and coarse (MODIS) items for a run's region and dates.
 
 Any STAC API works (Planetary Computer, Earth Search, the embedded demo world
-served by ``rustac serve``). Cloud cover is filtered here, on the client,
-because not every API implements the ``query``/``filter`` extensions (rustac's
-in-memory backend silently returns nothing for CQL2 filters).
+served by ``rustac serve``); this module only ever sees its URL (the ``demo`` endpoint
+name is resolved on the demo side, :func:`pipeline.demo.open_endpoint`). Cloud cover is
+filtered here, on the client, because not every API implements the ``query``/``filter``
+extensions (rustac's in-memory backend silently returns nothing for CQL2 filters).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pystac
@@ -23,7 +21,7 @@ from pystac_client.exceptions import APIError
 from pystac_client.stac_api_io import StacApiIO
 from urllib3.util.retry import Retry
 
-from pipeline.config import DEMO_ENDPOINT, RunConfig
+from pipeline.config import RunConfig
 from pipeline.errors import InputError, ServiceError
 from pipeline.security import redact_url
 
@@ -49,34 +47,6 @@ class SearchResult:
     fine: list[pystac.Item]
     coarse: list[pystac.Item]
     url: str
-
-
-def demo_world_root() -> Path:
-    """Where the demo world lives: ``$STF_DEMO_WORLD`` or ``./demo-world``."""
-    return Path(os.environ.get("STF_DEMO_WORLD", "demo-world"))
-
-
-@contextmanager
-def open_endpoint(cfg: RunConfig) -> Iterator[str]:
-    """Yield the STAC API URL to search; for ``stac.url: demo`` build and serve the demo world.
-
-    A complete world already under :func:`demo_world_root` is reused whatever its
-    spec (e.g. a tiny one built for tests); otherwise the default world is built.
-    It is served on 127.0.0.1 for the duration of the ``with`` block.
-    """
-    if cfg.stac.url != DEMO_ENDPOINT:
-        yield cfg.stac.url
-        return
-    from pipeline.catalog.server import serve_catalog
-    from pipeline.synth import build_world, open_world
-
-    root = demo_world_root()
-    try:
-        world = open_world(root)
-    except InputError:
-        world = build_world(root)
-    with serve_catalog(world.stac_dir) as url:
-        yield url
 
 
 def open_client(cfg: RunConfig, url: str) -> Client:

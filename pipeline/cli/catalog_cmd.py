@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 from pathlib import Path
@@ -11,19 +10,12 @@ from typing import Annotated
 import typer
 
 from pipeline.cli.app import catalog_app
-
-#: Where the demo world lives unless ``--root`` says otherwise.
-DEMO_WORLD_ENV = "STF_DEMO_WORLD"
+from pipeline.demo import DEMO_WORLD_ENV
 
 RootOption = Annotated[
     Path | None,
     typer.Option("--root", help=f"world directory (default: ${DEMO_WORLD_ENV} or ./demo-world)"),
 ]
-
-
-def demo_world_root(root: Path | None = None) -> Path:
-    """``root``, else ``$STF_DEMO_WORLD``, else ``./demo-world``."""
-    return root or Path(os.environ.get(DEMO_WORLD_ENV, "demo-world"))
 
 
 @catalog_app.command("build-demo")
@@ -34,11 +26,10 @@ def build_demo(
     ] = False,
 ) -> None:
     """Build the demo world (COGs + STAC catalog); reuses a complete one with the same spec."""
-    from pipeline.synth import WorldSpec, build_world
+    from pipeline.demo import build_demo_world
 
-    spec = WorldSpec.tiny() if tiny else WorldSpec()
     start = time.monotonic()
-    world = build_world(demo_world_root(root), spec)
+    world = build_demo_world(root, tiny=tiny)
     typer.echo(f"demo world ready at {world.root} ({time.monotonic() - start:.1f} s)")
     typer.echo(f"  STAC catalog: {world.stac_dir}; bbox {[round(v, 5) for v in world.bbox]}")
 
@@ -55,14 +46,9 @@ def serve(
 ) -> None:
     """Serve the demo world as a STAC API on 127.0.0.1 until Ctrl-C (builds it if missing)."""
     from pipeline.catalog.server import serve_catalog
-    from pipeline.synth import WorldSpec, build_world, open_world
-    from pipeline.synth.world import MARKER
+    from pipeline.demo import demo_world
 
-    path = demo_world_root(root)
-    if (path / MARKER).exists():
-        world = open_world(path)
-    else:
-        world = build_world(path, WorldSpec.tiny() if tiny else WorldSpec())
+    world = demo_world(root, tiny=tiny)
     # SIGTERM (service managers, `timeout`) must also stop the rustac child: treat it as Ctrl-C.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     with serve_catalog(world.stac_dir, port=port) as url:

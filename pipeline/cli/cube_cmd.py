@@ -26,26 +26,31 @@ def cube(
 ) -> None:
     """Search the STAC endpoint and summarise the fine/coarse cubes, their clear days and pairs."""
     import warnings
+    from dataclasses import asdict
 
-    from pipeline.catalog.search import open_endpoint, search_items
+    from pipeline import stages
     from pipeline.config import load_config
     from pipeline.cube.cubes import load_cubes
     from pipeline.cube.summary import summarize
+    from pipeline.stages.size import check_size
 
     # odc-geo/shapely/affine deprecations say nothing about the user's data.
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=PendingDeprecationWarning)
     cfg = load_config(config)
-    with open_endpoint(cfg) as url:
-        result = search_items(cfg, url)
+    items = stages.search(cfg)
+    sized = stages.size(cfg, items)
+    check_size(cfg, sized)  # before any read: a continent-sized box is refused, not loaded
     with _progress_bar(enabled=not as_json) as progress:
-        cubes = load_cubes(cfg, result, backend, min_clear=min_clear, progress=progress)
-    summary = summarize(cfg, result, cubes)
+        cubes = load_cubes(cfg, items.result, backend, min_clear=min_clear, progress=progress)
+    summary = {**summarize(cfg, items.result, cubes), "size": asdict(sized)}
     if cubes.coregistration is not None and cubes.coregistration.warning:
         typer.echo(f"stf: warning: {cubes.coregistration.warning}", err=True)
     if as_json:
         typer.echo(json.dumps(summary))
     else:
+        # on a bad input stdout stays empty: the refusal line itself carries the estimate
+        typer.echo(f"size: {sized.describe()}")
         _print_summary(summary)
 
 

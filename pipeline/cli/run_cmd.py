@@ -75,16 +75,15 @@ def demo_cmd(
     scheduler: Scheduler = None,
 ) -> None:
     """Build + serve the demo world, run the chain on it, and report against its truth."""
-    from pipeline.catalog.search import demo_world_root
+    from pipeline.demo import build_demo_world
     from pipeline.report import demo_config, write_report
     from pipeline.run import run, store_url
-    from pipeline.synth import build_world
 
     start = time.perf_counter()
     cfg = demo_config(out)
     summary = run(cfg, scheduler=scheduler)
     _print_summary(summary)
-    metrics = write_report(store_url(cfg), build_world(demo_world_root()), out / "report")
+    metrics = write_report(store_url(cfg), build_demo_world(), out / "report")
     (out / "report" / "run_summary.json").write_text(json.dumps(summary.to_dict(), indent=1))
     mean = metrics["mean"]
     typer.echo(

@@ -17,7 +17,7 @@ import typer
 from pipeline.cli.app import app
 
 if TYPE_CHECKING:
-    from pipeline.models.select import SelectionResult
+    from pipeline.select import SelectionResult
 
 
 def _read_yaml(path: Path) -> Any:
@@ -37,7 +37,7 @@ def _select_manifest(
     """Leave-one-pair-out choice over the dates of an evaluation manifest."""
     from pipeline.evaluate.manifest import load_manifest
     from pipeline.evaluate.rasters import load_dataset
-    from pipeline.models.select import select_model
+    from pipeline.select import select_model
 
     manifest = load_manifest(path)
     scenes = load_dataset(manifest).scenes
@@ -58,19 +58,17 @@ def _select_config(
     ``candidates`` / ``size`` / ``folds`` override ``model.candidates`` / ``model.size`` /
     ``model.select_folds`` when given (validated like the file's own values).
     """
-    from pipeline.catalog.search import open_endpoint, search_items
+    from pipeline import stages
     from pipeline.config import parse_config
-    from pipeline.cube.cubes import load_cubes
-    from pipeline.fuse.model_prep import pair_scenes, select_for
+    from pipeline.train import pair_scenes, select_for
 
     given = {"candidates": candidates, "size": size, "select_folds": folds}
     changes = {k: v for k, v in given.items() if v is not None}
     if changes and isinstance(raw.get("model", {}), dict):
         raw = {**raw, "model": {**raw.get("model", {}), **changes}}
     cfg = parse_config(raw, source=str(path), base_dir=path.parent.resolve())
-    with open_endpoint(cfg) as url:
-        result = search_items(cfg, url)
-    return select_for(cfg, pair_scenes(load_cubes(cfg, result)))
+    cube_set = stages.cubes(cfg, stages.search(cfg))  # the search and cubes stages of stf run
+    return select_for(cfg, pair_scenes(cube_set.cubes))
 
 
 @app.command("select")

@@ -30,7 +30,6 @@ from rasterio.errors import RasterioError
 
 from pipeline.catalog.gdal_env import configure_client
 from pipeline.catalog.search import SearchResult, item_datetime
-from pipeline.catalog.sensors import Sensor, sensor
 from pipeline.config import RunConfig
 from pipeline.cube.coregister import Coregistration
 from pipeline.cube.coregister_cubes import coregister
@@ -40,6 +39,7 @@ from pipeline.cube.mask import clear_fraction, masked_cube, merge_same_day, qa_a
 from pipeline.cube.pairs import DEFAULT_MIN_CLEAR, Pair, find_pairs
 from pipeline.cube.unreadable import SkippedItem, unreadable_items
 from pipeline.errors import InputError, ServiceError
+from pipeline.sensors import Sensor, sensor
 
 #: ``progress(done, total)`` is called as clear-fraction tasks finish.
 Progress = Callable[[int, int], None]

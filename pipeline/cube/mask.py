@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from pipeline.catalog.sensors import Sensor
+from pipeline.sensors import Sensor
 
 
 def to_reflectance(dn: xr.DataArray, sensor: Sensor) -> xr.DataArray:

@@ -1,4 +1,4 @@
-"""Base class of the torch fusion models: presets, device, tiled halo prediction, files.
+"""Base class of the torch fusion models: presets, tiled halo prediction, files.
 
 How to add a network (what ``resstf.py`` and ``edcstfn.py`` do)::
 
@@ -28,8 +28,7 @@ output through :meth:`unscale`. A GAN or diffusion model overrides
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -41,8 +40,10 @@ from torch import Tensor, nn
 from pipeline.errors import InputError
 from pipeline.models.base import FitReport, FusionInput, Prediction, Scene, inverse_time_weights
 from pipeline.models.checkpoint import load_weights, save_checkpoint
+from pipeline.models.device import autocast, pick_device
 from pipeline.models.losses import masked_mse
 from pipeline.models.patches import Batch, fill_invalid
+from pipeline.models.tiling import tile_origins as _tiles
 
 #: Training parameters every torch model accepts (overridable per preset or call).
 TRAIN_DEFAULTS: dict[str, Any] = {
@@ -68,26 +69,6 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "band_mean": None,
     "band_std": None,
 }
-
-
-def pick_device(spec: str = "auto") -> torch.device:
-    """``"auto"`` -> CUDA when available else CPU; otherwise the named device."""
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(spec)
-
-
-def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager[Any]:
-    """bf16 autocast on CUDA (no grad scaler needed for bf16); a no-op on CPU."""
-    if enabled and device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def to_tensors(batch: Batch, device: torch.device) -> Batch:
-    """The same batch with every array as a float32 tensor on ``device``."""
-    fields = ("refs_coarse", "refs_fine", "tgt_coarse", "tgt_fine", "valid", "days")
-    return Batch(*(torch.as_tensor(getattr(batch, f), device=device) for f in fields))
 
 
 class TorchFusionModel:
@@ -348,13 +329,6 @@ class TorchFusionModel:
     def parameter_count(self) -> int:
         """Number of trainable parameters."""
         return sum(p.numel() for p in self.net.parameters() if p.requires_grad)
-
-
-def _tiles(height: int, width: int, tile: int) -> Iterator[tuple[int, int]]:
-    """Top-left corners of the core tiles covering the image."""
-    for y in range(0, height, tile):
-        for x in range(0, width, tile):
-            yield y, x
 
 
 def smoothed_change(tgt_coarse: Tensor, ref_coarse: Tensor, window: int) -> Tensor:

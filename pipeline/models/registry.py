@@ -6,46 +6,22 @@ Each entry maps a registry name to ``"module:Class"``; the class implements
     Class(bands: tuple[str, ...], size: str = "full", **params)  # fresh model
     Class.from_config(config: dict) -> Class                        # rebuilt from config.json
 
-Add a model by writing its module and one line here.
+Add a model by writing its module and one line in :data:`pipeline.model_table.MODELS`.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
 
 from pipeline.errors import InputError
+from pipeline.model_table import MODELS as _MODELS
+from pipeline.model_table import available_models, register
 from pipeline.models.base import FusionModel
 
-_MODELS: dict[str, str] = {
-    "naive_fine": "pipeline.models.baselines:NearestFineReference",
-    "naive_coarse": "pipeline.models.baselines:CoarseTarget",
-    "naive_change": "pipeline.models.baselines:FineRefPlusCoarseChange",
-    "smoothed_change": "pipeline.models.baselines:SmoothedChange",
-    "smoothed_change_blend": "pipeline.models.baselines:SmoothedChangeBlend",
-    "starfm": "pipeline.models.starfm:Starfm",
-    "resstf": "pipeline.models.resstf:ResStf",
-    "resstf_prior": "pipeline.models.resstf_prior:ResStfPrior",
-    "edcstfn": "pipeline.models.edcstfn:Edcstfn",
-    "ganstfm": "pipeline.models.ganstfm:GanStfm",
-    "swinstfm": "pipeline.models.swinstfm:SwinStfm",
-    "stfdiff": "pipeline.models.stfdiff:StfDiff",
-    "estarfm": "pipeline.models.estarfm:Estarfm",
-    "fitfc": "pipeline.models.fitfc:FitFc",
-}
-
-
-def register(name: str, target: str) -> None:
-    """Register ``"module:Class"`` under ``name`` (for plug-in models)."""
-    _MODELS[name] = target
-
-
-def available_models() -> list[str]:
-    """Names of every registered model whose module exists, sorted."""
-    return sorted(n for n, t in _MODELS.items() if importlib.util.find_spec(t.split(":")[0]))
+__all__ = ["available_models", "create_model", "load_model", "model_class", "register"]
 
 
 def model_class(name: str) -> type[FusionModel]:

@@ -46,8 +46,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from pipeline.models._torch import pick_device
 from pipeline.models.base import ClassicModel, FusionInput, Prediction
+from pipeline.models.device import pick_device
 
 #: Window width (fine pixels) of each size preset.
 WINDOWS = {"tiny": 7, "full": 31}

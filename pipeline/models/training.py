@@ -125,7 +125,7 @@ def plan(model: TorchFusionModel, pairs: Sequence[Scene], val: Sequence[Scene]) 
 
 def validate(model: TorchFusionModel, batches: Sequence[Batch]) -> float:
     """Masked MSE of the model over fixed validation batches (pixel-weighted mean)."""
-    from pipeline.models._torch import autocast, to_tensors
+    from pipeline.models.device import autocast, to_tensors
 
     model.net.eval()
     total, pixels = 0.0, 0.0
@@ -225,7 +225,7 @@ def _train(
     progress: bool,
 ) -> tuple[int, dict[str, Any] | None]:
     """The epoch loop; appends to ``history``; returns (steps, best state or None)."""
-    from pipeline.models._torch import to_tensors
+    from pipeline.models.device import to_tensors
 
     p = model.params
     per_epoch = int(p["steps_per_epoch"])

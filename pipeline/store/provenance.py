@@ -65,7 +65,7 @@ def run_record(
     skipped_items : STAC items left out because an asset could not be read, each
         ``{"item", "collection", "asset", "href", "reason"}`` (href already redacted).
     model_selection : with ``model.select``, the leave-one-pair-out ``table``,
-        ``summary``, ``choice`` and ``rule`` (:class:`pipeline.models.select.SelectionResult`).
+        ``summary``, ``choice`` and ``rule`` (:class:`pipeline.select.SelectionResult`).
     coregistration : the coarse shift estimated and applied before training and fusion
         (:class:`pipeline.cube.coregister.Coregistration` as a dict).
     """

@@ -9,7 +9,7 @@ import rasterio.warp
 from rasterio.enums import Resampling
 from scipy import ndimage
 
-from pipeline.catalog import sensors as s
+from pipeline import sensors as s
 from pipeline.synth.clouds import CloudMasks, cloud_masks, draw_cover
 from pipeline.synth.grid import FINE_RES, Grid
 from pipeline.synth.phenology import WATER

@@ -15,10 +15,10 @@ from pipeline.catalog.search import (
     SearchResult,
     _to_item,
     item_datetime,
-    open_endpoint,
     search_items,
 )
 from pipeline.config import RunConfig, parse_config
+from pipeline.demo import open_endpoint
 from pipeline.errors import InputError, ServiceError
 from pipeline.synth import World
 from tests.local_http import serve_local
@@ -145,7 +145,7 @@ def test_transient_503s_are_retried(tiny_world: World, flaky_url: tuple[str, lis
 
 def test_open_endpoint_passes_real_urls_through(tiny_world: World) -> None:
     cfg = tiny_config(tiny_world, stac={"url": "https://earth-search.aws.element84.com/v1"})
-    with open_endpoint(cfg) as url:
+    with open_endpoint(cfg.stac) as url:
         assert url == "https://earth-search.aws.element84.com/v1"
 
 
@@ -154,7 +154,7 @@ def test_open_endpoint_serves_an_existing_demo_world(
 ) -> None:
     monkeypatch.setenv("STF_DEMO_WORLD", str(tiny_world.root))
     cfg = tiny_config(tiny_world, stac={"url": "demo", "retries": 0})
-    with open_endpoint(cfg) as url:
+    with open_endpoint(cfg.stac) as url:
         assert url.startswith("http://127.0.0.1:")
         assert len(search_items(cfg, url).fine) == 2
 

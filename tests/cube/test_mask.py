@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from pipeline.catalog.sensors import LANDSAT_C2_L2, MODIS_43A4
 from pipeline.cube.mask import clear_fraction, masked_cube, merge_same_day
+from pipeline.sensors import LANDSAT_C2_L2, MODIS_43A4
 
 CLEAR, CLOUD, SHADOW, FILL = 21824, 22280, 23888, 1
 

@@ -16,7 +16,7 @@ from pipeline.cube.cubes import Cubes, load_cubes
 from pipeline.cube.load import READ_ATTEMPTS, GeoreferenceError, check_georeferenced
 from pipeline.cube.unreadable import SkippedItem, open_error
 from pipeline.errors import ServiceError
-from pipeline.run import _cubes_from_summary, cubes_step
+from pipeline.stages import CubeSet, Items, cubes
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,7 @@ def test_an_asset_without_georeferencing_is_unreadable(tmp_path: Path) -> None:
 def test_the_cubes_step_names_the_skipped_item_and_later_steps_skip_the_same(
     tiny_cfg: RunConfig, tiny_result: SearchResult, tmp_path: Path
 ) -> None:
-    # model_step and fuse_step reload the cubes from items.json: the same item is dropped
+    # the model and fuse stages reload the cubes from items.json: the same item is dropped
     lost = _lost(tiny_result.fine[1], "qa_pixel", tmp_path, suffix="")
     fine = [tiny_result.fine[0], lost]
     items = tmp_path / "items.json"
@@ -122,9 +122,9 @@ def test_the_cubes_step_names_the_skipped_item_and_later_steps_skip_the_same(
             }
         )
     )
-    summary = cubes_step(tiny_cfg, items, tmp_path)
+    summary = cubes(tiny_cfg, Items.load(items)).save(tmp_path)
     written = json.loads(summary.read_text())
     assert [(s["item"], s["asset"]) for s in written["skipped"]] == [(lost.id, "qa_pixel")]
     assert written["fine_ids"] == [tiny_result.fine[0].id]
-    again = _cubes_from_summary(tiny_cfg, summary)
+    again = CubeSet.load(summary, tiny_cfg).cubes
     assert again.fine_ids == (tiny_result.fine[0].id,) and again.skipped[0].item == lost.id

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +25,8 @@ from pipeline.synth import WorldSpec, build_world
 
 pytestmark = pytest.mark.slow
 
-#: The pipeline.run step API the flow's tasks call (flows/tasks.py).
-STEPS = ("search_step", "cubes_step", "model_step", "fuse_step")
+#: The stage API the flow's tasks call (flows/tasks.py), the same that pipeline.run composes.
+STEPS = ("search", "cubes", "model", "fuse", "products")
 FIRST_END = dt.date(2024, 6, 22)
 SECOND_END = dt.date(2024, 7, 5)
 #: The last Landsat pair of the tiny world through SECOND_END (every 8 days from 2024-06-08).
@@ -36,21 +35,14 @@ LAST_PAIR = np.datetime64("2024-07-02")
 
 def _require_step_api() -> None:
     try:
-        engine = importlib.import_module("pipeline.run")
+        engine = importlib.import_module("pipeline.stages")
     except ImportError:
-        pytest.skip("pipeline.run (the run engineer's step API) is not in the tree yet")
+        pytest.skip("pipeline.stages (the stage API) is not in the tree yet")
     missing = [name for name in STEPS if not hasattr(engine, name)]
     if missing:
-        pytest.skip(f"pipeline.run lacks the step functions {missing} that flows/tasks.py calls")
-
-
-@pytest.fixture(scope="module")
-def harness() -> Iterator[None]:
-    from prefect.testing.utilities import prefect_test_harness
-
-    # one server for both runs; its start took 53 s on a loaded 2-core machine (~8 s idle)
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
+        pytest.skip(
+            f"pipeline.stages lacks the stage functions {missing} that flows/tasks.py calls"
+        )
 
 
 def _inset(bbox: tuple[float, float, float, float], metres: float = 100) -> list[float]:

@@ -10,7 +10,7 @@ from typing import Any
 import pystac
 import pytest
 
-from pipeline.catalog.sensors import LANDSAT_C2_L2, MODIS_43A4
+from pipeline.sensors import LANDSAT_C2_L2, MODIS_43A4
 from pipeline.synth import World
 from tests.synth.helpers import world_items
 

@@ -10,7 +10,7 @@ import rasterio
 import rasterio.warp
 from rasterio.enums import Resampling
 
-from pipeline.catalog import sensors as s
+from pipeline import sensors as s
 from pipeline.synth import World
 from pipeline.synth.grid import modis_window
 from pipeline.synth.phenology import WATER

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.catalog.sensors import (
+from pipeline.config import BANDS
+from pipeline.sensors import (
     COARSE_SENSORS,
     FINE_SENSORS,
     LANDSAT_C2_L2,
@@ -16,10 +17,9 @@ from pipeline.catalog.sensors import (
     MODIS_43A4,
     sensor,
 )
-from pipeline.config import BANDS
 
 #: Real items recorded from Planetary Computer, read in place (never copied into the repo).
-STAC = Path(__file__).resolve().parents[1] / "data" / "stac"
+STAC = Path(__file__).resolve().parent / "data" / "stac"
 
 # Real Landsat C2 QA_PIXEL values (USGS Landsat 8-9 C2 L2 guide, table 6-3).
 QA_CLEAR_LAND = 21824  # bits 6 (clear) + low-confidence cloud/shadow/snow/cirrus

@@ -11,7 +11,7 @@ import torch
 from pipeline.cli import main
 from pipeline.errors import InputError
 from pipeline.models.base import Scene
-from pipeline.models.select import RULE, choose, held_out_indices, select_model
+from pipeline.select import RULE, choose, held_out_indices, select_model
 from tests.models.test_ganstfm import toy_pairs
 
 torch.set_num_threads(1)

@@ -6,7 +6,7 @@ killed run) reuses the same weights and writes bit-identical values instead of
 retraining with possibly different results.
 
 With ``model.select`` the model is first chosen among ``model.candidates`` by
-leaving one clear pair out at a time (:func:`pipeline.models.select.select_model`);
+leaving one clear pair out at a time (:func:`pipeline.select.select_model`);
 the choice is trained like a configured model and its table, summary, choice and
 rule are written as ``selection.json`` next to the weights. The key covers
 ``select`` and ``candidates``, so a resumed run finds the same directory and
@@ -31,7 +31,7 @@ from pipeline.models.registry import create_model, load_model, model_class
 
 if TYPE_CHECKING:
     from pipeline.config import ModelSpec
-    from pipeline.models.select import SelectionResult
+    from pipeline.select import SelectionResult
 
 #: File of a selected model's directory holding :meth:`SelectionResult.to_dict`.
 SELECTION_FILE = "selection.json"
@@ -88,7 +88,7 @@ def select_for(cfg: RunConfig, scenes: list[Scene]) -> SelectionResult:
     Every candidate runs at ``cfg.model.size`` with its :func:`_params`; ERGAS uses
     the grid's fine/coarse ratio ``1 / coarse_factor``.
     """
-    from pipeline.models.select import select_model
+    from pipeline.select import select_model
 
     spec = cfg.model
     if len(scenes) < 3:
