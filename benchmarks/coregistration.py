@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import ROOT, machine
-from pipeline.cube.coregister import cells_from_fine_grid, estimate_shift, shift_image
+from pipeline.coregister import cells_from_fine_grid, estimate_shift, shift_image
 from pipeline.evaluate.manifest import load_manifest
 from pipeline.evaluate.rasters import load_dataset
 from pipeline.evaluate.runner import evaluate

@@ -115,7 +115,7 @@ class GridSpec(Spec):
     coarse_factor: int = Field(default=16, ge=2, le=64)
     coregister: Literal["auto", "require", "off"] = Field(
         default="auto",
-        description="shift the coarse cube onto the fine grid (pipeline.cube.coregister)",
+        description="shift the coarse cube onto the fine grid (pipeline.coregister)",
     )
 
     @field_validator("resolution")

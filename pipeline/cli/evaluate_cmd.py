@@ -122,7 +122,7 @@ def _print_table(result: dict) -> None:
         f"refs {', '.join(result['refs'])}; train {secs['train']:.1f} s, "
         f"predict {secs['predict']:.1f} s; {result['convention']}"
     )
-    from pipeline.cube.coregister import Coregistration
+    from pipeline.coregister import Coregistration
 
     console.print(Coregistration.from_dict(result["coregistration"]).describe())
     if "best_baseline" in result:

@@ -26,7 +26,7 @@ def _print_summary(summary: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from pipeline.cube.coregister import Coregistration
+    from pipeline.coregister import Coregistration
 
     table = Table(title="stf run", show_header=False)
     rows = [

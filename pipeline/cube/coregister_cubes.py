@@ -18,7 +18,7 @@ import dask
 import numpy as np
 import xarray as xr
 
-from pipeline.cube.coregister import (
+from pipeline.coregister import (
     Coregistration,
     ShiftEstimate,
     check_mode,
@@ -87,7 +87,7 @@ def shift_coarse_cube(
     Parameters
     ----------
     coarse : (time, band, yc, xc) float32 on the coarse grid, dask-backed.
-    shift : (dy, dx) in fine pixels (the :mod:`pipeline.cube.coregister` convention).
+    shift : (dy, dx) in fine pixels (the :mod:`pipeline.coregister` convention).
     factor : fine pixels per coarse pixel.
     """
     if shift == (0.0, 0.0):

@@ -31,7 +31,7 @@ from rasterio.errors import RasterioError
 from pipeline.catalog.gdal_env import configure_client
 from pipeline.catalog.search import SearchResult, item_datetime
 from pipeline.config import RunConfig
-from pipeline.cube.coregister import Coregistration
+from pipeline.coregister import Coregistration
 from pipeline.cube.coregister_cubes import coregister
 from pipeline.cube.grid import grid_anchor, target_grids
 from pipeline.cube.load import READERS, AssetSpec, Reader

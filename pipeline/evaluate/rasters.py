@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.cube.coregister import (
+from pipeline.coregister import (
     Coregistration,
     cells_from_fine_grid,
     check_mode,
@@ -127,7 +127,7 @@ def coregister_dataset(
 ) -> tuple[Dataset, Coregistration]:
     """The dataset with every coarse image shifted onto the fine grid, and what was done.
 
-    The shift is estimated (:mod:`pipeline.cube.coregister`) from the pairs whose
+    The shift is estimated (:mod:`pipeline.coregister`) from the pairs whose
     date is not in ``exclude`` (pass the scored date: its fine image stays unseen),
     and undone on every date's coarse image by linear resampling on the fine grid.
 

@@ -67,7 +67,7 @@ def run_record(
     model_selection : with ``model.select``, the leave-one-pair-out ``table``,
         ``summary``, ``choice`` and ``rule`` (:class:`pipeline.select.SelectionResult`).
     coregistration : the coarse shift estimated and applied before training and fusion
-        (:class:`pipeline.cube.coregister.Coregistration` as a dict).
+        (:class:`pipeline.coregister.Coregistration` as a dict).
     """
     record = {
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

@@ -12,7 +12,7 @@ import pytest
 import xarray as xr
 from scipy import ndimage
 
-from pipeline.cube.coregister import (
+from pipeline.coregister import (
     Coregistration,
     cells_from_fine_grid,
     decide,

@@ -18,7 +18,7 @@ along each axis. The estimate is *unreliable* (and then not applied) when the
 peak is weak, lies on the search border, few cells are clear, or the pairs
 disagree.
 
-The records and the apply/refuse decision live in :mod:`pipeline.cube.coregister_record`
+The records and the apply/refuse decision live in :mod:`pipeline.coregister_record`
 (re-exported here).
 """
 
@@ -30,7 +30,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from pipeline.cube.coregister_record import (
+from pipeline.coregister_record import (
     MIN_APPLIED,
     MODES,
     Coregistration,

@@ -1,6 +1,6 @@
 """Co-registration records: the shift estimate, the decision taken on it, as JSON-ready data.
 
-:class:`ShiftEstimate` is what :mod:`pipeline.cube.coregister` measures;
+:class:`ShiftEstimate` is what :mod:`pipeline.coregister` measures;
 :func:`decide` turns it into a :class:`Coregistration` under the configured mode
 (``grid.coregister`` of a run, ``--coregister`` of ``stf evaluate``), which the
 cubes, ``cubes.json``, the summaries and the store's provenance carry.
