@@ -3,7 +3,7 @@
 One rule for every caller, so that what is scored is what is produced:
 fusion (:mod:`pipeline.fuse.plan` per block, :mod:`pipeline.fuse.worker`),
 evaluation (:mod:`pipeline.evaluate.runner`, fold-wise too), model selection
-(:mod:`pipeline.models.select`) and the two-stream blends of the models.
+(:mod:`pipeline.select`) and the two-stream blends of the models.
 
 Rule
 ----

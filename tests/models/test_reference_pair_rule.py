@@ -6,11 +6,11 @@ import datetime as dt
 
 import numpy as np
 import pytest
-from pipeline.models.select import select_model
 
 from pipeline.fuse.plan import choose_refs as fusion_choice
 from pipeline.models.base import Scene
 from pipeline.models.pairs import choose_scenes, fit_to_model, nearest_pairs
+from pipeline.select import select_model
 
 D = [dt.date(2001, 5, 1) + dt.timedelta(days=16 * k) for k in range(5)]
 
