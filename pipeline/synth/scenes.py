@@ -60,7 +60,7 @@ def write_scenes(
     tile = g.modis_tile(world)
     landsat_days = dict(landsat_schedule(spec))
     landsat_items, modis_items = [], []
-    skies = daily_skies(spec.seed, spec.days(), world.shape, spec.cloudiness)
+    skies = daily_skies(spec.sky_seed, spec.days(), world.shape, spec.cloudiness)
     for sky in skies:
         day = sky.day
         truth = truth_day(land, day)

@@ -30,6 +30,9 @@ from pipeline.synth.clouds import smooth_field
 COVER_RHO, FIELD_RHO = 0.6, 0.7
 #: Beta shape sum (a + b) of the daily cloud fraction: < 2 gives the U-shaped histogram.
 BETA_CONCENTRATION = 0.9
+#: Days drawn below this cloud fraction are clear-sky days (anticyclonic weather): real
+#: archives hold many scenes at exactly 0 % cloud, which a continuous Beta never gives.
+CLEAR_SKY = 0.05
 #: The cloud field is drawn on a grid this many times coarser, then interpolated: clouds
 #: have no 30 m detail and this keeps the per-day cost small on large worlds.
 _FIELD_FACTOR = 4
@@ -71,7 +74,8 @@ def cover_fraction(latent: float, cloudiness: float) -> float:
         return 1.0
     a, b = cloudiness * BETA_CONCENTRATION, (1.0 - cloudiness) * BETA_CONCENTRATION
     quantile = float(special.ndtr(latent))
-    return float(np.clip(special.betaincinv(a, b, quantile), 0.0, 1.0))
+    cover = float(np.clip(special.betaincinv(a, b, quantile), 0.0, 1.0))
+    return 0.0 if cover < CLEAR_SKY else cover
 
 
 def _fresh_field(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:

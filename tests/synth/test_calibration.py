@@ -34,6 +34,7 @@ def test_a_season_of_skies_has_the_po_valley_cloud_regime() -> None:
     # Apr-Oct Po valley: ~40 % mean cloud fraction, U-shaped scene cover histogram.
     assert 0.32 <= covers.mean() <= 0.48
     assert 0.25 <= np.mean(covers < 0.1) <= 0.5, "share of near-clear days"
+    assert 0.1 <= np.mean(covers == 0.0) <= 0.35, "share of clear-sky days"
     assert 0.08 <= np.mean(covers > 0.9) <= 0.3, "share of overcast days (real scenes reach 100 %)"
     lag1 = np.corrcoef(covers[:-1], covers[1:])[0, 1]
     assert 0.35 <= lag1 <= 0.8, f"day-to-day persistence {lag1:.2f}"
