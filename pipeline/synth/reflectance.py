@@ -3,7 +3,9 @@
 Each pixel is ``fc * vegetation + (1 - fc) * background`` with the background the
 field's soil (brightness and moisture per field), urban material, or water (flooded rice
 paddies mix soil and water). The vegetation fraction ``fc`` is solved from the field's
-NDVI for that day, so NDVI computed from the mixed spectrum equals the phenology curve.
+NDVI for that day with the field's own canopy spectrum (variety), so NDVI computed from
+the mixed spectrum equals the phenology curve; an all-band brightness (field gloss x
+``shade`` texture) keeps NDVI, and a 0.7 px blur mixes pixels across field edges.
 """
 
 from __future__ import annotations
