@@ -10,11 +10,12 @@ importing :mod:`pipeline.run` does not load the world generator.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipeline.config import DEMO_ENDPOINT, StacSpec
 
@@ -30,17 +31,64 @@ def demo_world_root(root: Path | None = None) -> Path:
     return root or Path(os.environ.get(DEMO_WORLD_ENV, "demo-world"))
 
 
-def build_demo_world(root: Path | None = None, *, tiny: bool = False) -> World:
+def _parse_size(text: str) -> tuple[int, int]:
+    """``"1024"`` or ``"1024x512"`` (width x height) in pixels."""
+    from pipeline.errors import InputError
+
+    parts = text.lower().split("x")
+    try:
+        width, height = (int(parts[0]), int(parts[-1])) if len(parts) <= 2 else (0, 0)
+    except ValueError:
+        width = height = 0
+    if width <= 0 or height <= 0:
+        raise InputError(f"--size {text!r} is not N or WxH in pixels; use e.g. --size 1024")
+    return width, height
+
+
+def demo_world_changes(
+    size: str | None,
+    start: dt.datetime | dt.date | None,
+    end: dt.datetime | dt.date | None,
+    seed: int | None,
+    cloudiness: float | None,
+) -> dict[str, Any]:
+    """The :class:`~pipeline.synth.WorldSpec` fields that command-line options replace."""
+    changes: dict[str, Any] = {}
+    if size is not None:
+        changes["width"], changes["height"] = _parse_size(size)
+    if start is not None:
+        changes["start"] = start.date() if isinstance(start, dt.datetime) else start
+    if end is not None:
+        changes["end"] = end.date() if isinstance(end, dt.datetime) else end
+    if seed is not None:
+        changes["seed"] = seed
+    if cloudiness is not None:
+        changes["cloudiness"] = cloudiness
+    return changes
+
+
+def build_demo_world(
+    root: Path | None = None, *, tiny: bool = False, changes: dict[str, Any] | None = None
+) -> World:
     """Build the demo world under :func:`demo_world_root` (reused if complete with that spec).
 
     Parameters
     ----------
     root : world directory; default :func:`demo_world_root`.
-    tiny : the 96 x 96 px, five-week world of the tests instead of the full one.
+    tiny : start from the 96 x 96 px, five-week world of the tests instead of the full one.
+    changes : spec fields replaced (:func:`demo_world_changes`); a bad value is an
+        :class:`~pipeline.errors.InputError` naming the options to change.
     """
+    from pipeline.errors import InputError
     from pipeline.synth import WorldSpec, build_world
 
-    return build_world(demo_world_root(root), WorldSpec.tiny() if tiny else WorldSpec())
+    changes = changes or {}
+    try:
+        spec = WorldSpec.tiny(**changes) if tiny else WorldSpec(**changes)
+    except ValueError as err:
+        fix = "change --size/--start/--end/--cloudiness"
+        raise InputError(f"bad demo world: {err}; {fix}") from err
+    return build_world(demo_world_root(root), spec)
 
 
 def demo_world(root: Path | None = None, *, tiny: bool = False) -> World:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import signal
 import time
 from pathlib import Path
@@ -24,13 +25,39 @@ def build_demo(
     tiny: Annotated[
         bool, typer.Option("--tiny", help="96 x 96 px, five weeks (for tests)")
     ] = False,
+    size: Annotated[
+        str | None,
+        typer.Option("--size", help="N or WxH pixels of 30 m, multiples of 16 (default 512)"),
+    ] = None,
+    start: Annotated[
+        dt.datetime | None,
+        typer.Option("--start", formats=["%Y-%m-%d"], help="first day (default 2024-04-01)"),
+    ] = None,
+    end: Annotated[
+        dt.datetime | None,
+        typer.Option("--end", formats=["%Y-%m-%d"], help="last day (default 2024-10-31)"),
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="random seed (default 42)")] = None,
+    cloudiness: Annotated[
+        float | None,
+        typer.Option("--cloudiness", help="mean daily cloud fraction in [0, 1] (default 0.4)"),
+    ] = None,
 ) -> None:
-    """Build the demo world (COGs + STAC catalog); reuses a complete one with the same spec."""
-    from pipeline.demo import build_demo_world
+    """Build the demo world (COGs + STAC catalog); reuses a complete one with the same spec.
 
-    start = time.monotonic()
-    world = build_demo_world(root, tiny=tiny)
-    typer.echo(f"demo world ready at {world.root} ({time.monotonic() - start:.1f} s)")
+    Scenes are generated and written one day at a time, so memory follows the world's
+    area (a few bytes per pixel of generator state), never the season's length.
+    """
+    from pipeline.demo import build_demo_world, demo_world_changes
+
+    changes = demo_world_changes(size, start, end, seed, cloudiness)
+    began = time.monotonic()
+    world = build_demo_world(root, tiny=tiny, changes=changes)
+    spec = world.spec
+    typer.echo(
+        f"demo world {spec.width}x{spec.height} px, {spec.start}..{spec.end} ready at "
+        f"{world.root} ({time.monotonic() - began:.1f} s)"
+    )
     typer.echo(f"  STAC catalog: {world.stac_dir}; bbox {[round(v, 5) for v in world.bbox]}")
 
 

@@ -1,4 +1,4 @@
-"""Clouds, cirrus and displaced cloud shadows as thresholded smooth random fields."""
+"""Clouds, cirrus, haze and displaced cloud shadows cut from one day's cloud field."""
 
 from __future__ import annotations
 
@@ -7,16 +7,30 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+#: Width, in field standard deviations below the cloud threshold, of the flagged cirrus
+#: fringe and of the thinner haze beyond it that no QA flag reports.
+_CIRRUS_BAND, _HAZE_BAND = 0.15, 0.45
+#: Brightening (reflectance) of the unflagged haze at its inner edge, fading outwards.
+_HAZE_MAX = 0.02
+
 
 @dataclass(frozen=True)
 class CloudMasks:
-    """Boolean (y, x) masks of one scene; ``opacity``: float32 (y, x) in [0, 1], 0 outside cloud."""
+    """Masks of one scene; boolean (y, x) flags plus float32 (y, x) contamination.
+
+    ``cloud``, ``cirrus``, ``dilated``, ``shadow`` are what the QA reports; ``haze``
+    (reflectance added, 0 where none) and ``faint_shadow`` (shadows of thin cloud) are
+    contamination the QA misses, as Fmask/CFMask misses thin cloud edges.
+    ``opacity``: 0 outside cloud, 0.6..1 inside.
+    """
 
     cloud: np.ndarray
     cirrus: np.ndarray
     dilated: np.ndarray
     shadow: np.ndarray
     opacity: np.ndarray
+    haze: np.ndarray
+    faint_shadow: np.ndarray
 
     @property
     def cover_percent(self) -> float:
@@ -24,49 +38,46 @@ class CloudMasks:
         return float(100.0 * np.mean(self.cloud | self.cirrus))
 
 
-def draw_cover(rng: np.random.Generator, cloudiness: float, clear_share: float) -> float:
-    """A scene's cloud fraction: 0 with probability ``clear_share``, else up to ``cloudiness``."""
-    if rng.uniform() < clear_share:
-        return 0.0
-    return float(cloudiness * rng.uniform(0.05, 1.0))
-
-
 def smooth_field(shape: tuple[int, int], sigma_px: float, rng: np.random.Generator) -> np.ndarray:
     """Unit-variance Gaussian random field with correlation length ~``sigma_px``: float32 (y, x)."""
-    field = ndimage.gaussian_filter(rng.standard_normal(shape), sigma_px, mode="wrap")
+    field = ndimage.gaussian_filter(
+        rng.standard_normal(shape, dtype=np.float32), sigma_px, mode="wrap"
+    )
     return ((field - field.mean()) / (field.std() + 1e-12)).astype(np.float32)
 
 
 def cloud_masks(
-    shape: tuple[int, int],
+    field: np.ndarray,
     cover: float,
-    rng: np.random.Generator,
-    sigma_px: float = 10.0,
     shadow_shift_px: tuple[int, int] = (0, 0),
     dilate_px: int = 3,
 ) -> CloudMasks:
-    """Clouds covering ``cover`` of the scene, cirrus at their fringes, shadows displaced.
+    """Clouds covering ``cover`` of the scene where ``field`` is highest; fringes and shadows.
 
     Parameters
     ----------
-    shape : (y, x) of the scene.
+    field : (y, x) float32 unit-variance cloud field of the day (shared by the sensors).
     cover : cloud fraction in [0, 1]; the field is thresholded at its (1 - cover) quantile.
-    sigma_px : correlation length of the cloud field in pixels.
     shadow_shift_px : (rows, cols) from a cloud to its shadow (away from the sun).
     dilate_px : buffer of the "dilated cloud" flag around clouds.
     """
-    field = smooth_field(shape, sigma_px, rng)
+    shape = field.shape
     if cover <= 0.0:
         empty = np.zeros(shape, dtype=bool)
-        return CloudMasks(empty, empty, empty, empty, np.zeros(shape, dtype=np.float32))
-    threshold = np.quantile(field, 1.0 - cover)
+        zero = np.zeros(shape, dtype=np.float32)
+        return CloudMasks(empty, empty, empty, empty, zero, zero, empty)
+    threshold = float(np.quantile(field, 1.0 - cover))
     cloud = field > threshold
-    cirrus = (field > threshold - 0.25) & ~cloud
+    cirrus = (field > threshold - _CIRRUS_BAND) & ~cloud
     dilated = ndimage.binary_dilation(cloud, iterations=dilate_px) & ~cloud
     shadow = _shift(cloud, shadow_shift_px) & ~cloud
+    thin = (field > threshold - _HAZE_BAND) & ~(cloud | cirrus)
+    depth = (field - (threshold - _HAZE_BAND)) / (_HAZE_BAND - _CIRRUS_BAND)
+    haze = np.where(thin & ~dilated, _HAZE_MAX * np.clip(depth, 0, 1), 0).astype(np.float32)
+    faint_shadow = _shift(cirrus, shadow_shift_px) & ~(cloud | cirrus | shadow)
     # Thick cloud cores are opaque; edges let some surface through.
     opacity = np.where(cloud, np.clip(0.6 + (field - threshold), 0.6, 1.0), 0.0).astype(np.float32)
-    return CloudMasks(cloud, cirrus, dilated, shadow, opacity)
+    return CloudMasks(cloud, cirrus, dilated, shadow, opacity, haze, faint_shadow)
 
 
 def _shift(mask: np.ndarray, shift: tuple[int, int]) -> np.ndarray:

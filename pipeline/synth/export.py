@@ -25,7 +25,8 @@ import yaml
 from pipeline.config import BANDS
 from pipeline.errors import InputError
 from pipeline.synth.grid import Grid, coarse_grid
-from pipeline.synth.sensors_sim import coarse_blocks, landsat_noise
+from pipeline.synth.modis_sim import coarse_blocks, shift_px
+from pipeline.synth.sensors_sim import landsat_noise
 from pipeline.synth.spec import COARSE_FACTOR
 from pipeline.synth.world import World
 
@@ -41,6 +42,9 @@ def export_manifest(
     bands: Sequence[str] = BANDS,
 ) -> Path:
     """Write clear fine (30 m) and coarse (480 m) GeoTIFFs for ``dates`` and a manifest.
+
+    The coarse files carry the world's MODIS sensor model (PSF, misregistration
+    ``spec.modis_shift_m``, gain/bias, noise), not exact block means of the truth.
 
     Parameters
     ----------
@@ -67,7 +71,8 @@ def export_manifest(
         rng = np.random.default_rng([world.spec.seed, _EXPORT_STREAM, day.toordinal()])
         fine_name, coarse_name = f"fine_{day:%Y%m%d}.tif", f"coarse_{day:%Y%m%d}.tif"
         _write(out_dir / fine_name, landsat_noise(truth[list(idx)], rng), world.grid)
-        _write(out_dir / coarse_name, coarse_blocks(truth, COARSE_FACTOR, idx), coarse)
+        shift = shift_px(world.spec.modis_shift_m)
+        _write(out_dir / coarse_name, coarse_blocks(truth, COARSE_FACTOR, idx, shift, rng), coarse)
         entries.append({"date": day, "fine": fine_name, "coarse": coarse_name})
     manifest = {
         "name": "synthetic",

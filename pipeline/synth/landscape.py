@@ -38,12 +38,15 @@ class Landscape:
     classes : (n_parcels,) uint8 class id per parcel (see :data:`phenology.CLASS_NAMES`).
     params : per-parcel float32 arrays from :func:`phenology.field_parameters`.
     texture : (y, x) float32 within-field vigour multiplier, mean ~1.
+    shade : (y, x) float32 all-band brightness multiplier (canopy structure, micro-relief
+        and illumination), mean ~1, spatially correlated.
     """
 
     parcel: np.ndarray
     classes: np.ndarray
     params: dict[str, np.ndarray]
     texture: np.ndarray
+    shade: np.ndarray
 
     def labels(self) -> np.ndarray:
         """(y, x) uint8 class id of each pixel."""
@@ -53,7 +56,12 @@ class Landscape:
         """Write the state as one compressed ``.npz`` (a few MB at full size)."""
         extra = {f"param_{k}": v for k, v in self.params.items()}
         np.savez_compressed(
-            path, parcel=self.parcel, classes=self.classes, texture=self.texture, **extra
+            path,
+            parcel=self.parcel,
+            classes=self.classes,
+            texture=self.texture,
+            shade=self.shade,
+            **extra,
         )
 
     @classmethod
@@ -63,7 +71,7 @@ class Landscape:
             params = {
                 k.removeprefix("param_"): data[k] for k in data.files if k.startswith("param_")
             }
-            return cls(data["parcel"], data["classes"], params, data["texture"])
+            return cls(data["parcel"], data["classes"], params, data["texture"], data["shade"])
 
 
 def make_landscape(height: int, width: int, rng: np.random.Generator) -> Landscape:
@@ -83,7 +91,8 @@ def make_landscape(height: int, width: int, rng: np.random.Generator) -> Landsca
     classes = np.concatenate([classes, np.array([FOREST, WATER], dtype=np.uint8)])
     params = field_parameters(classes, rng)
     texture = _texture(height, width, rng)
-    return Landscape(parcel, classes, params, texture)
+    shade = _shade(height, width, rng)
+    return Landscape(parcel, classes, params, texture, shade)
 
 
 def _voronoi_parcels(height: int, width: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
@@ -122,8 +131,25 @@ def _river(height: int, width: int, rng: np.random.Generator) -> tuple[np.ndarra
 
 
 def _texture(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
-    """Smooth multiplicative vigour variation (sd ~4 %) plus pixel-scale speckle (~2 %)."""
-    smooth = ndimage.gaussian_filter(rng.standard_normal((height, width)), 4.0, mode="wrap")
-    smooth /= smooth.std() + 1e-12
-    speckle = rng.standard_normal((height, width))
-    return (1.0 + 0.04 * smooth + 0.02 * speckle).astype(np.float32)
+    """Within-field vigour: patches of ~120 m (sd ~4 %) plus ~45 m clumps (sd ~3 %).
+
+    Real canopies vary with soil patches and sowing density at tens of metres, not as
+    white pixel noise, so both components are spatially correlated.
+    """
+    patches = _unit_field(height, width, 4.0, rng)
+    clumps = _unit_field(height, width, 1.5, rng)
+    return (1.0 + 0.04 * patches + 0.03 * clumps).astype(np.float32)
+
+
+def _shade(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """All-band brightness: ~600 m gradients (sd 8 %) and ~60 m structure (sd 5 %)."""
+    broad = _unit_field(height, width, 20.0, rng)
+    local = _unit_field(height, width, 2.0, rng)
+    return (1.0 + 0.08 * broad + 0.05 * local).astype(np.float32)
+
+
+def _unit_field(height: int, width: int, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    field = ndimage.gaussian_filter(
+        rng.standard_normal((height, width), dtype=np.float32), sigma, mode="wrap"
+    )
+    return field / (field.std() + 1e-12)

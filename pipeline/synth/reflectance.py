@@ -3,7 +3,9 @@
 Each pixel is ``fc * vegetation + (1 - fc) * background`` with the background the
 field's soil (brightness and moisture per field), urban material, or water (flooded rice
 paddies mix soil and water). The vegetation fraction ``fc`` is solved from the field's
-NDVI for that day, so NDVI computed from the mixed spectrum equals the phenology curve.
+NDVI for that day with the field's own canopy spectrum (variety), so NDVI computed from
+the mixed spectrum equals the phenology curve; an all-band brightness (field gloss x
+``shade`` texture) keeps NDVI, and a 0.7 px blur mixes pixels across field edges.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+from scipy import ndimage
 
 from pipeline.synth.landscape import Landscape
 from pipeline.synth.phenology import URBAN, WATER, flooded, ndvi
@@ -27,6 +30,11 @@ _MOISTURE_DARKENING = np.array([0.25, 0.25, 0.25, 0.30, 0.45, 0.50], dtype=np.fl
 _RED, _NIR = 2, 3
 
 
+#: Sigma (30 m px) of the mixing across field edges: the sensor PSF and real boundary
+#: strips (headlands, ditches) make edges ~2 px wide; real edge index ~0.55 (stats.edge_index).
+EDGE_SIGMA_PX = 0.7
+
+
 def truth_day(land: Landscape, date: dt.date) -> np.ndarray:
     """Noise-free surface reflectance of the whole world on ``date``.
 
@@ -36,14 +44,32 @@ def truth_day(land: Landscape, date: dt.date) -> np.ndarray:
     """
     doy = float(date.timetuple().tm_yday)
     background = _background(land, doy)
+    vegetation = _vegetation(land)
     target = ndvi(doy, land.classes, land.params)
-    fc_field = _cover_for_ndvi(target, background)
+    fc_field = _cover_for_ndvi(target, background, vegetation)
     fc = np.clip(fc_field[land.parcel] * land.texture, 0.0, 1.0)
-    bg = background[land.parcel]  # (y, x, band)
-    out = fc[..., None] * _VEGETATION + (1.0 - fc[..., None]) * bg
-    # Within-field soil texture is visible where the canopy is open.
-    out *= 1.0 + (land.texture[..., None] - 1.0) * (1.0 - fc[..., None])
-    return np.ascontiguousarray(np.clip(out, 0.0, 1.0).transpose(2, 0, 1), dtype=np.float32)
+    out = np.empty((len(_SOIL), *land.parcel.shape), dtype=np.float32)
+    # Band by band keeps the temporaries at one (y, x) array (large worlds).
+    for b in range(len(_SOIL)):
+        pixel = (
+            fc[0] * vegetation[:, b][land.parcel] + (1.0 - fc[0]) * background[:, b][land.parcel]
+        )
+        # Within-field soil texture is visible where the canopy is open.
+        pixel *= 1.0 + (land.texture - 1.0) * (1.0 - fc[0])
+        # All-band brightness (field gloss x illumination/structure texture): keeps NDVI,
+        # makes red and NIR vary together across the scene as in real images.
+        pixel *= land.params["gloss"][land.parcel] * land.shade
+        out[b] = ndimage.gaussian_filter(pixel, EDGE_SIGMA_PX, mode="nearest")
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def _vegetation(land: Landscape) -> np.ndarray:
+    """(n_fields, band) float32 full-canopy spectrum of each field's variety."""
+    veg = np.repeat(_VEGETATION[None, :], land.classes.size, axis=0)
+    if "veg_nir" in land.params:
+        veg[:, _NIR] = land.params["veg_nir"]
+        veg[:, _RED] = land.params["veg_red"]
+    return veg
 
 
 def _background(land: Landscape, doy: float) -> np.ndarray:
@@ -60,14 +86,16 @@ def _background(land: Landscape, doy: float) -> np.ndarray:
     return bg.astype(np.float32)
 
 
-def _cover_for_ndvi(target: np.ndarray, background: np.ndarray) -> np.ndarray:
+def _cover_for_ndvi(
+    target: np.ndarray, background: np.ndarray, vegetation: np.ndarray
+) -> np.ndarray:
     """Vegetation fraction giving NDVI ``target`` over ``background``: (n_fields,) in [0, 1].
 
     With nir = b_n + fc * (v_n - b_n) and red likewise, NDVI = (a + fc b) / (c + fc d)
     is solved for fc in closed form.
     """
     bn, br = background[:, _NIR], background[:, _RED]
-    vn, vr = _VEGETATION[_NIR], _VEGETATION[_RED]
+    vn, vr = vegetation[:, _NIR], vegetation[:, _RED]
     a, c = bn - br, bn + br
     b, d = (vn - vr) - a, (vn + vr) - c
     with np.errstate(divide="ignore", invalid="ignore"):

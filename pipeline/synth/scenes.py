@@ -13,9 +13,11 @@ from pipeline.synth import grid as g
 from pipeline.synth import items
 from pipeline.synth.cog import write_cog
 from pipeline.synth.landscape import Landscape
+from pipeline.synth.modis_sim import MODIS_FILL, MODIS_QA_FILL, inside_world, modis_scene
 from pipeline.synth.reflectance import truth_day
-from pipeline.synth.sensors_sim import MODIS_FILL, MODIS_QA_FILL, landsat_scene, modis_scene
+from pipeline.synth.sensors_sim import landsat_masks, landsat_scene
 from pipeline.synth.spec import WorldSpec
+from pipeline.synth.weather import daily_skies
 
 #: A real Landsat 8 acquisition over WRS-2 path 192 row 029 (Po valley); Landsat 9 flies
 #: 8 days out of phase, so the pair revisits every 8 days, alternating.
@@ -46,18 +48,26 @@ def landsat_schedule(spec: WorldSpec) -> list[tuple[dt.date, str]]:
 def write_scenes(
     tmp: Path, final_root: Path, spec: WorldSpec, land: Landscape, world: g.Grid
 ) -> None:
-    """Write all scenes and the STAC catalog into ``tmp``; hrefs point into ``final_root``."""
+    """Write all scenes and the STAC catalog into ``tmp``; hrefs point into ``final_root``.
+
+    One day at a time: the truth, the day's sky and both sensors' scenes are generated,
+    written and dropped, so memory does not grow with the season.
+    """
     bbox = g.lonlat_bbox(world)
     labels = land.labels()
     window = g.modis_window(world)
+    inside = inside_world(world, window)
     tile = g.modis_tile(world)
     landsat_days = dict(landsat_schedule(spec))
     landsat_items, modis_items = [], []
-    for day in spec.days():
+    skies = daily_skies(spec.sky_seed, spec.days(), world.shape, spec.cloudiness)
+    for sky in skies:
+        day = sky.day
         truth = truth_day(land, day)
+        masks = landsat_masks(sky.field, sky.cover)
         if day in landsat_days:
             rng = np.random.default_rng([spec.seed, _LANDSAT_STREAM, day.toordinal()])
-            dn, qa, cover = landsat_scene(truth, labels, rng, spec.cloudiness)
+            dn, qa, cover = landsat_scene(truth, labels, rng, masks)
             scene = _LandsatScene(day, landsat_days[day])
             hrefs = _write_landsat(tmp, final_root, scene.product_id, dn, qa, world)
             landsat_items.append(
@@ -66,7 +76,8 @@ def write_scenes(
                 )
             )
         rng = np.random.default_rng([spec.seed, _MODIS_STREAM, day.toordinal()])
-        dn, qa, cover = modis_scene(truth, world, window, rng, spec.cloudiness)
+        cloud = masks.cloud | masks.cirrus
+        dn, qa, cover = modis_scene(truth, world, window, rng, cloud, spec.modis_shift_m, inside)
         item_id = (
             f"MCD43A4.A{day.year}{day.timetuple().tm_yday:03d}.h{tile[0]:02d}v{tile[1]:02d}.061"
         )
