@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -194,6 +194,8 @@ def fuse_into_store(
             "name": model.name,
             "weights_sha256": payload.weights_sha256,
             "config": json.loads(payload.config_json),
+            # the fused sigma's scale and the gap filler's q, fitted on this run's pair dates
+            "seamless": {"method": ctx.method, **asdict(calibration)},
         }
         attrs = _provenance(
             request.url, request, prov, model_info, pair_choice_record(inputs, blocks)
