@@ -45,6 +45,9 @@ OBS_SIGMA = np.float32(0.005)
 PRIOR_SIGMA = np.float32(0.02)
 
 
+#: Smallest model sigma (reflectance) the scale multiplies: a model that reports 0 (one
+#: candidate, two identical references) is not certain, and 0 would make the ratio infinite.
+U_FLOOR = 0.002
 #: Daily random-walk variance (reflectance^2 per day) when no two clear pairs share a window.
 PRIOR_Q = 1e-4
 #: Sample windows (fine pixels a side, how many) the run's calibration is fitted on.
@@ -170,10 +173,11 @@ def window_residuals(
 
 
 def rms_sigma(sigma: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
-    """RMS over bands of a (band, y, x) sigma as float64 (y, x); ones where the model has none."""
+    """RMS over bands of a (band, y, x) sigma as float64 (y, x), at least :data:`U_FLOOR`;
+    ones where the model has none."""
     if sigma is None:
         return np.ones(shape[-2:])
-    return np.sqrt(np.mean(np.square(sigma, dtype=np.float64), axis=0))
+    return np.maximum(np.sqrt(np.mean(np.square(sigma, dtype=np.float64), axis=0)), U_FLOOR)
 
 
 def _window_task(

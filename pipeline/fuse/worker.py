@@ -28,7 +28,13 @@ import numpy as np
 import xarray as xr
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from pipeline.fuse.calibrate import OBS_SIGMA, PRIOR_SIGMA, SeriesCalibration, coverage
+from pipeline.fuse.calibrate import (
+    OBS_SIGMA,
+    PRIOR_SIGMA,
+    U_FLOOR,
+    SeriesCalibration,
+    coverage,
+)
 from pipeline.fuse.gapfill import DEFAULT_METHOD, fill_gaps
 from pipeline.fuse.plan import DayRefs, FuseTask
 from pipeline.fuse.tiles import crop_prediction
@@ -245,7 +251,7 @@ def assemble_day(
 def _fused_sigma(model_sigma: np.ndarray, calib: SeriesCalibration) -> np.ndarray:
     """Calibrated 1-sigma (time, y, x) of fused pixel-days from the model's (time, band, y, x)."""
     with np.errstate(invalid="ignore"):  # NaN where the model gave no sigma: handled below
-        u = np.sqrt(np.mean(np.square(model_sigma, dtype=np.float64), axis=1))
+        u = np.maximum(np.sqrt(np.mean(np.square(model_sigma, dtype=np.float64), axis=1)), U_FLOOR)
     if not calib.samples:  # no pair to calibrate on: the model's own sigma, else a prior
         return np.where(np.isfinite(u), u, PRIOR_SIGMA)
     # a model without sigma was calibrated with u = 1; a missing pixel takes the typical u

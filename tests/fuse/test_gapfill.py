@@ -67,7 +67,7 @@ def test_kalman_sigma_is_calibrated_on_a_random_walk() -> None:
     err, sig = (mean - truth)[gaps], np.sqrt(var[gaps])
     got = within_sigma(err, sig)
     assert abs(got["within_1sigma"] - 0.683) < 0.03 and abs(got["within_2sigma"] - 0.954) < 0.02
-    lin, lin_var = fill_linear(obs, np.full_like(obs, r), q)
+    lin, _ = fill_linear(obs, np.full_like(obs, r), q)
     assert np.mean((lin - truth)[gaps] ** 2) >= np.mean(err**2) * 0.99  # the smoother is not worse
 
 
@@ -96,7 +96,8 @@ def _day(values: np.ndarray, quality: np.ndarray, sigma: float = 0.01) -> dict[s
     }
 
 
-def test_seamless_window_flags_coverage_fills_and_sigma() -> None:
+@pytest.mark.parametrize("method", ["linear", "kalman"])
+def test_seamless_window_flags_coverage_fills_and_sigma(method: str) -> None:
     truth = _series(n_days=10)
     shape = truth.shape[2:]
     days = []
@@ -109,7 +110,7 @@ def test_seamless_window_flags_coverage_fills_and_sigma() -> None:
         days.append(_day(np.where(quality == GAP, np.nan, truth[t]), quality))
     cover = np.ones(shape, bool)
     cover[:, -1] = False
-    out = seamless_window(days, cover, SeriesCalibration(2.0, (1e-5, 1e-5), 100))
+    out = seamless_window(days, cover, SeriesCalibration(2.0, (1e-5, 1e-5), 100), method)
     q = out["quality"]
     assert (q[:, :, -1] == OUTSIDE).all() and np.isnan(out["values"][:, :, :, -1]).all()
     assert np.isnan(out["uncertainty"][:, :, -1]).all()
@@ -119,4 +120,8 @@ def test_seamless_window_flags_coverage_fills_and_sigma() -> None:
     assert np.isfinite(out["uncertainty"][inside]).all()
     np.testing.assert_allclose(out["uncertainty"][5][inside[5]], 0.02, rtol=1e-6)  # 2 x 0.01
     np.testing.assert_allclose(out["uncertainty"][0][inside[0]], OBS_SIGMA, rtol=1e-6)
-    assert (out["uncertainty"][3][inside[3]] > 0.02).all()
+    gap_sigma = out["uncertainty"][3][inside[3]]
+    if method == "linear":  # weights 2/3, 1/3 on the neighbours' 0.02, plus the bridge
+        np.testing.assert_allclose(gap_sigma, np.sqrt(5 / 9 * 0.02**2 + 1e-5 * 2 / 3), rtol=1e-5)
+    else:  # the smoother pools every fused day as an independent measurement
+        assert (gap_sigma > 0).all() and (out["uncertainty"][4][inside[4]] > 0).all()
