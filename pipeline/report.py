@@ -268,42 +268,52 @@ def seamless_stats(ds: xr.Dataset) -> dict[str, Any]:
 def calibration_on(
     ds: xr.Dataset, world: Any, days: list[dt.date]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Calibration of the stored sigma against the truth on ``days`` (withheld: no Landsat).
+    """Calibration of the stored sigma on withheld clear fine days.
 
-    Returns the ``"calibration"`` JSON (overall and per flag) and the reliability
-    curves (:class:`~pipeline.evaluate.calibration.Calibration`) per flag.
+    ``days`` have no Landsat scene, so the run never saw them; each gets a clear
+    fine observation drawn from the world's own Landsat sensor model (truth plus
+    OLI-like noise, :func:`pipeline.synth.sensors_sim.landsat_noise`, seeded per
+    day), which is what a withheld clear Landsat scene is. The fractions against
+    the noise-free truth are reported too (``vs_truth``).
+
+    Returns the ``"calibration"`` JSON (overall, per flag, vs truth) and the
+    reliability curves (:class:`~pipeline.evaluate.calibration.Calibration`) per flag.
     """
     from pipeline.evaluate.calibration import calibrate, within_sigma
+    from pipeline.synth.sensors_sim import landsat_noise
 
     bands = tuple(ds.attrs["stf_bands"])
     ds, rows, cols = crop_to_world(ds, world)
-    errors: dict[str, list[np.ndarray]] = {"fused": [], "filled": []}
-    sigmas: dict[str, list[np.ndarray]] = {"fused": [], "filled": []}
+    parts: dict[str, dict[str, list[np.ndarray]]] = {
+        k: {"obs": [], "truth": [], "sigma": []} for k in ("fused", "filled")
+    }
     for day in days:
         one = ds.sel(time=str(day))
-        err = np.stack([one[b].values for b in bands]) - _truth(world, day, bands, rows, cols)
+        truth = _truth(world, day, bands, rows, cols)
+        observed = landsat_noise(truth, np.random.default_rng(day.toordinal()))
+        fused = np.stack([one[b].values for b in bands])
         classes = _flag_class(one["quality"].values)
         for name, k in (("fused", 2), ("filled", 3)):
             mask = classes == k
-            errors[name].append(err[:, mask].ravel())
-            sigmas[name].append(
-                np.broadcast_to(one["uncertainty"].values[mask], err[:, mask].shape).ravel()
-            )
-    err = {k: np.concatenate(v) for k, v in errors.items()}
-    sig = {k: np.concatenate(v) for k, v in sigmas.items()}
-    out: dict[str, Any] = within_sigma(
-        np.concatenate(list(err.values())), np.concatenate(list(sig.values()))
-    )
+            parts[name]["obs"].append((fused - observed)[:, mask].ravel())
+            parts[name]["truth"].append((fused - truth)[:, mask].ravel())
+            sigma = np.broadcast_to(one["uncertainty"].values[mask], (len(bands), int(mask.sum())))
+            parts[name]["sigma"].append(sigma.ravel())
+    got = {k: {n: np.concatenate(v) for n, v in p.items()} for k, p in parts.items()}
+    every = {n: np.concatenate([got[k][n] for k in got]) for n in ("obs", "truth", "sigma")}
+    out: dict[str, Any] = within_sigma(every["obs"], every["sigma"])
     out["days"] = [d.isoformat() for d in days]
-    out["by_flag"] = {k: within_sigma(err[k], sig[k]) for k in err}
+    out["by_flag"] = {k: within_sigma(g["obs"], g["sigma"]) for k, g in got.items()}
+    out["vs_truth"] = within_sigma(every["truth"], every["sigma"])
     out["convention"] = (
-        "per band-pixel-day |fused - truth| vs the stored 1-sigma (RMS over bands), fused and "
-        "filled pixel-days inside the coverage, on days without a Landsat scene"
+        "per band-pixel-day |value - withheld clear fine observation| vs the stored 1-sigma "
+        "(RMS over bands), fused and filled pixel-days inside the coverage, on days without a "
+        "Landsat scene; the observation is the truth with the world's Landsat noise"
     )
     curves = {
-        k: calibrate(err[k][None, None], sig[k][None, None])
-        for k in err
-        if np.isfinite(sig[k]).any()
+        k: calibrate(g["obs"][None, None], g["sigma"][None, None], np.zeros((1, 1, g["obs"].size)))
+        for k, g in got.items()
+        if np.isfinite(g["sigma"]).any()
     }
     return out, curves
 
