@@ -12,7 +12,7 @@ import pytest
 from pipeline.config import parse_config
 from pipeline.report import demo_config, write_report
 from pipeline.run import run
-from pipeline.store.layout import FILLED, FUSED, OBSERVED, OUTSIDE
+from pipeline.store.layout import FILLED, FUSED, GAP, OBSERVED, OUTSIDE
 from pipeline.store.write import open_store
 from tests.test_run import tiny_config
 
@@ -31,12 +31,16 @@ def test_tiny_world_store_is_seamless_and_calibrated(
     tiny_world: Any, stac_url: str, tmp_path: Path
 ) -> None:
     data = tiny_config(tiny_world, stac_url, tmp_path)
-    data["chunks"] = {"y": 48, "x": 48, "time": 16}  # one window: the whole series per block
+    # one block, one window: every day of the series, and the tiny world's pairs are clear in it
+    # (a block with no clear pair is not fused: see the limits in benchmarks/seamless.md)
+    data["chunks"] = {"y": 128, "x": 128, "time": 16}
     summary = run(parse_config(data), progress=False, log=lambda _m: None)
     ds = open_store(summary.store).load()
     quality = ds["quality"].values
     inside = (quality & OUTSIDE) == 0
-    assert (quality[inside] & (OBSERVED | FUSED | FILLED)).all()
+    # the bar: >= 99.5 % valued, the rest named by a flag (8: no valid day to fill from)
+    assert (quality[inside] & (OBSERVED | FUSED | FILLED | GAP)).all()
+    assert ((quality[inside] & GAP) > 0).mean() <= 0.005
     assert np.isnan(ds["red"].values[~inside]).all()
     finite = np.isfinite(ds["red"].values) & np.isfinite(ds["uncertainty"].values)
     assert finite[inside].mean() >= 0.995

@@ -1,8 +1,10 @@
 """What makes a block's series seamless besides the fusion: source coverage and sigma calibration.
 
 * **coverage** (per task, on the worker, from the task's own inputs): a pixel is
-  inside the sources' coverage when any source scene of the task (a coarse
-  day, a fine reference or a fine observation) has a valid value there. Pixels
+  inside the sources' coverage when any source scene of the task's days (a
+  coarse day or a fine observation of the window) has a valid value there;
+  reference pairs dated outside the window do not count, since nothing of the
+  window could be fused or filled from them alone. Pixels
   outside (beyond the sources' footprints) are never filled and carry the
   ``outside`` quality bit. With daily coarse scenes a covered pixel cloudy on
   every day of a window is practically impossible; a window of a few cloudy
@@ -73,21 +75,22 @@ class SeriesCalibration:
     samples: int
 
 
-def coverage(
-    task: FuseTask, coarse: np.ndarray, fine_refs: np.ndarray, obs: np.ndarray
-) -> np.ndarray:
-    """(y, x) bool: block pixels where any source scene of the task has a valid value.
+def coverage(task: FuseTask, coarse: np.ndarray, obs: np.ndarray) -> np.ndarray:
+    """(y, x) bool: block pixels where a coarse day or a fine observation of the window is valid.
 
     Parameters
     ----------
-    coarse : (date, band, py, px) coarse scenes on the padded fine window.
-    fine_refs : (date, band, py, px) fine references on the padded window.
-    obs : (date, band, y, x) fine observations on the block.
+    coarse : (date, band, py, px) coarse scenes on the padded fine window, one per
+        :func:`~pipeline.fuse.worker.coarse_dates` of the task.
+    obs : (date, band, y, x) fine observations of the window's days, on the block.
     """
+    from pipeline.fuse.worker import coarse_dates
+
     block = task.block
-    shape = (block.y1 - block.y0, block.x1 - block.x0)
-    cover = np.zeros(shape, bool)
-    for stack in (crop(coarse, block), crop(fine_refs, block), obs):
+    days = set(task.coarse_days)
+    own = [i for i, d in enumerate(coarse_dates(task)) if d in days]
+    cover = np.zeros((block.y1 - block.y0, block.x1 - block.x0), bool)
+    for stack in (crop(coarse[own], block), obs):
         if stack.size:
             cover |= np.isfinite(stack).all(axis=1).any(axis=0)
     return cover

@@ -351,7 +351,7 @@ def write_window(
     region; commit last."""
     start = time.perf_counter()
     block = task.block
-    cover = coverage(task, data.coarse, data.fine_refs, data.obs)
+    cover = coverage(task, data.coarse, data.obs)
     calib = calib or SeriesCalibration(1.0, (), 0)  # uncalibrated: model sigma, q from the block
     window = seamless_window([day for part in parts for day in part], cover, calib, method)
     ds = _block_dataset(window, layout)
