@@ -120,3 +120,17 @@ def open_endpoint(stac: StacSpec) -> Iterator[str]:
 
     with serve_catalog(demo_world().stac_dir) as url:
         yield url
+
+
+def withheld_landsat(truth: Any, day: dt.date) -> Any:
+    """A clear Landsat observation of the world's ``truth`` on ``day`` that no run saw.
+
+    Truth (band, y, x) reflectance plus the world's OLI-like noise
+    (:func:`pipeline.synth.sensors_sim.landsat_noise`), seeded by the day so the
+    report is reproducible.
+    """
+    import numpy as np
+
+    from pipeline.synth.sensors_sim import landsat_noise
+
+    return landsat_noise(truth, np.random.default_rng(day.toordinal()))

@@ -11,7 +11,16 @@ The report (``<out>/report/``) holds:
   (:meth:`pipeline.synth.World.truth`), with the metrics' convention string;
 * ``maps.png``: truth vs fused NDVI (and their difference) on two such days;
 * ``ndvi_timeseries.png``: NDVI of a few fields over the season, fused vs
-  truth vs the clear Landsat observations.
+  truth vs the clear Landsat observations;
+* ``flags.png``: the quality flags on the map days and each flag's share of the
+  in-coverage pixels per day (observed, fused, filled, gap); ``metrics.json``
+  ``"seamless"`` holds the shares of in-coverage pixel-days with a finite value
+  and uncertainty (pixels flagged outside coverage are excluded from every figure);
+* ``reliability.png``: predicted sigma vs observed RMSE (equal-count bins) of the
+  fused and filled pixel-days, and ``metrics.json`` ``"calibration"``:
+  ``within_1sigma`` / ``within_2sigma`` = shares of band-pixel-days with
+  ``|fused - truth| <= sigma`` / ``2 sigma`` on the withheld days (days without a
+  Landsat scene, never seen by the run; the sigma was fitted on pair dates only).
 """
 
 from __future__ import annotations
@@ -38,8 +47,15 @@ DEMO_OVERRIDES: dict[str, Any] = {
 }
 
 
-def demo_config(out: Path) -> RunConfig:
-    """``configs/demo.yaml`` with :data:`DEMO_OVERRIDES`, writing under ``out``."""
+#: ``stf demo --season``: the whole growing season of the demo world (184 days).
+SEASON: dict[str, str] = {"start": "2024-04-15", "end": "2024-10-15"}
+
+
+def demo_config(out: Path, season: bool = False) -> RunConfig:
+    """``configs/demo.yaml`` with :data:`DEMO_OVERRIDES`, writing under ``out``.
+
+    ``season`` replaces the 45 days by :data:`SEASON` (same model, bands and chunks).
+    """
     path = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
     from pipeline.demo import demo_world_root
 
@@ -47,8 +63,11 @@ def demo_config(out: Path) -> RunConfig:
     # every product step runs on the demo, with the world's field polygons as crop labels
     labels = demo_world_root() / "truth" / "fields.parquet"
     products = {"ndvi": True, "phenology": True, "cropmap": True, "feeds": True, "labels": labels}
+    overrides = dict(DEMO_OVERRIDES)
+    if season:
+        overrides["time"] = {**overrides["time"], **SEASON}
     return cfg.with_updates(
-        **DEMO_OVERRIDES, output_root=str(out), store={"path": "fusion.zarr"}, products=products
+        **overrides, output_root=str(out), store={"path": "fusion.zarr"}, products=products
     )
 
 
@@ -166,7 +185,9 @@ def _timeseries(ds: xr.Dataset, world: Any, path: Path, n_fields: int = 3) -> No
     plt.close(fig)
 
 
-def write_report(url: str, world: Any, out_dir: Path, n_days: int = 4) -> dict[str, Any]:
+def write_report(
+    url: str, world: Any, out_dir: Path, n_days: int = 4, n_calibration_days: int = 12
+) -> dict[str, Any]:
     """Metrics JSON, NDVI maps and NDVI time series of a demo store against the world's truth.
 
     Parameters
@@ -175,6 +196,7 @@ def write_report(url: str, world: Any, out_dir: Path, n_days: int = 4) -> dict[s
     world : the :class:`pipeline.synth.World` the store was fused from.
     out_dir : where ``metrics.json``, ``maps.png``, ``ndvi_timeseries.png`` go.
     n_days : days without a Landsat scene that are scored.
+    n_calibration_days : days without a Landsat scene the calibration is measured on.
     """
     from pipeline.store.write import open_store
 
@@ -184,9 +206,137 @@ def write_report(url: str, world: Any, out_dir: Path, n_days: int = 4) -> dict[s
     candidates = [
         d for d in (pd.Timestamp(t).date() for t in ds["time"].values) if d not in landsat
     ]
-    picks = [candidates[i] for i in np.linspace(0, len(candidates) - 1, n_days).round().astype(int)]
+    picks = [candidates[i] for i in _spread(len(candidates), n_days)]
     metrics = score_days(ds, world, picks)
+    metrics["seamless"] = seamless_stats(ds)
+    withheld = [candidates[i] for i in _spread(len(candidates), n_calibration_days)]
+    metrics["calibration"], curves = calibration_on(ds, world, withheld)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
     _maps(ds, world, picks[1:3], out_dir / "maps.png")
+    _flags_figure(ds, picks[1:3], out_dir / "flags.png")
     _timeseries(ds, world, out_dir / "ndvi_timeseries.png")
+    if curves:
+        from pipeline.evaluate.calibration import plot_reliability
+
+        title = "demo: stored sigma on days without Landsat"
+        plot_reliability(curves, out_dir / "reliability.png", title)
     return metrics
+
+
+def _spread(n: int, k: int) -> list[int]:
+    """Up to ``k`` distinct indices spread evenly over ``range(n)``."""
+    return sorted({int(i) for i in np.linspace(0, n - 1, min(n, k)).round()}) if n else []
+
+
+def _flag_class(quality: np.ndarray) -> np.ndarray:
+    """0 outside, 1 observed, 2 fused, 3 filled, 4 gap, 5 not written: one class per pixel-day."""
+    from pipeline.store.layout import FILLED, FUSED, GAP, OBSERVED, OUTSIDE
+
+    out = np.full(quality.shape, 5, np.uint8)
+    for value, flag in ((4, GAP), (3, FILLED), (2, FUSED), (1, OBSERVED), (0, OUTSIDE)):
+        out[(quality & flag) > 0] = value
+    return out
+
+
+_FLAG_NAMES = ("outside", "observed", "fused", "filled", "gap", "not written")
+
+
+def seamless_stats(ds: xr.Dataset) -> dict[str, Any]:
+    """Shares of in-coverage pixel-days with a finite value / uncertainty, and of each flag.
+
+    Pixel-days flagged outside coverage (bit 16) are counted apart and excluded.
+    """
+    bands = tuple(ds.attrs["stf_bands"])
+    classes = _flag_class(ds["quality"].values)
+    inside = classes != 0
+    finite = np.all([np.isfinite(ds[b].values) for b in bands], axis=0)
+    sigma = np.isfinite(ds["uncertainty"].values)
+    n = int(inside.sum())
+    daily = (finite & inside).sum(axis=(1, 2)) / np.maximum(inside.sum(axis=(1, 2)), 1)
+    return {
+        "in_coverage_pixel_days": n,
+        "outside_pixel_days": int((~inside).sum()),
+        "finite_value": float((finite & inside).sum() / max(n, 1)),
+        "finite_uncertainty": float((sigma & inside).sum() / max(n, 1)),
+        "min_daily_finite": float(daily.min()) if daily.size else float("nan"),
+        "flags": {
+            name: float((classes == k).sum() / max(n, 1)) for k, name in enumerate(_FLAG_NAMES) if k
+        },
+    }
+
+
+def calibration_on(
+    ds: xr.Dataset, world: Any, days: list[dt.date]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Calibration of the stored sigma on withheld clear fine days.
+
+    ``days`` have no Landsat scene, so the run never saw them; each gets a clear
+    fine observation drawn from the world's own Landsat sensor model (truth plus
+    OLI-like noise, :func:`pipeline.demo.withheld_landsat`, seeded per day), which is
+    what a withheld clear Landsat scene is. The fractions against
+    the noise-free truth are reported too (``vs_truth``).
+
+    Returns the ``"calibration"`` JSON (overall, per flag, vs truth) and the
+    reliability curves (:class:`~pipeline.evaluate.calibration.Calibration`) per flag.
+    """
+    from pipeline.demo import withheld_landsat
+    from pipeline.evaluate.calibration import calibrate, within_sigma
+
+    bands = tuple(ds.attrs["stf_bands"])
+    ds, rows, cols = crop_to_world(ds, world)
+    parts: dict[str, dict[str, list[np.ndarray]]] = {
+        k: {"obs": [], "truth": [], "sigma": []} for k in ("fused", "filled")
+    }
+    for day in days:
+        one = ds.sel(time=str(day))
+        truth = _truth(world, day, bands, rows, cols)
+        observed = withheld_landsat(truth, day)
+        fused = np.stack([one[b].values for b in bands])
+        classes = _flag_class(one["quality"].values)
+        for name, k in (("fused", 2), ("filled", 3)):
+            mask = classes == k
+            parts[name]["obs"].append((fused - observed)[:, mask].ravel())
+            parts[name]["truth"].append((fused - truth)[:, mask].ravel())
+            sigma = np.broadcast_to(one["uncertainty"].values[mask], (len(bands), int(mask.sum())))
+            parts[name]["sigma"].append(sigma.ravel())
+    got = {k: {n: np.concatenate(v) for n, v in p.items()} for k, p in parts.items()}
+    every = {n: np.concatenate([got[k][n] for k in got]) for n in ("obs", "truth", "sigma")}
+    out: dict[str, Any] = within_sigma(every["obs"], every["sigma"])
+    out["days"] = [d.isoformat() for d in days]
+    out["by_flag"] = {k: within_sigma(g["obs"], g["sigma"]) for k, g in got.items()}
+    out["vs_truth"] = within_sigma(every["truth"], every["sigma"])
+    out["convention"] = (
+        "per band-pixel-day |value - withheld clear fine observation| vs the stored 1-sigma "
+        "(RMS over bands), fused and filled pixel-days inside the coverage, on days without a "
+        "Landsat scene; the observation is the truth with the world's Landsat noise"
+    )
+    curves = {
+        k: calibrate(g["obs"][None, None], g["sigma"][None, None], np.zeros((1, 1, g["obs"].size)))
+        for k, g in got.items()
+        if np.isfinite(g["sigma"]).any()
+    }
+    return out, curves
+
+
+def _flags_figure(ds: xr.Dataset, days: list[dt.date], path: Path) -> None:
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    colors = ["0.3", "tab:blue", "tab:green", "tab:orange", "tab:red", "white"]
+    classes = _flag_class(ds["quality"].values)
+    times = [pd.Timestamp(t).date() for t in ds["time"].values]
+    fig, axes = plt.subplots(1, len(days) + 1, figsize=(5 * (len(days) + 1), 4.5))
+    for ax, day in zip(axes, days, strict=False):
+        ax.imshow(classes[times.index(day)], cmap=ListedColormap(colors), vmin=-0.5, vmax=5.5,
+                  interpolation="nearest")  # fmt: skip
+        ax.set_title(f"quality {day}")
+        ax.axis("off")
+    inside = np.maximum((classes != 0).sum(axis=(1, 2)), 1)
+    for k, name in enumerate(_FLAG_NAMES[1:5], start=1):
+        axes[-1].plot(times, (classes == k).sum(axis=(1, 2)) / inside, color=colors[k], label=name)
+    axes[-1].set(ylabel="share of in-coverage pixels", ylim=(0, 1), title="flags per day")
+    axes[-1].legend(fontsize=7, title="grey = outside coverage", title_fontsize=7)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)

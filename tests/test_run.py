@@ -58,7 +58,7 @@ def test_run_writes_the_contract_store(tiny_run: tuple[RunConfig, RunSummary]) -
     assert set(ds.data_vars) >= {"green", "red", "nir", "ndvi", "uncertainty", "quality"}
     assert ds.sizes["time"] == 10 and (ds["block_done"].values > 0).all()
     quality = ds["quality"].values
-    assert ((quality & 1) | (quality & 2) | (quality & 8)).all()  # every pixel-day decided
+    assert (quality & (1 | 2 | 8 | 16 | 32)).all()  # every pixel-day decided
     fused = quality & 2 > 0
     assert np.isfinite(ds["red"].values[fused]).all()
     prov = json.loads(ds.attrs["stf_provenance"])

@@ -73,6 +73,9 @@ def run_cmd(
 def demo_cmd(
     out: Annotated[Path, typer.Option("--out", help="output folder")] = Path("demo-out"),
     scheduler: Scheduler = None,
+    season: Annotated[
+        bool, typer.Option("--season", help="the full season 2024-04-15..10-15 (184 days)")
+    ] = False,
 ) -> None:
     """Build + serve the demo world, run the chain on it, and report against its truth."""
     from pipeline.demo import build_demo_world
@@ -80,7 +83,7 @@ def demo_cmd(
     from pipeline.run import run, store_url
 
     start = time.perf_counter()
-    cfg = demo_config(out)
+    cfg = demo_config(out, season=season)
     summary = run(cfg, scheduler=scheduler)
     _print_summary(summary)
     metrics = write_report(store_url(cfg), build_demo_world(), out / "report")

@@ -27,6 +27,37 @@ CONVENTION = (
 )
 _MAX_SAMPLES = 200_000
 
+#: Fractions of a normal error inside 1 and 2 sigma: the targets of a calibrated sigma.
+ONE_SIGMA, TWO_SIGMA = 0.6827, 0.9545
+
+
+def fit_scale(error: np.ndarray, sigma: np.ndarray, level: float = ONE_SIGMA) -> float:
+    """The factor ``s`` for which ``|error| <= s * sigma`` holds for a fraction ``level``.
+
+    Parameters
+    ----------
+    error, sigma : matching 1-D float arrays (reflectance), finite, ``sigma > 0``.
+    level : target coverage of the scaled 1-sigma (default: the normal 68.27 %).
+    """
+    return float(np.quantile(np.abs(error) / sigma, level))
+
+
+def within_sigma(error: np.ndarray, sigma: np.ndarray) -> dict[str, float | int]:
+    """Fractions of ``|error| <= sigma`` and ``<= 2 sigma`` over finite pairs, and their count.
+
+    A calibrated Gaussian sigma gives 0.683 and 0.954.
+    """
+    err, sig = np.abs(np.ravel(error)), np.ravel(sigma)
+    ok = np.isfinite(err) & np.isfinite(sig)
+    err, sig = err[ok], sig[ok]
+    if not err.size:
+        return {"within_1sigma": float("nan"), "within_2sigma": float("nan"), "count": 0}
+    return {
+        "within_1sigma": float(np.mean(err <= sig)),
+        "within_2sigma": float(np.mean(err <= 2 * sig)),
+        "count": int(err.size),
+    }
+
 
 @dataclass(frozen=True)
 class Calibration:

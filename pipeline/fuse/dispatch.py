@@ -12,7 +12,9 @@ bounded by the group budget, not by the region. Per
    coarse window block-replicated onto the fine window, on the worker;
 2. ``predict_days`` model tasks of ``batch_days`` days each, asking for one
    ``GPU`` resource when ``gpu`` is set;
-3. one ``write_window`` task writes the block's window and commits it.
+3. one ``write_window`` task makes the window seamless (coverage, calibrated sigma, gaps
+   filled from the block's series with the run's :class:`SeriesCalibration`), writes it and
+   commits it.
 
 At most ``2 x workers`` FuseTasks are in flight so memory stays bounded. A
 worker that dies takes its results with it; the scheduler recomputes them
@@ -33,6 +35,8 @@ import xarray as xr
 from distributed import Client, Future, as_completed
 from tqdm.auto import tqdm
 
+from pipeline.fuse.calibrate import SeriesCalibration
+from pipeline.fuse.gapfill import DEFAULT_METHOD
 from pipeline.fuse.plan import Block, FuseTask, PlanInputs, make_blocks, plan_tasks
 from pipeline.fuse.stream import RESIDENT_GROUPS, ChunkCache, Group, coarse_window
 from pipeline.fuse.worker import (
@@ -99,7 +103,8 @@ def _submit_inputs(client: Client, task: FuseTask, cache: ChunkCache, factor: in
 
 @dataclass(frozen=True)
 class FuseContext:
-    """Run-wide settings of the tasks: store URL, layout, model key, batching, GPU, grid factor."""
+    """Run-wide settings of the tasks: store URL, layout, model key, batching, GPU, grid factor,
+    the sigma calibration and the gap-filling method (:mod:`pipeline.fuse.gapfill`)."""
 
     url: str
     layout: StoreLayout
@@ -107,6 +112,8 @@ class FuseContext:
     batch_days: int
     gpu: bool
     factor: int
+    calibration: SeriesCalibration | None = None
+    method: str = DEFAULT_METHOD
 
 
 def _submit_task(client: Client, task: FuseTask, cache: ChunkCache, ctx: FuseContext) -> Future:
@@ -127,7 +134,18 @@ def _submit_task(client: Client, task: FuseTask, cache: ChunkCache, ctx: FuseCon
         )
         for i in range(0, len(task.refs), ctx.batch_days)
     ]
-    return client.submit(write_window, task, ctx.url, ctx.layout, parts, pure=False, retries=1)
+    return client.submit(
+        write_window,
+        task,
+        ctx.url,
+        ctx.layout,
+        parts,
+        inputs,
+        ctx.calibration,
+        ctx.method,
+        pure=False,
+        retries=1,
+    )
 
 
 def run_tasks(

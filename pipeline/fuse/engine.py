@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,7 @@ from distributed import Client
 
 from pipeline.config import ComputeSpec
 from pipeline.errors import InputError
+from pipeline.fuse.calibrate import fit_calibration
 from pipeline.fuse.dispatch import FuseContext, Sources, pair_choice_record, plan_run, run_tasks
 from pipeline.fuse.plan import plan_tasks, time_windows
 from pipeline.fuse.stream import ChunkCache, CubeChunks, plan_groups
@@ -172,8 +173,17 @@ def fuse_into_store(
             tasks = plan_tasks(replace(inputs, done=np.zeros_like(inputs.done)), blocks)
         i0 = state.index(request.days[0])
         total = len(time_windows(i0, i0 + len(request.days), layout.chunk_time)) * len(blocks)
+        calibration = fit_calibration(
+            client, sources, payload.key, request.bands, model.halo, request.min_clear
+        )
         ctx = FuseContext(
-            request.url, layout, payload.key, request.batch_days, request.gpu, sources.factor
+            request.url,
+            layout,
+            payload.key,
+            request.batch_days,
+            request.gpu,
+            sources.factor,
+            calibration,
         )
         cubes = (CubeChunks("fine", sources.fine), CubeChunks("coarse", sources.coarse))
         workers = len(client.scheduler_info(n_workers=-1)["workers"])
@@ -185,6 +195,8 @@ def fuse_into_store(
             "name": model.name,
             "weights_sha256": payload.weights_sha256,
             "config": json.loads(payload.config_json),
+            # the fused sigma's scale and the gap filler's q, fitted on this run's pair dates
+            "seamless": {"method": ctx.method, **asdict(calibration)},
         }
         attrs = _provenance(
             request.url, request, prov, model_info, pair_choice_record(inputs, blocks)

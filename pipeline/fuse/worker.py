@@ -6,6 +6,12 @@ setup into a process-wide cache keyed by the sha256 of those bytes; every
 task then looks the model up by key. Workers restarted by a nanny get the
 plugin again from the scheduler. A task writes its block to the store itself
 and returns only a small :class:`BlockSummary`.
+
+Before it writes, a task makes its block seamless: the model's sigma is
+calibrated on the block's pair dates (:mod:`pipeline.fuse.calibrate`), pixels
+outside the sources' coverage are flagged ``OUTSIDE`` and every covered gap
+pixel-day is filled from the block's daily series (:mod:`pipeline.fuse.gapfill`)
+and flagged ``FILLED``.
 """
 
 from __future__ import annotations
@@ -22,11 +28,27 @@ import numpy as np
 import xarray as xr
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from pipeline.fuse.calibrate import (
+    OBS_SIGMA,
+    PRIOR_SIGMA,
+    U_FLOOR,
+    SeriesCalibration,
+    coverage,
+)
+from pipeline.fuse.gapfill import DEFAULT_METHOD, fill_gaps
 from pipeline.fuse.plan import DayRefs, FuseTask
 from pipeline.fuse.tiles import crop_prediction
 from pipeline.models.base import FusionInput, FusionModel, Prediction, Scene
 from pipeline.models.pairs import fit_to_model
-from pipeline.store.layout import FUSED, GAP, OBSERVED, SINGLE_PAIR, StoreLayout
+from pipeline.store.layout import (
+    FILLED,
+    FUSED,
+    GAP,
+    OBSERVED,
+    OUTSIDE,
+    SINGLE_PAIR,
+    StoreLayout,
+)
 from pipeline.store.write import DONE, PROVISIONAL, write_block
 
 
@@ -96,6 +118,8 @@ class BlockSummary:
     fused: int
     gap: int
     seconds: float
+    filled: int = 0
+    outside: int = 0
 
 
 @dataclass(frozen=True)
@@ -175,7 +199,7 @@ def coarse_dates(task: FuseTask) -> tuple[dt.date, ...]:
     return tuple(sorted(set(task.ref_dates) | set(task.coarse_days)))
 
 
-def _model_input(
+def model_input(
     task: FuseTask, refs: DayRefs, data: TaskInputs, n_refs: tuple[int, ...], bands: tuple[str, ...]
 ) -> FusionInput:
     c_index = {d: i for i, d in enumerate(coarse_dates(task))}
@@ -185,21 +209,15 @@ def _model_input(
     return FusionInput(tuple(scenes), Scene(refs.day, data.coarse[c_index[refs.day]]), bands)
 
 
-def _rms(uncertainty: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
-    if uncertainty is None:
-        return np.full(shape, np.nan, np.float32)
-    if uncertainty.ndim == 3:
-        uncertainty = np.sqrt(np.mean(np.square(uncertainty, dtype=np.float64), axis=0))
-    return uncertainty.astype(np.float32)
-
-
 def assemble_day(
     pred: Prediction | None, obs: np.ndarray | None, refs: DayRefs, shape: tuple[int, int]
 ) -> dict[str, np.ndarray]:
-    """One day's block outputs: values (band, y, x), uncertainty, quality, ref days.
+    """One day's block outputs: values (band, y, x), model sigma, quality, ref days.
 
     Observed (clear Landsat) pixels take the observation; the others the
-    cropped prediction; pixels with neither are a gap.
+    cropped prediction; pixels with neither are a gap (filled later from the
+    block's series, :func:`seamless_window`). ``sigma`` is the model's raw
+    per-band sigma on fused pixels (NaN elsewhere or where the model gives none).
     """
     observed = np.zeros(shape, bool) if obs is None else np.isfinite(obs).all(axis=0)
     has_fused = np.zeros(shape, bool) if pred is None else np.isfinite(pred.fine).all(axis=0)
@@ -212,33 +230,82 @@ def assemble_day(
     fused_only = has_fused & ~observed
     quality[fused_only] |= FUSED | (SINGLE_PAIR if len(refs.dates) == 1 else 0)
     quality[quality == 0] = GAP
-    unc = _rms(pred.uncertainty if pred is not None else None, shape)
+    sigma = np.full((1, *shape), np.nan, np.float32)
+    if pred is not None and pred.uncertainty is not None:
+        sigma = np.where(fused_only, pred.uncertainty, np.nan).astype(np.float32)
     back, fwd = refs.days_to()
     return {
         "values": values,
-        "uncertainty": np.where(fused_only, unc, np.nan).astype(np.float32),
+        "sigma": sigma,
         "quality": quality,
         "ref_before_days": np.full(shape, back, np.int16),
         "ref_after_days": np.full(shape, fwd, np.int16),
     }
 
 
-def _block_dataset(
-    days: list[dict[str, np.ndarray]], layout: StoreLayout, shape: tuple[int, int]
-) -> xr.Dataset:
-    dims = ("time", "y", "x")
-    n = len(days)
-    values = np.full((n, len(layout.bands), *shape), np.nan, np.float32)
+def _fused_sigma(model_sigma: np.ndarray, calib: SeriesCalibration) -> np.ndarray:
+    """Calibrated 1-sigma (time, y, x) of fused pixel-days from the model's (time, band, y, x)."""
+    with np.errstate(invalid="ignore"):  # NaN where the model gave no sigma: handled below
+        u = np.maximum(np.sqrt(np.mean(np.square(model_sigma, dtype=np.float64), axis=1)), U_FLOOR)
+    if not calib.samples:  # no pair to calibrate on: the model's own sigma, else a prior
+        return np.where(np.isfinite(u), u, PRIOR_SIGMA)
+    # a model without sigma was calibrated with u = 1; a missing pixel takes the typical u
+    typical = float(np.nanmedian(u)) if np.isfinite(u).any() else 1.0
+    return calib.scale * np.where(np.isfinite(u), u, typical)
+
+
+def seamless_window(
+    days: list[dict[str, np.ndarray]],
+    cover: np.ndarray,
+    calib: SeriesCalibration,
+    method: str = DEFAULT_METHOD,
+) -> dict[str, np.ndarray]:
+    """Stack a window's days and make it seamless: calibrated sigma, coverage, filled gaps.
+
+    Returns ``values`` (time, band, y, x) float32, ``uncertainty`` (time, y, x)
+    float32 (RMS over bands of the calibrated sigma), ``quality`` (time, y, x)
+    uint8 and the two ``ref_*_days`` (time, y, x) int16. Outside ``cover`` ((y, x) bool)
+    every pixel-day is NaN and ``OUTSIDE``; inside, gaps become ``FILLED``
+    (a gap stays ``GAP`` only where a pixel has no valid day in the window).
+    """
+    shape = days[0]["quality"].shape
+    n_bands = max(day["values"].shape[0] for day in days)
+    full = (len(days), n_bands, *shape)
+    values = np.empty(full, np.float32)
+    model_sigma = np.empty(full, np.float32)
     for i, day in enumerate(days):
-        values[i] = day["values"]
-        values[i][:, day["quality"] == GAP] = np.nan
+        values[i], model_sigma[i] = day["values"], day["sigma"]
+    quality = np.stack([day["quality"] for day in days])
+    observed, fused = (quality & OBSERVED) > 0, (quality & FUSED) > 0
+    values[np.broadcast_to((quality == GAP)[:, None], full)] = np.nan
+    sigma = np.where(observed, OBS_SIGMA, np.where(fused, _fused_sigma(model_sigma, calib), np.nan))
+    sigma = np.broadcast_to(sigma[:, None], full).astype(np.float32)
+    result = fill_gaps(values, sigma, cover, np.asarray(calib.q) if calib.q else None, method)
+    quality[result.filled] = FILLED
+    quality[:, ~cover] = OUTSIDE
+    values = np.where(quality[:, None] == OUTSIDE, np.nan, result.values).astype(np.float32)
+    with np.errstate(invalid="ignore"):
+        unc = np.sqrt(np.mean(np.square(result.sigma, dtype=np.float64), axis=1))
+    valued = (quality & (OBSERVED | FUSED | FILLED)) > 0
+    return {
+        "values": values,
+        "uncertainty": np.where(valued, unc, np.nan).astype(np.float32),
+        "quality": quality,
+        "ref_before_days": np.stack([day["ref_before_days"] for day in days]),
+        "ref_after_days": np.stack([day["ref_after_days"] for day in days]),
+    }
+
+
+def _block_dataset(window: dict[str, np.ndarray], layout: StoreLayout) -> xr.Dataset:
+    dims = ("time", "y", "x")
+    values = window["values"]
     out = {b: (dims, values[:, k]) for k, b in enumerate(layout.bands)}
     if layout.has_ndvi:
         red, nir = values[:, layout.bands.index("red")], values[:, layout.bands.index("nir")]
         with np.errstate(invalid="ignore", divide="ignore"):
             out["ndvi"] = (dims, ((nir - red) / (nir + red)).astype(np.float32))
     for name in ("uncertainty", "ref_before_days", "ref_after_days", "quality"):
-        out[name] = (dims, np.stack([day[name] for day in days]))
+        out[name] = (dims, window[name])
     return xr.Dataset(out)
 
 
@@ -259,7 +326,7 @@ def predict_days(
     for refs in task.refs[start:stop]:
         pred = None
         if refs.dates and refs.day in coarse_set:
-            raw = model.predict(_model_input(task, refs, data, model.n_refs, bands))
+            raw = model.predict(model_input(task, refs, data, model.n_refs, bands))
             pred = crop_prediction(raw, block)
         obs = data.obs[obs_index[refs.day]] if refs.day in obs_index else None
         days.append(assemble_day(pred, obs, refs, shape))
@@ -267,13 +334,22 @@ def predict_days(
 
 
 def write_window(
-    task: FuseTask, url: str, layout: StoreLayout, parts: list[list[dict[str, np.ndarray]]]
+    task: FuseTask,
+    url: str,
+    layout: StoreLayout,
+    parts: list[list[dict[str, np.ndarray]]],
+    data: TaskInputs,
+    calib: SeriesCalibration | None,
+    method: str = DEFAULT_METHOD,
 ) -> BlockSummary:
-    """Write the fused days of one task (``parts`` in day order) as one region; commit last."""
+    """Make the fused days of one task (``parts`` in day order) seamless and write them as one
+    region; commit last."""
     start = time.perf_counter()
     block = task.block
-    shape = (block.y1 - block.y0, block.x1 - block.x0)
-    ds = _block_dataset([day for part in parts for day in part], layout, shape)
+    cover = coverage(task, data.coarse, data.obs)
+    calib = calib or SeriesCalibration(1.0, (), 0)  # uncalibrated: model sigma, q from the block
+    window = seamless_window([day for part in parts for day in part], cover, calib, method)
+    ds = _block_dataset(window, layout)
     region = {
         "time": slice(task.t0, task.t1),
         "y": slice(block.y0, block.y1),
@@ -291,4 +367,6 @@ def write_window(
         fused=int(np.count_nonzero(quality & FUSED)),
         gap=int(np.count_nonzero(quality & GAP)),
         seconds=time.perf_counter() - start,
+        filled=int(np.count_nonzero(quality & FILLED)),
+        outside=int(np.count_nonzero(quality & OUTSIDE)),
     )

@@ -28,8 +28,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-#: ``quality`` bit flags (uint8). 0 means "not written yet".
-OBSERVED, FUSED, SINGLE_PAIR, GAP = 1, 2, 4, 8
+#: ``quality`` bit flags (uint8). 0 means "not written yet". ``OUTSIDE``: the pixel lies
+#: outside every source's coverage (NaN, excluded from all statistics); ``FILLED``: a gap
+#: day (no clear coarse image) filled from the pixel's daily series (temporal model).
+OBSERVED, FUSED, SINGLE_PAIR, GAP, OUTSIDE, FILLED = 1, 2, 4, 8, 16, 32
 
 #: Version of this layout, stored in the attrs and checked when a store is reused.
 LAYOUT_VERSION = 1
@@ -183,8 +185,8 @@ def _var_attrs(name: str) -> dict[str, Any]:
     if name == "quality":
         return {
             "long_name": "quality flags (0 = not written yet)",
-            "flag_masks": [OBSERVED, FUSED, SINGLE_PAIR, GAP],
-            "flag_meanings": "observed fused single_pair gap",
+            "flag_masks": [OBSERVED, FUSED, SINGLE_PAIR, GAP, OUTSIDE, FILLED],
+            "flag_meanings": "observed fused single_pair gap outside_coverage filled",
         }
     return {"long_name": f"{name} surface reflectance (fused daily)", "units": "1"}
 

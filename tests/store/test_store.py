@@ -75,7 +75,9 @@ def test_template_region_write_and_cf_metadata(tmp_path: Path) -> None:
     raw = xr.open_zarr(url)["red"].encoding
     assert raw["dtype"] == np.int16 and raw["scale_factor"] == pytest.approx(1e-4)
     assert xr.open_zarr(url)["red"].attrs["grid_mapping"] == "spatial_ref"
-    assert ds["quality"].attrs["flag_meanings"] == "observed fused single_pair gap"
+    assert ds["quality"].attrs["flag_meanings"] == (
+        "observed fused single_pair gap outside_coverage filled"
+    )
     assert ds.attrs["Conventions"].startswith("CF-")
     assert done_mask(url, 0, 6)[:, 0, 1].tolist() == [True] * 4 + [False] * 2
     assert not done_mask(url, 0, 6)[:, 0, 0].any()

@@ -1,0 +1,206 @@
+"""Temporal gap filling of one block's daily series: every covered pixel gets a value every day.
+
+The fusion gives a value on days whose coarse image is clear at a pixel (and
+the observation on clear Landsat days); a cloudy or missing coarse image
+leaves a gap. This module fills those pixel-days from the block's own daily
+series (one spatial block, the task's whole time window), each filled value
+with a 1-sigma that grows with the distance to the valid days around it.
+
+Two methods, same inputs and outputs, compared in ``benchmarks/seamless.md``:
+
+* ``"linear"``: the coarse change interpolated in time. Between the nearest
+  valid days ``t0 < t < t1`` of a pixel the value is interpolated linearly;
+  for a fusion that is linear in the coarse change (fine ref + coarse change)
+  this is the fusion of the coarse image interpolated between its valid days.
+  Variance: the interpolation weights applied to the neighbours' variances plus
+  a Brownian-bridge term ``q (t - t0)(t1 - t) / (t1 - t0)``; past the last (or
+  before the first) valid day the nearest value is carried with ``+ q d``.
+* ``"kalman"``: a local-level state-space model per pixel and band
+  (HISTARFM-like): the state follows a random walk with daily variance ``q``,
+  every valid value is a measurement with its own variance (its calibrated
+  sigma squared), and a Kalman filter followed by a Rauch-Tung-Striebel
+  smoother gives the mean and variance of every day. Only gap days take the
+  smoothed value; valid days keep theirs.
+
+``q`` (reflectance^2 per day, per band) comes from the run's calibration
+(:mod:`pipeline.fuse.calibrate`: the squared change between consecutive clear
+pairs per day apart, training dates only); without one it is fitted on the
+valid days of the series (:func:`process_variance`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Gap-filling methods; the default won the comparison in ``benchmarks/seamless.md``.
+METHODS = ("kalman", "linear")
+DEFAULT_METHOD = "kalman"
+
+#: Smallest daily process variance (reflectance^2): a flat series still lets sigma grow.
+Q_FLOOR = 1e-6
+#: Prior variance of the Kalman state before any measurement (diffuse: reflectance is O(0.1)).
+_PRIOR_VAR = 1.0
+
+
+@dataclass(frozen=True)
+class Filled:
+    """A gap-filled series.
+
+    Attributes
+    ----------
+    values : (time, band, y, x) float32 reflectance; NaN only where a pixel has no valid day.
+    sigma : (time, band, y, x) float32 1-sigma of ``values`` (reflectance).
+    filled : (time, y, x) bool, pixel-days that were gaps and now hold a value.
+    """
+
+    values: np.ndarray
+    sigma: np.ndarray
+    filled: np.ndarray
+
+
+def process_variance(values: np.ndarray) -> np.ndarray:
+    """Daily random-walk variance per band, fitted on consecutive valid days.
+
+    Parameters
+    ----------
+    values : (time, band, y, x) reflectance, NaN = not valid.
+
+    Returns
+    -------
+    (band,) float64 ``q`` in reflectance^2 per day (at least :data:`Q_FLOOR`).
+    """
+    step = np.diff(values.astype(np.float64), axis=0)
+    out = np.full(values.shape[1], Q_FLOOR)
+    for b in range(values.shape[1]):
+        d = step[:, b][np.isfinite(step[:, b])]
+        if d.size:
+            out[b] = max(float(np.mean(d**2)), Q_FLOOR)
+    return out
+
+
+def _neighbours(valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the nearest valid day on/before and on/after each day (-1 / T where none)."""
+    n = valid.shape[0]
+    steps = np.arange(n).reshape(-1, *([1] * (valid.ndim - 1)))
+    before = np.maximum.accumulate(np.where(valid, steps, -1), axis=0)
+    after = np.minimum.accumulate(np.where(valid, steps, n)[::-1], axis=0)[::-1]
+    return before, after
+
+
+def fill_linear(values: np.ndarray, sigma: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Linear interpolation in time between the nearest valid days (see module docstring).
+
+    Parameters
+    ----------
+    values, sigma : (time, n) float64 series of one band (NaN = gap) and their 1-sigma.
+    q : daily process variance of that band.
+
+    Returns
+    -------
+    (values, variance), both (time, n) float64; NaN where a series has no valid day.
+    """
+    n = values.shape[0]
+    valid = np.isfinite(values)
+    before, after = _neighbours(valid)
+    cols = np.arange(values.shape[1])[None, :]
+    t = np.arange(n)[:, None]
+    b_ok, a_ok = before >= 0, after < n
+    v0 = np.where(b_ok, values[np.clip(before, 0, n - 1), cols], np.nan)
+    v1 = np.where(a_ok, values[np.clip(after, 0, n - 1), cols], np.nan)
+    s0 = np.where(b_ok, sigma[np.clip(before, 0, n - 1), cols], np.nan) ** 2
+    s1 = np.where(a_ok, sigma[np.clip(after, 0, n - 1), cols], np.nan) ** 2
+    d0, d1 = (t - before).astype(np.float64), (after - t).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w1 = np.where(b_ok & a_ok, d0 / np.maximum(d0 + d1, 1), np.where(a_ok, 1.0, 0.0))
+        w0 = 1.0 - w1
+        both = w0**2 * s0 + w1**2 * s1 + q * d0 * d1 / np.maximum(d0 + d1, 1)
+        out = np.where(b_ok & a_ok, w0 * v0 + w1 * v1, np.where(b_ok, v0, v1))
+        var = np.where(b_ok & a_ok, both, np.where(b_ok, s0 + q * d0, s1 + q * d1))
+    return out, var
+
+
+def fill_kalman(values: np.ndarray, sigma: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Kalman filter + Rauch-Tung-Striebel smoother of a daily random walk, per series.
+
+    Parameters
+    ----------
+    values, sigma : (time, n) float64 series of one band (NaN = gap) and their 1-sigma
+        (the measurement noise of each valid value).
+    q : daily process variance of that band.
+
+    Returns
+    -------
+    (values, variance), both (time, n) float64 smoothed; NaN where a series has no valid day.
+    """
+    n = values.shape[0]
+    mean = np.zeros_like(values)
+    var = np.zeros_like(values)
+    m, p = np.zeros(values.shape[1]), np.full(values.shape[1], _PRIOR_VAR)
+    r = np.where(np.isfinite(sigma), sigma, 0.0) ** 2
+    for t in range(n):
+        if t:
+            p = p + q
+        ok = np.isfinite(values[t])
+        gain = np.where(ok, p / (p + r[t]), 0.0)
+        m = m + gain * np.where(ok, values[t] - m, 0.0)
+        p = (1.0 - gain) * p
+        mean[t], var[t] = m, p
+    for t in range(n - 2, -1, -1):
+        # the smoother gain of a random walk: filtered variance over the next day's prediction
+        c = var[t] / (var[t] + q)
+        mean[t] = mean[t] + c * (mean[t + 1] - mean[t])
+        var[t] = var[t] + c**2 * (var[t + 1] - (var[t] + q))
+    none = ~np.isfinite(values).any(axis=0)
+    mean[:, none], var[:, none] = np.nan, np.nan
+    return mean, var
+
+
+def fill_gaps(
+    values: np.ndarray,
+    sigma: np.ndarray,
+    cover: np.ndarray,
+    q: np.ndarray | None = None,
+    method: str = DEFAULT_METHOD,
+) -> Filled:
+    """Fill the gap pixel-days inside ``cover`` from the block's daily series.
+
+    Parameters
+    ----------
+    values : (time, band, y, x) float32 reflectance; NaN = gap (a pixel-day is valid
+        when every band is finite).
+    sigma : (time, band, y, x) float32 calibrated 1-sigma of the valid values.
+    cover : (y, x) bool, pixels inside the sources' coverage (only those are filled).
+    q : (band,) daily random-walk variance (the run's calibration); None: fitted on
+        the valid days of ``values`` (:func:`process_variance`).
+    method : one of :data:`METHODS`.
+
+    Returns
+    -------
+    :class:`Filled`: valid pixel-days unchanged, gaps inside ``cover`` filled.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown gap-filling method {method!r}; use one of {METHODS}")
+    valid = np.isfinite(values).all(axis=1)
+    gaps = ~valid & cover[None]
+    out_v, out_s = values.copy(), sigma.copy()
+    if not gaps.any():
+        return Filled(out_v, out_s, gaps)
+    filler = fill_kalman if method == "kalman" else fill_linear
+    masked = np.where(valid[:, None], values, np.nan)
+    q = process_variance(masked) if q is None else np.asarray(q, np.float64)
+    cols = np.flatnonzero(gaps.any(axis=0).ravel())  # only pixels with a gap are worked on
+    t, nb = values.shape[:2]
+    for b in range(nb):
+        series = masked[:, b].reshape(t, -1)[:, cols].astype(np.float64)
+        noise = sigma[:, b].reshape(t, -1)[:, cols].astype(np.float64)
+        mean, var = filler(series, noise, q[b])
+        # out_v[:, b] is a strided view: reshape copies, so write the band back whole
+        band_v, band_s = out_v[:, b].reshape(t, -1), out_s[:, b].reshape(t, -1)
+        hole = gaps.reshape(t, -1)[:, cols]
+        band_v[:, cols] = np.where(hole, mean, band_v[:, cols])
+        band_s[:, cols] = np.where(hole, np.sqrt(np.maximum(var, 0.0)), band_s[:, cols])
+        out_v[:, b], out_s[:, b] = band_v.reshape(gaps.shape), band_s.reshape(gaps.shape)
+    filled = gaps & np.isfinite(out_v).all(axis=1)
+    return Filled(out_v, out_s, filled)
