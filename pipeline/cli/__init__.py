@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "pipeline.cli.catalog_cmd",
     "pipeline.cli.cube_cmd",
     "pipeline.cli.evaluate_cmd",
+    "pipeline.cli.info_cmd",
     "pipeline.cli.run_cmd",
     "pipeline.cli.products_cmd",
     "pipeline.cli.select_cmd",

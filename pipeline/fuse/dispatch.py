@@ -196,7 +196,7 @@ def plan_run(
     inputs = PlanInputs(
         days=tuple(days),
         first_day=state.first_day,
-        time_chunk=layout.chunk_time,
+        time_chunk=state.time_chunk or layout.chunk_time,
         pairs=sources.pairs,
         clear=block_clear_fraction(client, sources, chunk),
         min_clear=min_clear,
