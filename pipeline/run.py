@@ -109,15 +109,14 @@ def _read_items(path: Path) -> Any:
 def _load_cubes(
     cfg: RunConfig, result: Any, progress: bool, facts: CubeFacts | None = None
 ) -> Cubes:
-    from tqdm.auto import tqdm
-
     from pipeline.cube.cubes import load_cubes
+    from pipeline.progress import progress_bar
 
-    with tqdm(desc="cubes (clear fractions)", unit="task", disable=not progress) as bar:
+    with progress_bar(desc="cubes (clear fractions)", unit="task", disable=not progress) as bar:
 
         def tick(done: int, total: int) -> None:
             bar.total = total
-            bar.update(done - bar.n)  # tqdm throttles the redraws
+            bar.update(done - bar.n)  # the bar throttles its output
 
         cubes = load_cubes(cfg, result, progress=tick, facts=facts)
     if not cubes.pairs:

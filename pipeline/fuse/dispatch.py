@@ -31,7 +31,6 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from distributed import Client, Future, as_completed
-from tqdm.auto import tqdm
 
 from pipeline.fuse.plan import Block, FuseTask, PlanInputs, make_blocks, plan_tasks
 from pipeline.fuse.stream import RESIDENT_GROUPS, ChunkCache, Group, coarse_window
@@ -166,7 +165,9 @@ def run_tasks(
 
     done: list[BlockSummary] = []
     total = sum(left)
-    with tqdm(total=total, desc="fuse blocks", unit="block", disable=not progress) as bar:
+    from pipeline.progress import progress_bar
+
+    with progress_bar(total=total, desc="fuse blocks", unit="block", disable=not progress) as bar:
         fill()
         for future in seq:
             done.append(future.result())

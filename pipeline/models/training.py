@@ -31,7 +31,7 @@
    restore the best weights (the untrained network counts as epoch 0);
 5. **determinism** — torch and numpy seeded from ``seed``; on CPU the result
    is bit-reproducible for a given thread count;
-6. **speed** — bf16 autocast on CUDA (``amp``), plain float32 on CPU; a tqdm bar.
+6. **speed** — bf16 autocast on CUDA (``amp``), plain float32 on CPU; a progress bar.
 
 The model supplies ``forward``/``loss`` (or a whole ``training_step``), the
 engine everything else. Parameters come from ``model.params`` (see
@@ -47,12 +47,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from pipeline.errors import InputError
 from pipeline.models.base import FitReport, Scene
 from pipeline.models.losses import masked_mse
 from pipeline.models.patches import Batch, PatchSampler, Task, make_tasks
+from pipeline.progress import progress_bar
 
 if TYPE_CHECKING:
     from pipeline.models._torch import TorchFusionModel
@@ -125,7 +125,7 @@ def fit(
     model : the model; its ``params`` hold the training settings.
     pairs : clear pairs (``fine`` set) of one region, fine-grid (band, y, x) float32.
     val : held-back pairs for validation; empty -> hold back rows instead.
-    progress : show a tqdm bar.
+    progress : show a progress bar (:mod:`pipeline.progress`).
     """
     from pipeline.models._torch import to_tensors
 
@@ -155,7 +155,9 @@ def fit(
     best_state, stale = copy.deepcopy(model.net.state_dict()), 0
     history: list[dict[str, float]] = [{"epoch": 0, "loss": float("nan"), "val_loss": best}]
     start = time.perf_counter()
-    bar = tqdm(range(epochs), desc=f"train {model.name}", disable=not progress)
+    bar = progress_bar(
+        range(epochs), desc=f"train {model.name}", unit="epoch", disable=not progress
+    )
     for epoch in bar:
         model.net.train()
         losses = [
