@@ -105,3 +105,20 @@ def test_help_names_the_global_options() -> None:
         [sys.executable, "-m", "pipeline", "--help"], capture_output=True, text=True, timeout=120
     )
     assert out.returncode == 0 and "--log-file" in out.stdout
+
+
+def test_every_configuration_error_is_listed_at_once() -> None:
+    from pipeline.config import parse_config
+    from pipeline.errors import ConfigError
+
+    bad = {
+        "region": {"name": "r", "bbox": [0, 0, 1, 1]},
+        "time": {"start": "2024-06-01", "end": "2024-07-01"},
+        "modle": {},
+        "chunks": {"y": -5},
+    }
+    with pytest.raises(ConfigError) as err:
+        parse_config(bad, "c.yaml")
+    message = str(err.value)
+    assert "modle: unknown field" in message and "chunks.y" in message
+    assert "\n" not in message
