@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "pipeline.cli.cube_cmd",
     "pipeline.cli.evaluate_cmd",
     "pipeline.cli.info_cmd",
+    "pipeline.cli.init_cmd",
     "pipeline.cli.run_cmd",
     "pipeline.cli.products_cmd",
     "pipeline.cli.select_cmd",
