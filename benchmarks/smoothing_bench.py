@@ -85,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
             "# Smoothing throughput (one core)",
             "",
             f"Machine: {platform.node()} ({cpu}, {os.cpu_count()} cores, one thread used); "
-            f"Python {platform.python_version()}, numpy {np.__version__}.",
+            f"Python {platform.python_version()}, numpy {np.__version__}; load average "
+            f"{os.getloadavg()[0]:.1f} when it ended (a shared machine: compare the columns "
+            "of one row, which ran under the same load, more than rows of different runs).",
             f"Command: `python -m benchmarks.smoothing_bench {' '.join(argv or sys.argv[1:])}`",
             f"Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC. {args.pixels} pixels "
             f"(the per-pixel loop timed on {sub.stop}).",
