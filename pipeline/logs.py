@@ -106,3 +106,14 @@ def configure_logging(verbosity: int = 0, log_file: str | Path | None = None) ->
     root.setLevel(logging.WARNING)
     logging.getLogger("pipeline").setLevel(min(h.level for h in handlers))
     logging.captureWarnings(True)
+
+
+def reset_logging() -> None:
+    """Undo :func:`configure_logging`: close its handlers, stop capturing warnings."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_stf", False):
+            root.removeHandler(handler)
+            handler.close()
+    logging.captureWarnings(False)
+    os.environ.pop("STF_NO_BARS", None)

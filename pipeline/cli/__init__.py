@@ -65,10 +65,7 @@ def _global_options(argv: list[str]) -> tuple[int, str | None, bool, list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``stf``: run the app, turning StfError into one line + exit code."""
-    from pipeline.errors import StfError
-    from pipeline.security import redact_text
-
+    """Entry point of ``stf``: global options, logging, then the app (:func:`_run_app`)."""
     verbosity, log_file, version, argv = _global_options(
         list(sys.argv[1:] if argv is None else argv)
     )
@@ -77,9 +74,20 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"stf {pipeline.__version__}")
         return 0
-    from pipeline.logs import configure_logging
+    from pipeline.logs import configure_logging, reset_logging
 
     configure_logging(verbosity, log_file)
+    try:
+        return _run_app(argv)
+    finally:  # flush and close the log file; leave an embedding process as it was
+        reset_logging()
+
+
+def _run_app(argv: list[str]) -> int:
+    """Run the Typer app, turning StfError into one line + exit code."""
+    from pipeline.errors import StfError
+    from pipeline.security import redact_text
+
     _load_commands()
     try:
         app(args=argv, standalone_mode=False)
