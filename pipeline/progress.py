@@ -137,7 +137,13 @@ class ProgressBar:
     def _line(self, final: bool = False) -> str:
         elapsed = time.monotonic() - self._start
         count = f"{self.n}/{self.total}" if self.total else str(self.n)
-        rate = f", {self.n / elapsed:.1f} {self.unit}/s" if elapsed > 0 and self.n else ""
+        per_s = self.n / elapsed if elapsed > 0 else 0.0
+        if not self.n or not per_s:
+            rate = ""
+        elif per_s >= 0.1:
+            rate = f", {per_s:.1f} {self.unit}/s"
+        else:  # slow steps (a fuse block, an epoch): per minute reads better than 0.0/s
+            rate = f", {per_s * 60:.2g} {self.unit}/min"
         state = "done" if final else "running"
         extra = f" {self._postfix_text()}" if self.postfix else ""
         return f"{self.desc}: {count} {self.unit} in {elapsed:.0f} s{rate} ({state}){extra}"
