@@ -1,24 +1,39 @@
 # Two commands matter on a fresh machine: `make demo` and `make test`.
-# Both create .venv on first use (make setup).
+# Both create .venv on first use: `make demo` installs only what the demo needs (the
+# core package), `make test` (make setup) adds the test tools, flows and notebook runner;
+# `make notebooks` adds JupyterLab (the `viz` extra) and opens the notebooks on demo-out.
 PY      := .venv/bin/python
 PIP     := .venv/bin/pip -q --disable-pip-version-check
 export PYTHONUNBUFFERED := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: setup demo test test-fast lint typecheck audit bench bench-gpu clean
+.PHONY: setup setup-demo demo notebooks test test-fast lint typecheck audit bench bench-gpu clean
 
-.venv/.installed: pyproject.toml constraints.txt
+# the core package only: what `stf run` and `stf demo` need
+.venv/.core: pyproject.toml constraints.txt
 	python3 -m venv .venv
 	$(PIP) install --upgrade pip
 	# torch first, pinned: the local CPU build; then the project under the same pins
 	$(PIP) install -c constraints.txt torch==2.13.0
+	$(PIP) install -c constraints.txt -e .
+	touch $@
+
+# + test tools, Prefect flows and the notebook runner
+.venv/.installed: .venv/.core
 	$(PIP) install -c constraints.txt -e ".[test]"
 	touch $@
 
 setup: .venv/.installed
 
-demo: setup
-	.venv/bin/stf demo
+setup-demo: .venv/.core
+
+demo: setup-demo
+	.venv/bin/stf --log-file demo-out/demo.log demo
+
+# JupyterLab on the notebooks, reading the run in demo-out/ (STF_DEMO_OUT overrides)
+notebooks: setup-demo
+	$(PIP) install -c constraints.txt -e ".[notebooks,viz]"
+	STF_DEMO_OUT="$${STF_DEMO_OUT:-$(CURDIR)/demo-out}" .venv/bin/jupyter lab notebooks/
 
 test: setup
 	$(PY) -m pytest -q

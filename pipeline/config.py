@@ -376,14 +376,18 @@ class RunConfig(Spec):
 
 
 def _format_error(err: ValidationError, source: str) -> str:
-    first = err.errors()[0]
-    loc = ".".join(str(part) for part in first["loc"]) or "(top level)"
-    msg = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
+    """Every problem of the config on one line (a user fixes them all in one edit)."""
+    return f"config error in {source}: " + "; ".join(_describe(e) for e in err.errors())
+
+
+def _describe(error: Any) -> str:
+    loc = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    msg = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
         msg = "unknown field (check the spelling)"
-    elif first["type"] == "missing":
+    elif error["type"] == "missing":
         msg = "required field is missing"
-    return f"config error in {source}: {loc}: {msg}"
+    return f"{loc}: {msg}"
 
 
 def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = None) -> RunConfig:

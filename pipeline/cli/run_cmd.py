@@ -29,6 +29,8 @@ def _print_summary(summary: Any) -> None:
     from pipeline.coregister import Coregistration
 
     table = Table(title="stf run", show_header=False)
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold")  # long paths wrap whole, never cut to "…"
     rows = [
         ("store", summary.store),
         ("store size", f"{summary.store_bytes / 2**20:.1f} MiB"),
@@ -46,11 +48,19 @@ def _print_summary(summary: Any) -> None:
         rows.append(("co-registration", coreg.describe()))
     for key, value in rows:
         table.add_row(key, value)
-    Console().print(table)
+    # off a terminal rich assumes 80 columns; a log file has room for whole paths
+    Console(width=None if sys.stdout.isatty() else 240).print(table)
     for item in summary.skipped:
         print(f"stf: warning: skipped {item.describe()}", file=sys.stderr)
     if coreg is not None and coreg.warning:
         print(f"stf: warning: {coreg.warning}", file=sys.stderr)
+
+
+def _log(line: str) -> None:
+    """Stage lines of a run, through logging (``--quiet`` hides them, ``--log-file`` keeps them)."""
+    import logging
+
+    logging.getLogger("pipeline.run").info(line)
 
 
 @app.command("run")
@@ -65,7 +75,7 @@ def run_cmd(
     from pipeline.config import load_config
     from pipeline.run import run
 
-    summary = run(load_config(config), scheduler=scheduler, resume=resume)
+    summary = run(load_config(config), scheduler=scheduler, resume=resume, log=_log)
     _print_summary(summary)
 
 
@@ -84,7 +94,7 @@ def demo_cmd(
 
     start = time.perf_counter()
     cfg = demo_config(out, season=season)
-    summary = run(cfg, scheduler=scheduler)
+    summary = run(cfg, scheduler=scheduler, log=_log)
     _print_summary(summary)
     metrics = write_report(store_url(cfg), build_demo_world(), out / "report")
     (out / "report" / "run_summary.json").write_text(json.dumps(summary.to_dict(), indent=1))

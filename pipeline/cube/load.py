@@ -22,6 +22,7 @@ any Dask scheduler (the local one of the cube stage and the cluster's workers).
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -33,11 +34,16 @@ import xarray as xr
 from odc.geo.geobox import GeoBox
 from odc.geo.xr import xr_coords
 from odc.loader import RioDriver, RioReader
-from rasterio.errors import RasterioError
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from stackstac.rio_reader import AutoParallelRioReader
 
 from pipeline.catalog.gdal_env import stackstac_env
 from pipeline.errors import InputError
+
+# rasterio.warp warns NotGeoreferenced about the in-memory destination of a warped
+# read (odc-loader's reproject into a numpy array); every *source* is checked by
+# check_georeferenced before it is read, so that warning says nothing here.
+warnings.filterwarnings("ignore", category=NotGeoreferencedWarning, module="rasterio.warp")
 
 #: Reads of one asset window (first try + retries) before the read error is raised;
 #: also the opens of an asset before :mod:`pipeline.cube.unreadable` calls it unreadable.

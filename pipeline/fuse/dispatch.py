@@ -33,7 +33,6 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from distributed import Client, Future, as_completed
-from tqdm.auto import tqdm
 
 from pipeline.fuse.calibrate import SeriesCalibration
 from pipeline.fuse.gapfill import DEFAULT_METHOD
@@ -184,7 +183,9 @@ def run_tasks(
 
     done: list[BlockSummary] = []
     total = sum(left)
-    with tqdm(total=total, desc="fuse blocks", unit="block", disable=not progress) as bar:
+    from pipeline.progress import progress_bar
+
+    with progress_bar(total=total, desc="fuse blocks", unit="block", disable=not progress) as bar:
         fill()
         for future in seq:
             done.append(future.result())
@@ -214,7 +215,7 @@ def plan_run(
     inputs = PlanInputs(
         days=tuple(days),
         first_day=state.first_day,
-        time_chunk=layout.chunk_time,
+        time_chunk=state.time_chunk or layout.chunk_time,
         pairs=sources.pairs,
         clear=block_clear_fraction(client, sources, chunk),
         min_clear=min_clear,

@@ -172,7 +172,8 @@ def fuse_into_store(
         if not request.resume:
             tasks = plan_tasks(replace(inputs, done=np.zeros_like(inputs.done)), blocks)
         i0 = state.index(request.days[0])
-        total = len(time_windows(i0, i0 + len(request.days), layout.chunk_time)) * len(blocks)
+        t_chunk = state.time_chunk or layout.chunk_time
+        total = len(time_windows(i0, i0 + len(request.days), t_chunk)) * len(blocks)
         calibration = fit_calibration(
             client, sources, payload.key, request.bands, model.halo, request.min_clear
         )

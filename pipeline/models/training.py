@@ -45,12 +45,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from pipeline.errors import InputError
 from pipeline.models.base import FitReport, Scene
 from pipeline.models.losses import masked_mse
 from pipeline.models.patches import Batch, PatchSampler, Task, make_tasks, same_date_tasks
+from pipeline.progress import progress_bar
 
 if TYPE_CHECKING:
     from pipeline.models._torch import TorchFusionModel
@@ -182,7 +182,7 @@ def fit(
     model : the model; its ``params`` hold the training settings.
     pairs : clear pairs (``fine`` set) of one region, fine-grid (band, y, x) float32.
     val : held-back pairs for validation; empty -> a held-back date or rows instead.
-    progress : show a tqdm bar.
+    progress : show a progress bar (:mod:`pipeline.progress`).
     """
     pairs = [s for s in pairs if s.fine is not None]
     if not pairs:
@@ -233,7 +233,9 @@ def _train(
     lr_schedule = schedule(optimizer, int(p["warmup_steps"]), setup.epochs * per_epoch)
     best, stale, steps, best_state = history[0]["val_loss"], 0, 0, None
     budget, began = budget_seconds(model), time.perf_counter()
-    bar = tqdm(range(setup.epochs), desc=f"train {model.name}", disable=not progress)
+    bar = progress_bar(
+        range(setup.epochs), desc=f"train {model.name}", unit="epoch", disable=not progress
+    )
     for epoch in bar:
         t0 = time.perf_counter()
         model.net.train()

@@ -9,6 +9,7 @@ pixel split would overstate accuracy.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -200,3 +201,37 @@ def predict_map(model: Any, features: xr.DataArray, class_names: dict[int, str])
     )
     out.attrs["class_names"] = str({int(c): class_names[int(c)] for c in classes})
     return out
+
+
+#: Qualitative colours of the crop classes (Okabe-Ito, distinguishable with colour-vision
+#: deficiency, then ColorBrewer Set3), cycled when there are more classes.
+PALETTE: tuple[tuple[int, int, int], ...] = (
+    (230, 159, 0),
+    (86, 180, 233),
+    (0, 158, 115),
+    (240, 228, 66),
+    (0, 114, 178),
+    (213, 94, 0),
+    (204, 121, 167),
+    (153, 153, 153),
+    (141, 211, 199),
+    (190, 186, 218),
+    (251, 128, 114),
+    (128, 177, 211),
+)
+
+
+def class_colours(class_ids: Sequence[int]) -> dict[int, tuple[int, int, int, int]]:
+    """RGBA colour table of a crop map: one colour per class id, :data:`NODATA` transparent."""
+    table = {int(c): (*PALETTE[i % len(PALETTE)], 255) for i, c in enumerate(sorted(class_ids))}
+    table[NODATA] = (0, 0, 0, 0)
+    return table
+
+
+def class_tags(class_names: dict[int, str]) -> dict[str, str]:
+    """GeoTIFF metadata naming the classes: ``CLASS_<id>=<name>`` and ``class_names`` (JSON)."""
+    import json
+
+    tags = {f"CLASS_{int(c)}": name for c, name in sorted(class_names.items())}
+    tags["class_names"] = json.dumps({int(c): n for c, n in sorted(class_names.items())})
+    return tags

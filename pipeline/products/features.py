@@ -3,17 +3,24 @@
 Layout of the feature stack (``feature``, y, x) float32, recorded in its attrs so the
 temporal network can fold it back into (channel, step):
 
-* ``n_channels`` x ``n_steps`` temporal features, channel-major, named ``<channel>_t<k>``:
-  ``period_days``-day means of the smoothed daily NDVI and bands (steps counted from
-  the first day of the series; a trailing partial period is dropped);
+* ``n_channels`` x ``n_steps`` temporal features, channel-major, named
+  ``<channel>_doy<DDD>``: means of the smoothed daily NDVI and bands over
+  ``period_days``-day periods of a *calendar* grid that starts on 1 January of
+  each year (day of year 1, 11, 21, ...; the last period of a year is 5-6 days),
+  ``DDD`` the period's first day of year. The same column is the same part of the
+  season in every store and year, so one classifier serves them all. Periods the
+  series covers only partly (its first and last) are means of the days present.
+  A series over several years names them ``<channel>_<YYYY>doy<DDD>``;
 * then the phenology metrics (:data:`pipeline.products.phenology.METRICS`), ``pheno_<m>``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from pipeline.products.indices import ndvi, weights_of
@@ -59,17 +66,17 @@ def feature_stack(
     smoothed : output of :func:`smoothed_series` (time, y, x) daily.
     period_days : composite length (days), e.g. 8 or 10.
     """
-    comp = smoothed.coarsen(time=period_days, boundary="trim").mean()
+    if smoothed.sizes["time"] == 0:
+        raise ValueError("an empty series has no composite periods")
+    keys, starts, labels = calendar_periods(pd.DatetimeIndex(smoothed["time"].values), period_days)
+    period = xr.DataArray(keys, dims="time", coords={"time": smoothed["time"]}, name="period")
+    comp = smoothed.groupby(period).mean().rename(period="time")
     channels = list(smoothed.data_vars)
     n_steps = comp.sizes["time"]
-    if n_steps == 0:
-        raise ValueError(
-            f"series of {smoothed.sizes['time']} days is shorter than one {period_days}-day period"
-        )
     parts, names = [], []
     for ch in channels:
         parts.append(comp[ch].transpose("time", "y", "x").drop_vars("time"))
-        names += [f"{ch}_t{k:02d}" for k in range(n_steps)]
+        names += [f"{ch}_{label}" for label in labels]
     static: list[str] = []
     if with_phenology:
         pheno = phenology(smoothed["ndvi"])
@@ -84,8 +91,33 @@ def feature_stack(
         "n_steps": n_steps,
         "static": static,
         "period_days": period_days,
+        "period_grid": f"{period_days}-day periods from 1 January (day of year 1, 11, 21, ...)",
+        "period_starts": [d.isoformat() for d in starts],
     }
     return stack
+
+
+def calendar_periods(
+    times: pd.DatetimeIndex, period_days: int = 10
+) -> tuple[np.ndarray, list[dt.date], list[str]]:
+    """The calendar period of every day and the periods' first days and column labels.
+
+    Returns
+    -------
+    keys : (time,) int64 ``year * 1000 + first day of year of the period``, sorted as time.
+    starts : first day of each period present (ascending).
+    labels : ``doy<DDD>`` per period (``<YYYY>doy<DDD>`` when the series spans several years).
+    """
+    doy0 = ((times.dayofyear.to_numpy() - 1) // period_days) * period_days + 1
+    keys = times.year.to_numpy().astype(np.int64) * 1000 + doy0
+    uniq = np.unique(keys)
+    starts = [dt.date(int(k // 1000), 1, 1) + dt.timedelta(days=int(k % 1000) - 1) for k in uniq]
+    several = len({s.year for s in starts}) > 1
+    labels = [
+        f"{s.year}doy{k % 1000:03d}" if several else f"doy{k % 1000:03d}"
+        for s, k in zip(starts, uniq, strict=True)
+    ]
+    return keys, starts, labels
 
 
 def layout_of(features: xr.DataArray) -> tuple[int, int, int]:

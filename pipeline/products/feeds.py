@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +23,30 @@ def write_zarr(ds: xr.Dataset, path: Path, crs: object) -> Path:
     return path
 
 
-def write_cog(da: xr.DataArray, path: Path, crs: object, nodata: float | int | None = None) -> Path:
+def write_cog(
+    da: xr.DataArray,
+    path: Path,
+    crs: object,
+    nodata: float | int | None = None,
+    descriptions: Sequence[str] | None = None,
+    colormap: Mapping[int, tuple[int, int, int, int]] | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> Path:
     """Write a (y, x) or (band, y, x) array as a Cloud-Optimized GeoTIFF (deflate, overviews).
 
-    ``nodata`` defaults to NaN for float arrays.
+    Parameters
+    ----------
+    nodata : defaults to NaN for float arrays.
+    descriptions : one description per band (GIS tools show them as band names).
+    colormap : value -> RGBA colour table of band 1 (uint8 class maps).
+    tags : dataset metadata items (e.g. ``CLASS_3=maize``).
+
+    The COG driver writes a file in one pass (it cannot be updated afterwards without
+    breaking its layout), so the descriptions and colour table are set on a plain
+    GeoTIFF first and copied into the COG with it.
     """
+    import rasterio
+    import rasterio.shutil
     import rioxarray  # noqa: F401
 
     da = da.drop_vars("spatial_ref", errors="ignore").rio.write_crs(crs)
@@ -34,7 +54,22 @@ def write_cog(da: xr.DataArray, path: Path, crs: object, nodata: float | int | N
         nodata = np.nan
     if nodata is not None:
         da = da.rio.write_nodata(nodata, encoded=False)
-    da.rio.to_raster(path, driver="COG", compress="DEFLATE")
+    if descriptions is None and colormap is None and not tags:
+        da.rio.to_raster(path, driver="COG", compress="DEFLATE")
+        return path
+    staging = path.with_name(f".{path.name}.staging.tif")
+    try:
+        da.rio.to_raster(staging, driver="GTiff", compress="DEFLATE", tiled=True)
+        with rasterio.open(staging, "r+") as dst:
+            for i, text in enumerate(descriptions or (), start=1):
+                dst.set_band_description(i, text)
+            if colormap is not None:
+                dst.write_colormap(1, dict(colormap))
+            if tags:
+                dst.update_tags(**tags)
+        rasterio.shutil.copy(staging, path, driver="COG", compress="DEFLATE")
+    finally:
+        staging.unlink(missing_ok=True)
     return path
 
 

@@ -44,6 +44,27 @@ def evi(blue: xr.DataArray, red: xr.DataArray, nir: xr.DataArray) -> xr.DataArra
     return out.astype(np.float32).rename("evi")
 
 
+#: Attributes of each product variable: its own, never inherited from an input variable.
+ATTRS: dict[str, dict[str, object]] = {
+    "ndvi": {"long_name": "normalized difference vegetation index (nir - red) / (nir + red)"},
+    "evi": {
+        "long_name": "enhanced vegetation index 2.5 (nir - red) / (nir + 6 red - 7.5 blue + 1)"
+    },
+    "ndwi": {"long_name": "normalized difference water index (green - nir) / (green + nir)"},
+    "weight": {
+        "long_name": "confidence of the daily value used by the smoother (0 = ignored)",
+        "comment": "1 observed; fused 0.7 at a reference pair decaying to 0.2 (e-folding 16 days),"
+        " x 0.8 with a single pair; 0 gap",
+    },
+    "ndvi_smooth": {"long_name": "smoothed, gap-filled daily NDVI"},
+}
+
+
+def with_attrs(da: xr.DataArray, name: str) -> xr.DataArray:
+    """``da`` named ``name`` carrying exactly the attributes of :data:`ATTRS` (units ``1``)."""
+    return da.rename(name).drop_attrs(deep=False).assign_attrs(units="1", **ATTRS[name])
+
+
 def indices(ds: xr.Dataset) -> xr.Dataset:
     """Every index whose bands the store has: ``ndvi`` always, ``evi`` (blue), ``ndwi`` (green)."""
     out = {"ndvi": ndvi(ds["red"], ds["nir"])}
@@ -51,7 +72,7 @@ def indices(ds: xr.Dataset) -> xr.Dataset:
         out["evi"] = evi(ds["blue"], ds["red"], ds["nir"])
     if "green" in ds:
         out["ndwi"] = ndwi(ds["green"], ds["nir"])
-    return xr.Dataset(out)
+    return xr.Dataset({name: with_attrs(da, name) for name, da in out.items()})
 
 
 def quality_weights(
@@ -96,6 +117,7 @@ def weights_of(ds: xr.Dataset) -> xr.DataArray:
     args = [ds["quality"]]
     if "ref_before_days" in ds and "ref_after_days" in ds:
         args += [ds["ref_before_days"], ds["ref_after_days"]]
-    return xr.apply_ufunc(
-        quality_weights, *args, dask="parallelized", output_dtypes=[np.float32]
-    ).rename("weight")
+    weight = xr.apply_ufunc(
+        quality_weights, *args, dask="parallelized", output_dtypes=[np.float32], keep_attrs=False
+    )
+    return with_attrs(weight, "weight")

@@ -46,7 +46,9 @@ def load_labels(
 
     Parameters
     ----------
-    path : label file. Polygons need a CRS equal to the grid's; rasters need the grid's shape.
+    path : label file. Polygons in any CRS are reprojected to the grid's; a raster in another
+        CRS or on another grid is resampled onto it (nearest class); a raster without a CRS
+        must have the grid's shape (it is taken to be on the grid).
     grid : any (y, x) DataArray of the store (coords in metres, ``rio.crs`` set).
     column : label column of a polygon file (default: first of :data:`LABEL_COLUMNS`).
     block : side (px) of the spatial blocks used as groups for raster labels.
@@ -82,10 +84,7 @@ def _from_polygons(path: Path, grid: xr.DataArray, column: str | None) -> LabelG
             f"labels {path.name} have no CRS; set it (GeoDataFrame.set_crs) to the store's {crs}"
         )
     if not gdf.crs.equals(crs):
-        raise InputError(
-            f"labels {path.name} are in {gdf.crs.to_string()} but the store grid is "
-            f"{crs.to_string()}; reproject them with GeoDataFrame.to_crs"
-        )
+        gdf = gdf.to_crs(crs)  # the grid's CRS decides; vertices are transformed, not pixels
     col = column or next((c for c in LABEL_COLUMNS if c in gdf.columns), None)
     if col is None or col not in gdf.columns:
         raise InputError(
@@ -135,28 +134,47 @@ def _from_raster(path: Path, grid: xr.DataArray, block: int) -> LabelGrid:
 
     try:
         with rasterio.open(path) as src:
-            data, nodata, crs = src.read(1), src.nodata, src.crs
+            data, nodata, crs, transform = src.read(1), src.nodata, src.crs, src.transform
     except rasterio.errors.RasterioIOError:
         raise InputError(
             f"cannot read label raster {path}; pass a GeoTIFF/ENVI class map"
         ) from None
     shape = (grid.sizes["y"], grid.sizes["x"])
-    if data.shape != shape:
-        raise InputError(
-            f"label raster {path.name} is {data.shape} px, the store grid {shape}; resample it"
-        )
-    if crs is not None and not crs.equals(grid.rio.crs):
-        raise InputError(
-            f"label raster {path.name} is in {crs}, the store grid in {grid.rio.crs}; reproject it"
-        )
     classes = data.astype(np.int16)
     if nodata is not None:
         classes[data == nodata] = -1
+    same_grid = data.shape == shape and (crs is None or transform == grid.rio.transform())
+    if crs is not None and (crs != grid.rio.crs or not same_grid):
+        classes = _warp_classes(classes, crs, transform, grid)
+    elif data.shape != shape:
+        raise InputError(
+            f"label raster {path.name} is {data.shape} px without a CRS, the store grid {shape}; "
+            "give it a CRS or resample it onto the grid"
+        )
     return LabelGrid(
         classes,
         block_groups(shape, block, classes >= 0),
         {int(c): str(c) for c in np.unique(classes[classes >= 0])},
     )
+
+
+def _warp_classes(classes: np.ndarray, crs, transform, grid: xr.DataArray) -> np.ndarray:
+    """Resample an int16 class raster onto the store grid (nearest: classes are not averaged)."""
+    from rasterio.warp import Resampling, reproject
+
+    out = np.full((grid.sizes["y"], grid.sizes["x"]), -1, np.int16)
+    reproject(
+        classes,
+        out,
+        src_transform=transform,
+        src_crs=crs,
+        src_nodata=-1,
+        dst_transform=grid.rio.transform(),
+        dst_crs=grid.rio.crs,
+        dst_nodata=-1,
+        resampling=Resampling.nearest,
+    )
+    return out
 
 
 def block_groups(shape: tuple[int, int], block: int, mask: np.ndarray | None = None) -> np.ndarray:

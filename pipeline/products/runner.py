@@ -8,6 +8,7 @@ item to ``items``; :func:`finish` writes the collection and the manifest.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,14 @@ from pipeline.products import feeds, stac
 from pipeline.products.cropmap import (
     NODATA,
     Classifier,
+    class_colours,
+    class_tags,
     predict_map,
     sample_pixels,
     train_and_assess,
 )
 from pipeline.products.features import feature_stack, layout_of, smoothed_series
-from pipeline.products.indices import indices, weights_of
+from pipeline.products.indices import indices, weights_of, with_attrs
 from pipeline.products.labels import LabelGrid, load_labels
 from pipeline.products.phenology import phenology
 from pipeline.products.smoothing import DEFAULT_LAMBDA, Method, smooth
@@ -77,7 +80,8 @@ class ProductRun:
                 transform=g.rio.transform(),
                 bands=bands,
                 properties={
-                    "stf:source_store": str(self.store.resolve()),
+                    # relative to the run folder: the run and its store move together
+                    "stf:source_store": os.path.relpath(self.store.resolve(), self.dir.resolve()),
                     "stf:run": self.dir.name,
                 },
             )
@@ -106,7 +110,10 @@ def step_ndvi(run: ProductRun) -> None:
     ds = working_chunks(run.ds)
     out = indices(ds)
     out["weight"] = weights_of(ds)
-    out["ndvi_smooth"] = smooth(out["ndvi"], out["weight"], run.method, run.lam)
+    smoothed = smooth(out["ndvi"], out["weight"], run.method, run.lam)
+    out["ndvi_smooth"] = with_attrs(smoothed, "ndvi_smooth").assign_attrs(
+        smoother=run.method, smoother_lambda=run.lam
+    )
     path = feeds.write_zarr(out, run.dir / "indices.zarr", run.crs)
     run.ndvi_smooth = xr.open_zarr(path)["ndvi_smooth"]  # reuse the written result, not the graph
     run.outputs["indices"] = path
@@ -151,8 +158,23 @@ def step_cropmap(
     )
     run.outputs.update({f"accuracy_{k}": v for k, v in report.save(run.dir).items()})
     result = predict_map(model, feats, labels.class_names).compute()
-    crop = feeds.write_cog(result["crop"], run.dir / "crop_map.tif", run.crs, nodata=NODATA)
-    proba = feeds.write_cog(result["probability"], run.dir / "crop_probability.tif", run.crs)
+    names = {int(c): labels.class_names[int(c)] for c in result["class"].values}
+    crop = feeds.write_cog(
+        result["crop"],
+        run.dir / "crop_map.tif",
+        run.crs,
+        nodata=NODATA,
+        descriptions=["crop class"],
+        colormap=class_colours(list(names)),
+        tags=class_tags(names),
+    )
+    proba = feeds.write_cog(
+        result["probability"],
+        run.dir / "crop_probability.tif",
+        run.crs,
+        descriptions=[f"probability of {n}" for n in names.values()],
+        tags=class_tags(names),
+    )
     run.outputs.update(crop_map=crop, crop_probability=proba)
     run.outputs["cropmap"] = feeds.write_zarr(result, run.dir / "cropmap.zarr", run.crs)
     run.params.update(
@@ -160,6 +182,7 @@ def step_cropmap(
     )
     run.params["accuracy"] = {"overall_accuracy": report.overall_accuracy, "kappa": report.kappa}
     run.item("crop_map", {"crop_map": crop}, bands=[{"nodata": NODATA, "data_type": "uint8"}])
+    stac.add_classes(run.items[-1].assets["crop_map"], names, class_colours(list(names)))
     n_cls = result.sizes["class"]
     run.item(
         "crop_probability",
@@ -192,6 +215,7 @@ def step_feeds(run: ProductRun, labels_path: Path, seed: int = 0) -> None:
 def finish(run: ProductRun) -> dict[str, Path]:
     """Write the STAC collection and the manifest; return every output path."""
     if run.items:
+        run.items.append(stac.store_item(run.store, run.ds, run.period))
         run.outputs["stac"] = stac.write_collection(
             run.dir, f"stf-products-{run.dir.name}", f"Products of {run.store.name}", run.items
         )

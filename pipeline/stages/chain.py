@@ -50,13 +50,13 @@ def build_cubes(
     cfg: RunConfig, result: SearchResult, *, progress: bool = False, facts: CubeFacts | None = None
 ) -> Cubes:
     """The lazy cubes of ``result`` (InputError when no clear fine/coarse pair is found)."""
-    from tqdm.auto import tqdm
+    from pipeline.progress import progress_bar
 
-    with tqdm(desc="cubes (clear fractions)", unit="task", disable=not progress) as bar:
+    with progress_bar(desc="cubes (clear fractions)", unit="task", disable=not progress) as bar:
 
         def tick(done: int, total: int) -> None:
             bar.total = total
-            bar.update(done - bar.n)  # tqdm throttles the redraws
+            bar.update(done - bar.n)  # the bar throttles its output
 
         cubes = load_cubes(cfg, result, progress=tick, facts=facts)
     if not cubes.pairs:

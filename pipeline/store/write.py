@@ -18,7 +18,10 @@ Rules (also in the README, "Store layout"):
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +30,8 @@ import pandas as pd
 import xarray as xr
 
 from pipeline.errors import StoreError
-from pipeline.store.layout import LAYOUT_VERSION, Grid, StoreLayout, build_template
+from pipeline.store.cf import time_coverage
+from pipeline.store.layout import LAYOUT_VERSION, Grid, StoreLayout, build_template, quantize
 from pipeline.store.lock import is_local, local_path
 
 #: ``block_done`` values: written and final / written from the last pair only.
@@ -44,6 +48,8 @@ class StoreState:
     first_day : the store's day at time index 0.
     n_days : length of the store's time axis after preparation.
     created, extended : whether this preparation created the store / grew its time axis.
+    time_chunk : days per Zarr chunk of the store (at most the time axis it was created
+        with); time windows of tasks split at its multiples. None: the layout's.
     """
 
     url: str
@@ -51,10 +57,23 @@ class StoreState:
     n_days: int
     created: bool = False
     extended: bool = False
+    time_chunk: int | None = None
 
     def index(self, day: dt.date) -> int:
         """Time index of ``day``."""
         return (day - self.first_day).days
+
+
+@contextlib.contextmanager
+def quiet_consolidated() -> Iterator[None]:
+    """Silence zarr's warning that consolidated metadata is outside the Zarr v3 spec.
+
+    Consolidation is a deliberate choice here (one read opens a store on an
+    object store); zarr-python and xarray read it, other readers ignore it.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+        yield
 
 
 def store_exists(url: str) -> bool:
@@ -68,15 +87,16 @@ def store_exists(url: str) -> bool:
 
 
 def open_store(url: str) -> xr.Dataset:
-    """Open a store lazily (consolidated metadata, CF decoding, packed variables as float32).
+    """Open a store lazily (consolidated metadata, CF decoding, values as float32).
 
-    Plain ``xr.open_zarr`` decodes the int16 variables to float64 (Zarr v3
-    attributes are JSON, so the float32 type of ``scale_factor`` is lost);
-    this helper casts them back, which is exact for 1e-4 steps.
+    Layout 2 stores hold float32 already; stores of layout 1 (int16 packed,
+    decoded to float64 by xarray because Zarr's JSON attributes cannot type
+    ``scale_factor``) are cast back, which is exact for 1e-4 steps.
     """
-    ds = xr.open_zarr(url, consolidated=True, decode_coords="all")
-    packed = [n for n, v in ds.data_vars.items() if "scale_factor" in v.encoding]
-    return ds.assign({n: ds[n].astype(np.float32) for n in packed})
+    with quiet_consolidated():
+        ds = xr.open_zarr(url, consolidated=True, decode_coords="all")
+    wide = [n for n, v in ds.data_vars.items() if v.dtype == np.float64]
+    return ds.assign({n: ds[n].astype(np.float32) for n in wide})
 
 
 def _check_compatible(existing: xr.Dataset, grid: Grid, layout: StoreLayout, region: str) -> None:
@@ -106,10 +126,12 @@ def _write_template(
 ) -> None:
     kwargs: dict[str, Any] = {"compute": False, "consolidated": True, "zarr_format": 3}
     try:
-        if append:
-            ds.to_zarr(url, mode="a", append_dim="time", **kwargs)
-        else:
-            ds.to_zarr(url, mode="w-", encoding=layout.encoding(ds.sizes["time"], grid), **kwargs)
+        with quiet_consolidated():
+            if append:
+                ds.to_zarr(url, mode="a", append_dim="time", **kwargs)
+            else:
+                encoding = layout.encoding(ds.sizes["time"], grid)
+                ds.to_zarr(url, mode="w-", encoding=encoding, **kwargs)
     except PermissionError as exc:
         raise StoreError(
             f"cannot write store {url}: {exc.strerror}; choose a writable store.path"
@@ -138,7 +160,8 @@ def prepare_store(
     """
     if not store_exists(url):
         _write_template(url, build_template(grid, days, layout, region), layout, grid, append=False)
-        return StoreState(url, days[0], len(days), created=True)
+        chunk = layout.store_chunk_time(len(days))
+        return StoreState(url, days[0], len(days), created=True, time_chunk=chunk)
     existing = open_store(url)
     _check_compatible(existing, grid, layout, region)
     times = pd.DatetimeIndex(existing["time"].values)
@@ -147,11 +170,19 @@ def prepare_store(
         raise StoreError(
             f"store starts on {first}; days before it ({days[0]}) need a new store.path"
         )
+    chunk = _time_chunk(existing, layout)
     if days[-1] <= last:
-        return StoreState(url, first, len(times))
+        return StoreState(url, first, len(times), time_chunk=chunk)
     new_days = [last + dt.timedelta(days=i) for i in range(1, (days[-1] - last).days + 1)]
     _write_template(url, build_template(grid, new_days, layout, region), layout, grid, append=True)
-    return StoreState(url, first, len(times) + len(new_days), extended=True)
+    return StoreState(url, first, len(times) + len(new_days), extended=True, time_chunk=chunk)
+
+
+def _time_chunk(existing: xr.Dataset, layout: StoreLayout) -> int:
+    """Days per Zarr chunk (or shard) of an existing store's value variables."""
+    enc = existing[layout.packed[0]].encoding
+    outer = enc.get("shards") or enc.get("chunks") or (layout.chunk_time,)
+    return int(outer[0])
 
 
 def done_mask(url: str, t0: int, t1: int) -> np.ndarray:
@@ -181,6 +212,8 @@ def write_block(
     done : (time,) uint8 commit value per day: :data:`DONE` or :data:`PROVISIONAL`.
     """
     values = block.drop_vars("quality")
+    floats = [n for n, v in values.data_vars.items() if v.dtype.kind == "f"]
+    values = values.assign({n: (values[n].dims, quantize(values[n].values)) for n in floats})
     kwargs: dict[str, Any] = {"mode": "r+", "consolidated": False, "zarr_format": 3}
     by, bx = block_index
     marks = done.astype(np.uint8)[:, None, None]
@@ -198,13 +231,15 @@ def write_block(
 
 
 def finalize_store(url: str, attrs: dict[str, Any]) -> None:
-    """Set global attrs (provenance) and re-consolidate the metadata."""
+    """Set global attrs (provenance, ACDD time coverage) and re-consolidate the metadata."""
     import zarr
 
     try:
         group = zarr.open_group(url, mode="r+", zarr_format=3)
-        group.attrs.update(attrs)
-        zarr.consolidate_metadata(url, zarr_format=3)
+        times = xr.open_zarr(url, consolidated=False)["time"].values
+        group.attrs.update({**time_coverage(times), **attrs})
+        with quiet_consolidated():
+            zarr.consolidate_metadata(url, zarr_format=3)
     except OSError as exc:
         raise StoreError(
             f"cannot write the metadata of store {url}: {exc.strerror or exc}; free space "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -52,8 +53,18 @@ def venv_kernel() -> str:
 
 @pytest.fixture(scope="session")
 def demo_out(tiny_world: World, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny demo run (store + NDVI, phenology, crop map and feeds) in a fresh directory."""
-    out = tmp_path_factory.mktemp("demo-out")
+    """A tiny six-band demo run (store + NDVI, phenology, crop map and feeds)."""
+    return _demo_run(tiny_world, tmp_path_factory.mktemp("demo-out"), bands=None)
+
+
+@pytest.fixture(scope="session")
+def demo_out_3band(tiny_world: World, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny run with the bands ``make demo`` fuses (green, red, nir): no blue."""
+    return _demo_run(tiny_world, tmp_path_factory.mktemp("demo-out-3band"), ("green", "red", "nir"))
+
+
+def _demo_run(tiny_world: World, out: Path, bands: tuple[str, ...] | None) -> Path:
+    """Run the tiny world end to end into ``out`` (``bands`` None: the default six)."""
     labels = tiny_world.truth_dir / "fields.parquet"
     with serve_catalog(tiny_world.stac_dir) as url:
         cfg = parse_config(
@@ -72,6 +83,7 @@ def demo_out(tiny_world: World, tmp_path_factory: pytest.TempPathFactory) -> Pat
                     "labels": str(labels),
                 },
                 "output_root": str(out),
+                **({"bands": list(bands)} if bands else {}),
             }
         )
         run(cfg, progress=False, log=lambda _line: None)
@@ -99,3 +111,18 @@ def test_notebook_executes(
     assert not [o for o in outputs if o.output_type == "error"]
     figures = sum("image/png" in o.get("data", {}) for o in outputs)
     assert figures >= 3, f"{path.name} produced {figures} figures"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_executes_from_notebooks_folder_on_a_three_band_run(
+    path: Path, demo_out_3band: Path, venv_kernel: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a user does: Jupyter started in notebooks/, the run named by a relative path."""
+    monkeypatch.setenv("STF_DEMO_OUT", os.path.relpath(demo_out_3band, path.parent))
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(
+        nb, timeout=300, kernel_name=venv_kernel, resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
+    assert not [o for o in _outputs(nb) if o.output_type == "error"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import geopandas as gpd
 import pytest
 
 from pipeline.cli import main
@@ -24,13 +25,18 @@ def test_store_lacking_variables_exits_2(
     assert "lacks variable(s) nir" in capsys.readouterr().err
 
 
-def test_labels_crs_mismatch_exits_2(
+def test_labels_outside_the_store_exit_2(
     fused_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    labels = write_fields(tmp_path / "f4326.parquet", epsg=4326)
+    # labels in another CRS are reprojected (tests/products/test_labels.py); labels that
+    # land elsewhere after reprojection are still refused with a one-line cause
+    labels = write_fields(tmp_path / "far.parquet", epsg=4326)
+    far = gpd.read_parquet(labels)
+    far.geometry = far.geometry.translate(xoff=40.0)  # 40 degrees east of the store
+    far.to_parquet(labels)
     code = main(["cropmap", str(fused_store), "--labels", str(labels), "--out", str(tmp_path)])
     assert code == 2
-    assert "EPSG:4326" in capsys.readouterr().err
+    assert "do not overlap the store grid" in capsys.readouterr().err
 
 
 def test_unknown_classifier_exits_2(fused_store: Path, fields_parquet: Path) -> None:

@@ -1,4 +1,4 @@
-"""Labels from polygons: integer class ids keep their names; missing CRS is refused."""
+"""Labels from polygons or rasters: ids keep their names; other CRSs reprojected; no CRS refused."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import xarray as xr
 
 from pipeline.errors import InputError
 from pipeline.products.labels import load_labels
+from tests.products.storegen import write_fields
 
 
 def _grid(store: Path) -> xr.DataArray:
@@ -40,3 +41,26 @@ def test_polygons_without_crs_are_refused(
     gdf.to_parquet(tmp_path / "nocrs.parquet")
     with pytest.raises(InputError, match="no CRS"):
         load_labels(tmp_path / "nocrs.parquet", _grid(fused_store))
+
+
+def test_polygons_in_another_crs_are_reprojected(
+    fused_store: Path, fields_parquet: Path, tmp_path: Path
+) -> None:
+    grid = _grid(fused_store)
+    native = load_labels(fields_parquet, grid)
+    lonlat = load_labels(write_fields(tmp_path / "f4326.parquet", epsg=4326), grid)
+    assert np.array_equal(lonlat.classes, native.classes)
+    assert np.array_equal(lonlat.groups, native.groups)
+
+
+def test_raster_in_another_crs_is_resampled(fused_store: Path, tmp_path: Path) -> None:
+    grid = _grid(fused_store)
+    truth = (np.indices(grid.shape).sum(axis=0) // 8 % 3).astype(np.int16)
+    src = xr.DataArray(truth, dims=("y", "x"), coords={"y": grid["y"], "x": grid["x"]})
+    src = src.rio.write_crs(grid.rio.crs).rio.write_nodata(-1)
+    # the same classes on a 3857 grid of about the same resolution
+    src.rio.reproject("EPSG:3857", resampling=0).rio.to_raster(tmp_path / "cls3857.tif")
+    labels = load_labels(tmp_path / "cls3857.tif", grid)
+    inner = (slice(2, -2), slice(2, -2))  # the edges change with the reprojected footprint
+    agree = labels.classes[inner] == truth[inner]
+    assert agree.mean() > 0.9

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from pipeline.products.smoothing import savgol, smooth, whittaker
+from pipeline.products.smoothing import savgol, savgol_pixels, smooth, whittaker, whittaker_pixels
 from tests.products.storegen import double_logistic
 
 
@@ -56,3 +56,39 @@ def test_dask_parallel_equals_numpy() -> None:
     out = smooth(da_v, da_w, "whittaker", 400)
     assert out.dims == ("time", "y", "x") and out.dtype == np.float32
     np.testing.assert_allclose(out.values[:, 3, 5], whittaker(y, w, 400), atol=1e-5)
+
+
+def _many(seed: int = 4, n: int = 365, pixels: int = 300) -> tuple[np.ndarray, np.ndarray]:
+    """(pixel, day) gappy noisy series with the edge cases the per-pixel code handles."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n, dtype=float)
+    y = double_logistic(t, 100, 250)[None, :] + rng.normal(0, 0.03, (pixels, n))
+    w = rng.random((pixels, n))
+    w[w < 0.7] = 0.0
+    y[rng.random((pixels, n)) < 0.1] = np.nan
+    w[0] = 0.0  # no sample at all
+    w[1] = 0.0
+    w[1, 100] = 1.0  # a single sample
+    w[2] = 0.0
+    w[2, [0, n - 1]] = 1.0  # two samples at the ends
+    y[3] = np.nan  # weights but no values
+    return y, w
+
+
+def test_vectorised_whittaker_equals_per_pixel() -> None:
+    y, w = _many()
+    ref = np.stack([whittaker(y[i], w[i], 400) for i in range(y.shape[0])])
+    got = whittaker_pixels(y, w, 400)
+    assert np.array_equal(np.isnan(got), np.isnan(ref))
+    np.testing.assert_allclose(got, ref, atol=1e-6, rtol=0)
+
+
+def test_vectorised_savgol_equals_per_pixel() -> None:
+    y, w = _many(5)
+    ref = np.stack([savgol(y[i], w[i], 31) for i in range(y.shape[0])])
+    got = savgol_pixels(y, w, 31)
+    assert np.array_equal(np.isnan(got), np.isnan(ref))
+    np.testing.assert_allclose(got, ref, atol=1e-6, rtol=0)
+    short_y, short_w = y[:, :20], w[:, :20]  # window longer than the series
+    ref = np.stack([savgol(short_y[i], short_w[i], 31) for i in range(y.shape[0])])
+    np.testing.assert_allclose(savgol_pixels(short_y, short_w, 31), ref, atol=1e-6, rtol=0)

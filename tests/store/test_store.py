@@ -72,8 +72,8 @@ def test_template_region_write_and_cf_metadata(tmp_path: Path) -> None:
     assert float(ds["red"][0, 0, 20]) == pytest.approx(0.1234, abs=1e-4)
     assert np.isnan(ds["red"][0, 0, 0]) and int(ds["quality"][0, 0, 0]) == 0
     assert int(ds["ref_before_days"][5, 0, 0]) == -1  # unwritten: no pair
-    raw = xr.open_zarr(url)["red"].encoding
-    assert raw["dtype"] == np.int16 and raw["scale_factor"] == pytest.approx(1e-4)
+    raw = xr.open_zarr(url)["red"]  # layout 2: float32 on disk, on the 1e-4 grid
+    assert raw.dtype == np.float32 and float(raw[0, 0, 20]) == np.float32(0.1234)
     assert xr.open_zarr(url)["red"].attrs["grid_mapping"] == "spatial_ref"
     assert ds["quality"].attrs["flag_meanings"] == (
         "observed fused single_pair gap outside_coverage filled"
