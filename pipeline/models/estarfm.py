@@ -28,20 +28,16 @@ import numpy as np
 import torch
 
 from pipeline.models.base import ClassicModel, FusionInput, Prediction
-from pipeline.models.estarfm_windows import (
+from pipeline.models.windows import (
     as_tensor,
     pad_nan,
+    preset,
+    resolve_device,
     row_blocks,
     unfold_rows,
     window_distance,
 )
 
-#: Window side in fine pixels and number of land-cover classes, per size.
-_SIZES: dict[str, dict[str, int]] = {
-    "tiny": {"window": 7, "classes": 4},
-    "small": {"window": 15, "classes": 4},
-    "full": {"window": 31, "classes": 4},
-}
 _EPS = 1e-6
 
 
@@ -101,20 +97,24 @@ class Estarfm(ClassicModel):
     Parameters
     ----------
     bands : canonical band names.
-    size : ``"tiny"`` (7 px window), ``"small"`` (15), ``"full"`` (31 px, 930 m).
-    window, classes : override the size's window side (odd, fine pixels) and class count.
-    device : torch device to compute on ("cpu", "cuda").
+    size : window preset (:data:`pipeline.models.windows.PRESETS`).
+    window, classes : override the size's window side (odd, fine pixels) and class count (4).
+    device : "auto" (CUDA when the worker has it), "cpu" or "cuda".
     """
 
     name: ClassVar[str] = "estarfm"
     n_refs: ClassVar[tuple[int, ...]] = (2,)
 
     def __init__(self, bands: tuple[str, ...], size: str = "full", **params: Any) -> None:
+        params.setdefault("device", "auto")
         super().__init__(bands, size, **params)
-        defaults = _SIZES[size]
-        self.window = int(params.get("window", defaults["window"])) | 1
-        self.classes = int(params.get("classes", defaults["classes"]))
-        self.device = torch.device(params.get("device", "cpu"))
+        self.window = preset("estarfm", size, params)["window"]
+        self.classes = int(params.get("classes", 4))
+
+    @property
+    def device(self) -> torch.device:
+        """The torch device :meth:`predict` computes on (resolved on the worker)."""
+        return resolve_device(self.params["device"])
 
     @property
     def halo(self) -> int:
@@ -128,11 +128,10 @@ class Estarfm(ClassicModel):
         names = ("f1", "f2", "c1", "c2", "cp")
         r1, r2 = inputs.refs
         arrays = (r1.fine, r2.fine, r1.coarse, r2.coarse, inputs.target.coarse)
-        padded = {
-            k: pad_nan(as_tensor(a, self.device), r) for k, a in zip(names, arrays, strict=True)
-        }
+        device = self.device
+        padded = {k: pad_nan(as_tensor(a, device), r) for k, a in zip(names, arrays, strict=True)}
         bands, height, width = inputs.target.coarse.shape
-        fine = torch.empty((bands, height, width), device=self.device)
+        fine = torch.empty((bands, height, width), device=device)
         unc = torch.empty_like(fine)
         for y0, y1 in row_blocks(height, width, self.window, 6 * bands):
             win = {k: unfold_rows(v, y0, y1, self.window) for k, v in padded.items()}

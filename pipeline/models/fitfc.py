@@ -29,21 +29,19 @@ import numpy as np
 import torch
 
 from pipeline.models.base import ClassicModel, FusionInput, Prediction, Scene, inverse_time_weights
-from pipeline.models.estarfm_windows import (
+from pipeline.models.windows import (
     as_tensor,
     box_sum,
     pad_nan,
+    preset,
+    resolve_device,
     row_blocks,
     unfold_rows,
     window_distance,
 )
 
-#: Window sides in fine pixels per size (rm: 3 coarse pixels of 16 fine ones at full size).
-_SIZES: dict[str, dict[str, int]] = {
-    "tiny": {"rm_window": 9, "sf_window": 7, "n_similar": 10, "residual_window": 3},
-    "small": {"rm_window": 25, "sf_window": 13, "n_similar": 15, "residual_window": 9},
-    "full": {"rm_window": 49, "sf_window": 21, "n_similar": 20, "residual_window": 17},
-}
+#: Similar pixels kept by the spatial filter, per size.
+_N_SIMILAR = {"tiny": 10, "small": 15, "full": 20}
 _EPS = 1e-8
 
 
@@ -74,22 +72,27 @@ class FitFc(ClassicModel):
     Parameters
     ----------
     bands : canonical band names.
-    size : ``"tiny"``, ``"small"``, ``"full"`` window presets (see ``_SIZES``).
+    size : window preset (:data:`pipeline.models.windows.PRESETS`).
     rm_window, sf_window, n_similar, residual_window : override the preset (odd sides, pixels).
-    device : torch device to compute on.
+    device : "auto" (CUDA when the worker has it), "cpu" or "cuda".
     """
 
     name: ClassVar[str] = "fitfc"
     n_refs: ClassVar[tuple[int, ...]] = (1, 2)
 
     def __init__(self, bands: tuple[str, ...], size: str = "full", **params: Any) -> None:
+        params.setdefault("device", "auto")
         super().__init__(bands, size, **params)
-        cfg = {**_SIZES[size], **{k: v for k, v in params.items() if k in _SIZES[size]}}
-        self.rm_window = int(cfg["rm_window"]) | 1
-        self.sf_window = int(cfg["sf_window"]) | 1
-        self.residual_window = int(cfg["residual_window"]) | 1
-        self.n_similar = int(cfg["n_similar"])
-        self.device = torch.device(params.get("device", "cpu"))
+        windows = preset("fitfc", size, params)
+        self.rm_window = windows["rm_window"]
+        self.sf_window = windows["sf_window"]
+        self.residual_window = windows["residual_window"]
+        self.n_similar = int(params.get("n_similar", _N_SIMILAR[size]))
+
+    @property
+    def device(self) -> torch.device:
+        """The torch device :meth:`predict` computes on (resolved on the worker)."""
+        return resolve_device(self.params["device"])
 
     @property
     def halo(self) -> int:
@@ -98,8 +101,11 @@ class FitFc(ClassicModel):
 
     def predict(self, inputs: FusionInput) -> Prediction:
         """Fuse the target date; float32 (band, y, x) value and 1-sigma."""
-        target = as_tensor(inputs.target.coarse, self.device)
-        preds, sigmas = zip(*(self._one_ref(ref, target) for ref in inputs.refs), strict=True)
+        device = self.device
+        target = as_tensor(inputs.target.coarse, device)
+        preds, sigmas = zip(
+            *(self._one_ref(ref, target, device) for ref in inputs.refs), strict=True
+        )
         p, s = torch.stack(preds), torch.stack(sigmas)
         w = torch.as_tensor(inverse_time_weights(inputs.refs, inputs.target.date), device=p.device)
         w = w.float()[:, None, None, None] * (~torch.isnan(p)).float()
@@ -111,9 +117,11 @@ class FitFc(ClassicModel):
         sigma = np.where(np.isnan(mean), np.nan, sigma.cpu().numpy())
         return Prediction(mean.astype(np.float32), sigma.astype(np.float32))
 
-    def _one_ref(self, ref: Scene, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _one_ref(
+        self, ref: Scene, target: torch.Tensor, device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """RM + SF + RC from one pair: (band, y, x) prediction and residual sigma."""
-        fine, coarse = as_tensor(ref.fine, self.device), as_tensor(ref.coarse, self.device)
+        fine, coarse = as_tensor(ref.fine, device), as_tensor(ref.coarse, device)
         a, b = _local_regression(coarse, target, self.rm_window)
         rm = a * fine + b
         residual = target - (a * coarse + b)

@@ -46,11 +46,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from pipeline.models._torch import pick_device
 from pipeline.models.base import ClassicModel, FusionInput, Prediction
-
-#: Window width (fine pixels) of each size preset.
-WINDOWS = {"tiny": 7, "full": 31}
+from pipeline.models.windows import check_window, preset, resolve_device
 
 
 def _unfold_rows(image: Tensor, y0: int, rows: int, radius: int) -> Tensor:
@@ -149,7 +146,7 @@ def starfm(
     -------
     (band, y, x) float32 prediction and (band, y, x) float32 weighted spread.
     """
-    radius = window // 2
+    radius = check_window("starfm", "window", window) // 2
     n_refs, n_bands, height, width = fine.shape
     side = torch.arange(-radius, radius + 1, dtype=torch.float32)
     dist = torch.sqrt(side[:, None] ** 2 + side[None, :] ** 2).reshape(1, 1, -1, 1)
@@ -184,23 +181,28 @@ class Starfm(ClassicModel):
     Parameters
     ----------
     bands : band names.
-    size : "tiny" (7 x 7 window) or "full" (31 x 31, the paper's 30 m setting).
+    size : window preset (:data:`pipeline.models.windows.PRESETS`): "tiny" 7 x 7,
+        "small" 15 x 15, "full" 31 x 31 fine pixels (930 m at 30 m, the window of the
+        common implementations, e.g. starfm4py's default).
     window, num_classes, sigma_fine, sigma_coarse : see :func:`starfm`.
-    device : "auto" (CUDA when available), "cpu" or "cuda".
+    device : "auto" (CUDA when the worker has it), "cpu" or "cuda".
     """
 
     name = "starfm"
     n_refs = (1, 2)
 
     def __init__(self, bands: tuple[str, ...], size: str = "full", **params: Any) -> None:
-        params.setdefault("window", WINDOWS.get(size, 31))
+        params.update(preset("starfm", size, params))
         params.setdefault("num_classes", 4.0)
         params.setdefault("sigma_fine", 0.002)
         params.setdefault("sigma_coarse", 0.002)
         params.setdefault("device", "auto")
-        if params["window"] < 1 or params["window"] % 2 == 0:
-            raise ValueError(f"STARFM window must be a positive odd number, got {params['window']}")
         super().__init__(bands, size, **params)
+
+    @property
+    def device(self) -> torch.device:
+        """The torch device :meth:`predict` computes on (resolved on the worker)."""
+        return resolve_device(self.params["device"])
 
     @property
     def halo(self) -> int:
@@ -210,6 +212,5 @@ class Starfm(ClassicModel):
         fine = np.stack([ref.fine for ref in inputs.refs])
         coarse = np.stack([ref.coarse for ref in inputs.refs])
         opts = {k: v for k, v in self.params.items() if k != "device"}
-        device = str(pick_device(self.params["device"]))
-        pred, spread = starfm(fine, coarse, inputs.target.coarse, device=device, **opts)
+        pred, spread = starfm(fine, coarse, inputs.target.coarse, device=str(self.device), **opts)
         return Prediction(pred, spread)
