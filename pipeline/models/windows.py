@@ -165,3 +165,26 @@ def box_sum(image: torch.Tensor, window: int) -> torch.Tensor:
     kernel = torch.ones(1, 1, 1, window, dtype=image.dtype, device=image.device)
     rows = F.conv2d(padded, kernel)
     return F.conv2d(rows, kernel.transpose(2, 3))[:, 0]
+
+
+def box_sum64(image: torch.Tensor, window: int) -> torch.Tensor:
+    """:func:`box_sum` in float64 from running sums: O(1) per pixel for any window.
+
+    Parameters
+    ----------
+    image : (channel, y, x) float tensor, NaN already replaced.
+
+    Returns
+    -------
+    (channel, y, x) float64 sums (float64 keeps the running sums exact to ~1e-12).
+    """
+    r = window // 2
+    padded = F.pad(image.double(), (r + 1, r, r + 1, r))
+    acc = padded.cumsum(1).cumsum(2)
+    height, width = image.shape[1:]
+    return (
+        acc[:, window:, window:]
+        - acc[:, :height, window:]
+        - acc[:, window:, :width]
+        + acc[:, :height, :width]
+    )
