@@ -40,12 +40,13 @@ PRESETS: dict[str, dict[str, dict[str, int]]] = {
     "estarfm": {
         "tiny": {"window": 7},
         "small": {"window": 15},
-        "full": {"window": 31},
+        "full": {"window": 51},
     },
     "fitfc": {
-        "tiny": {"rm_window": 9, "sf_window": 7, "residual_window": 3},
-        "small": {"rm_window": 25, "sf_window": 13, "residual_window": 9},
-        "full": {"rm_window": 49, "sf_window": 21, "residual_window": 17},
+        # rm_window in coarse pixels; the residual box follows the coarse ratio
+        "tiny": {"rm_window": 3, "sf_window": 7},
+        "small": {"rm_window": 3, "sf_window": 13},
+        "full": {"rm_window": 3, "sf_window": 21},
     },
 }
 
