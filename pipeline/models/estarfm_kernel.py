@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from pipeline.models.starfm_kernel import has_numba, numba
+from pipeline.models.starfm_kernel import has_numba, numba, set_threads
 
 #: Per-band sums, in order (w: combined-distance weight; x1/x2 coarse, y1/y2 fine, 0 target).
 BAND_SUMS = (
@@ -92,6 +92,7 @@ def _numba_sums(images: dict[str, Tensor], valid: Tensor, corr: Tensor, th: Tens
     r = dist.shape[0] // 2
     out = np.empty((2 + N_SUMS * n_bands, hp - 2 * r, wp - 2 * r), np.float64)
     th_np = np.ascontiguousarray(th.cpu().numpy(), np.float32)
+    set_threads()
     _compiled(
         *arrays, valid.cpu().numpy(), corr.cpu().numpy(), th_np[0], th_np[1],
         dist.cpu().numpy().astype(np.float32), out,

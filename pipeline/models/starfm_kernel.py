@@ -85,6 +85,11 @@ def _rows_kernel(fine, s, t, p, thr, dist, u_s, u_t, out):  # type: ignore[no-un
 _compiled = None
 
 
+def set_threads() -> None:
+    """Numba's threads follow torch's (a Dask worker that limits torch limits the kernel too)."""
+    numba.set_num_threads(max(1, min(numba.config.NUMBA_NUM_THREADS, torch.get_num_threads())))
+
+
 def has_numba() -> bool:
     """Whether the compiled CPU kernel is available."""
     return numba is not None
@@ -100,6 +105,7 @@ def accumulate_numba(planes: dict[str, Tensor], dist: Tensor, u_s: float, u_t: f
     r = dist.shape[0] // 2
     out = np.empty((3, n_bands, hp - 2 * r, wp - 2 * r), np.float64)
     square = dist.reshape(dist.shape[0], dist.shape[0]).cpu().numpy().astype(np.float32)
+    set_threads()
     _compiled(*arrays, square, np.float32(u_s), np.float32(u_t), out)
     return torch.from_numpy(out)
 
