@@ -166,6 +166,7 @@ class Estarfm(ClassicModel):
             raise ValueError(f"ESTARFM needs 2 reference pairs, got {len(inputs.refs)}")
         device, r = self.device, self.halo
         (r1, r2), target = inputs.refs, inputs.target.coarse
+        assert r1.fine is not None and r2.fine is not None  # FusionInput checked it
         arrays = {"f1": r1.fine, "f2": r2.fine, "c1": r1.coarse, "c2": r2.coarse, "c0": target}
         with torch.no_grad():
             images = {k: pad_nan(as_tensor(a, device), r) for k, a in arrays.items()}
@@ -222,8 +223,12 @@ class Estarfm(ClassicModel):
         fused = torch.where(ok, fused, float("nan"))
         return fused.float(), spread.float()
 
-    def _conversion(self, n: Tensor, c1, c2, f1, f2, c1c1, c2c2, f1f1, f2f2, f1c1, f2c2) -> Tensor:  # type: ignore[no-untyped-def]
-        """(band, y, x) float64 V, guarded and checked as in the reference (step 3)."""
+    def _conversion(self, n: Tensor, *sums: Tensor) -> Tensor:
+        """(band, y, x) float64 V, guarded and checked as in the reference (step 3).
+
+        ``sums``: the per-band c1, c2, f1, f2, c1c1, c2c2, f1f1, f2f2, f1c1, f2c2 sums.
+        """
+        c1, c2, f1, f2, c1c1, c2c2, f1f1, f2f2, f1c1, f2c2 = sums
         nn = n.clamp(min=1)
         big_change = (c1 - c2).abs() / nn >= 0.02 * self.dn_max
         total = 2.0 * nn

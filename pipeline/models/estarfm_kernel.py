@@ -14,6 +14,8 @@ Sums per pixel (float64): ``n`` (similar pixels), ``sum w`` with
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -28,7 +30,7 @@ BAND_SUMS = (
 N_SUMS = len(BAND_SUMS)
 
 
-def _sums_kernel(f1, f2, c1, c2, c0, valid, corr, th1, th2, dist, out):  # type: ignore[no-untyped-def]
+def _sums_kernel(f1, f2, c1, c2, c0, valid, corr, th1, th2, dist, out):
     """Fill ``out`` (2 + 14 band, y, x) float64 with the similar-pixel sums of each pixel.
 
     ``f1, f2, c1, c2, c0`` : (band, y + 2r, x + 2r) float32 NaN-padded images;
@@ -79,7 +81,7 @@ def _sums_kernel(f1, f2, c1, c2, c0, valid, corr, th1, th2, dist, out):  # type:
         out[:, y] = acc
 
 
-_compiled = None
+_compiled: Any = None
 
 
 def _numba_sums(images: dict[str, Tensor], valid: Tensor, corr: Tensor, th: Tensor, dist: Tensor):

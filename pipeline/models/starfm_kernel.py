@@ -22,6 +22,8 @@ the same way); only the order of the weighted sums differs (results agree to
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -29,10 +31,10 @@ from torch import Tensor
 try:  # numba is a dependency; the torch path keeps a broken install usable
     import numba
 except ImportError:  # pragma: no cover - exercised only without numba
-    numba = None
+    numba = None  # type: ignore[assignment]
 
 
-def _rows_kernel(fine, s, t, p, thr, dist, u_s, u_t, out):  # type: ignore[no-untyped-def]
+def _rows_kernel(fine, s, t, p, thr, dist, u_s, u_t, out):
     """Sums (3, band, y, x) float64 of w, w p, w p^2 over the kept candidates of each pixel.
 
     ``fine, s, t, p, thr`` : (refs, band, y + 2r, x + 2r) float32 NaN-padded planes;
@@ -82,12 +84,13 @@ def _rows_kernel(fine, s, t, p, thr, dist, u_s, u_t, out):  # type: ignore[no-un
         out[2, b, y] = p2sum
 
 
-_compiled = None
+_compiled: Any = None
 
 
 def set_threads() -> None:
     """Numba's threads follow torch's (a Dask worker that limits torch limits the kernel too)."""
-    numba.set_num_threads(max(1, min(numba.config.NUMBA_NUM_THREADS, torch.get_num_threads())))
+    most = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
+    numba.set_num_threads(max(1, min(most, torch.get_num_threads())))
 
 
 def has_numba() -> bool:
