@@ -1,98 +1,124 @@
-"""ESTARFM (Zhu et al. 2010), vectorised in torch: two reference pairs -> one target date.
+"""ESTARFM (Zhu et al. 2010, RSE 114), as its authors' reference code: two pairs -> one date.
 
-For every fine pixel, inside a ``window x window`` neighbourhood:
+For every fine pixel whose inputs are all valid, inside a ``window x window``
+neighbourhood (reference default: half window ``w = 25``, i.e. 51 x 51 fine
+pixels, our ``size: full``):
 
-1. *Similar pixels*: neighbours whose fine reflectance differs from the centre's
-   by at most ``2 sigma / classes`` in every band at BOTH reference dates. The
-   paper uses the whole-image sigma; we use the window's sigma so that a tile
-   padded by :attr:`Estarfm.halo` gives exactly the whole-image result.
-2. *Conversion coefficient* V (per band): slope of the regression of fine on
-   coarse reflectance over the similar pixels, pooling both dates; V = 1 where
-   the regression is not significant or V is outside (0, 5], as in the
-   reference implementation.
-3. *Weights*: 1 / ((1 - R) * d), R the correlation between a neighbour's fine and
-   coarse spectra (bands x dates), d = 1 + distance / radius.
-4. Per reference k: ``F_k(centre) + sum_i W_i V (C_target(i) - C_k(i))``; the two
-   predictions are blended with temporal weights 1 / |sum C_k - sum C_target|
-   over the window.
+1. *Similar pixels*: valid neighbours with ``|F_k(cand) - F_k(centre)| < th_k``
+   in every band at BOTH reference dates, ``th_k = 2 std(F_k) / classes``
+   (``classes = 4``) with the standard deviation of the **whole image** per band
+   and date (the reference computes it per processed patch of ``patch_long`` =
+   500 px; here per image handed to :meth:`Estarfm.predict`, i.e. per fused
+   block with its halo).
+2. *Weights*: ``W = (1 / C) / sum(1 / C)``, ``C = (1 - R) D + 1e-7``, R the
+   correlation of the candidate's fine and coarse spectra (bands x dates; with
+   one band the reference's ratio form; NaN -> 0.5) and ``D = 1 + d / w``.
+3. *Conversion coefficient* V per band, **guarded** as in the reference: the
+   regression of fine on coarse over the similar pixels of both dates is fitted
+   only where the coarse change among them, ``|mean C_1 - mean C_2|``, is at
+   least ``0.02 * dn_max`` (2 % of the valid range, ``dn_max = 1`` for
+   reflectance); V is used only when the F test is significant (p <= 0.05) and
+   ``0 < V <= 5``; otherwise V = 1.
+4. ``P_k = F_k(centre) + sum W V (C_0 - C_k)``, blended with temporal weights
+   ``T_k ~ 1 / |mean C_0 - mean C_k|`` over the window's valid pixels; a blend
+   outside ``(dn_min, dn_max)`` is replaced by the blend of ``sum W F_k``.
+5. *Fallback* with 5 or fewer similar pixels: ``T_1 (F_1 + dC_1) + T_2 (F_2 + dC_2)``
+   with ``dC_k`` the window-mean coarse change (the reference's rule).
 
-Uncertainty: the *two-reference disagreement*, i.e. the weighted standard
-deviation of the two per-reference predictions, ``sqrt(T1 T2) |P1 - P2|``.
+Pixels whose own inputs are invalid (cloud, nodata) take the target coarse
+value; the output is NaN only where the target coarse image is. Uncertainty
+(ours; the reference has none): the two-reference disagreement
+``sqrt(T_1 T_2) |P_1 - P_2|``.
+
+Because the threshold is taken over the whole image, tiles padded by the halo
+reproduce the whole-image result only with ``similarity="window"`` (the
+threshold from each pixel's own window; an option, not the reference).
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from torch import Tensor
 
+from pipeline.errors import InputError
 from pipeline.models.base import ClassicModel, FusionInput, Prediction
-from pipeline.models.estarfm_windows import (
+from pipeline.models.estarfm_kernel import N_SUMS, window_sums
+from pipeline.models.windows import (
     as_tensor,
+    box_sum64,
     pad_nan,
-    row_blocks,
-    unfold_rows,
+    preset,
+    resolve_device,
     window_distance,
 )
 
-#: Window side in fine pixels and number of land-cover classes, per size.
-_SIZES: dict[str, dict[str, int]] = {
-    "tiny": {"window": 7, "classes": 4},
-    "small": {"window": 15, "classes": 4},
-    "full": {"window": 31, "classes": 4},
-}
-_EPS = 1e-6
+#: Fewest similar pixels the regression and weighting use (reference: more than 5).
+MIN_SIMILAR = 6
 
 
-def _nanstd(x: torch.Tensor, dim: int) -> torch.Tensor:
-    """Standard deviation over ``dim`` ignoring NaN (0 where fewer than 2 valid)."""
-    valid = ~torch.isnan(x)
-    n = valid.sum(dim, keepdim=True).clamp_min(1)
-    mean = torch.nansum(x, dim, keepdim=True) / n
-    var = torch.nansum((x - mean) ** 2, dim, keepdim=True) / n
-    return var.sqrt()
+@lru_cache(maxsize=8)
+def _f_critical(max_n: int) -> np.ndarray:
+    """(max_n + 1,) float64: F(1, 2n - 2) value at p = 0.05 for n similar pixels (inf if n < 2)."""
+    from scipy.stats import f as f_dist
+
+    n = np.arange(max_n + 1)
+    crit = np.full(n.shape, np.inf)
+    ok = n >= 2
+    crit[ok] = f_dist.isf(0.05, 1, 2 * n[ok] - 2)
+    return crit
 
 
-def _similar(fines: list[torch.Tensor], centre: int, classes: int) -> torch.Tensor:
-    """(win2, n) bool: neighbours spectrally similar to the centre at every date and band."""
-    mask = None
-    for f in fines:  # f: (band, win2, n)
-        thresh = 2.0 * _nanstd(f, 1) / classes
-        ok = (torch.abs(f - f[:, centre : centre + 1]) <= thresh + _EPS).all(0)
-        mask = ok if mask is None else mask & ok
-    assert mask is not None
-    return mask
+def _correlation(fines: Tensor, coarses: Tensor) -> Tensor:
+    """(y, x) float32 correlation R of each pixel's fine and coarse spectra (NaN -> 0.5).
 
-
-def _conversion(fines: list[torch.Tensor], coarses: list[torch.Tensor], w: torch.Tensor):
-    """(band, 1, n) slope of fine on coarse over similar pixels (``w`` 0/1), both dates pooled.
-
-    As in the reference IDL code, the slope is used only where the regression is
-    significant (t > 2, ~p < 0.05) and 0 < V <= 5; elsewhere V = 1 (plain coarse change).
+    ``fines``, ``coarses`` : (dates x band, y, x). With one band per date the
+    reference's form ``1 - mean_k |(F_k - C_k) / (F_k + C_k)|``.
     """
-    x = torch.cat(coarses, 1)
-    y = torch.cat(fines, 1)
-    ww = torch.cat([w] * len(fines), 0)[None]
-    n = ww.sum(1, keepdim=True).clamp_min(1)
-    mx, my = (ww * x).sum(1, keepdim=True) / n, (ww * y).sum(1, keepdim=True) / n
-    cov = (ww * (x - mx) * (y - my)).sum(1, keepdim=True)
-    varx = (ww * (x - mx) ** 2).sum(1, keepdim=True)
-    vary = (ww * (y - my) ** 2).sum(1, keepdim=True)
-    slope = cov / varx.clamp_min(_EPS)
-    r2 = (cov**2 / (varx * vary).clamp_min(_EPS**2)).clamp(0.0, 1.0 - 1e-6)
-    t_stat = torch.sqrt(r2 * (n - 2).clamp_min(0) / (1.0 - r2))
-    ok = (varx > _EPS) & (t_stat > 2.0) & (slope > 0) & (slope <= 5.0)
-    return torch.where(ok, slope, torch.ones_like(slope))
+    if fines.shape[0] == 2:
+        corr = 1.0 - 0.5 * ((fines - coarses) / (fines + coarses)).abs().sum(0)
+    else:
+        fa, ca = fines - fines.mean(0), coarses - coarses.mean(0)
+        corr = (fa * ca).sum(0) / torch.sqrt((fa**2).sum(0) * (ca**2).sum(0))
+    # rounding can put a perfect correlation just above 1, making C = (1 - R) D + 1e-7 <= 0
+    return torch.nan_to_num(corr, nan=0.5, posinf=0.5, neginf=0.5).clamp(-1.0, 1.0)
 
 
-def _correlation(fines: list[torch.Tensor], coarses: list[torch.Tensor]) -> torch.Tensor:
-    """(win2, n) correlation of each neighbour's fine and coarse spectra (bands x dates)."""
-    f = torch.cat(fines, 0)
-    c = torch.cat(coarses, 0)
-    fa, ca = f - f.mean(0), c - c.mean(0)
-    den = torch.sqrt((fa**2).sum(0) * (ca**2).sum(0))
-    return torch.where(den > _EPS, (fa * ca).sum(0) / den.clamp_min(_EPS), torch.zeros_like(den))
+def _image_threshold(fine: Tensor, classes: int) -> Tensor:
+    """(band,) ``2 std / classes`` of the valid pixels of a (band, y, x) image (ddof 1)."""
+    flat = fine.reshape(fine.shape[0], -1).double()
+    ok = ~flat.isnan()
+    n = ok.sum(1).clamp(min=2)
+    mean = torch.where(ok, flat, 0.0).sum(1) / n
+    var = torch.where(ok, (flat - mean[:, None]) ** 2, 0.0).sum(1) / (n - 1)
+    return (var.sqrt() * 2.0 / classes).float()
+
+
+def _window_threshold(fine: Tensor, window: int, classes: int) -> Tensor:
+    """(band, y, x) ``2 std / classes`` of the valid pixels of each window (ddof 1)."""
+    ok = ~fine.isnan()
+    z = torch.where(ok, fine, 0.0)
+    n = box_sum64(ok.double(), window)
+    mean = box_sum64(z, window) / n.clamp(min=1)
+    var = (box_sum64(z * z, window) - n * mean**2).clamp(min=0) / (n - 1).clamp(min=1)
+    return (var.sqrt() * 2.0 / classes).float()
+
+
+def _temporal_change(images: dict[str, Tensor], valid: Tensor, window: int) -> Tensor:
+    """(2, band, y, x) ``mean C_0 - mean C_k`` over each window's valid pixels (+1e-10)."""
+    r = window // 2
+    inner = {k: v[:, r : -r or None, r : -r or None] for k, v in images.items()}
+    ok = valid[r : -r or None, r : -r or None]
+    count = box_sum64(ok[None].double(), window).clamp(min=1)
+
+    def mean(key: str) -> Tensor:
+        return box_sum64(torch.where(ok, inner[key], 0.0), window) / count
+
+    c0 = mean("c0")
+    return torch.stack([c0 - mean("c1"), c0 - mean("c2")]) + 1e-10
 
 
 class Estarfm(ClassicModel):
@@ -101,20 +127,34 @@ class Estarfm(ClassicModel):
     Parameters
     ----------
     bands : canonical band names.
-    size : ``"tiny"`` (7 px window), ``"small"`` (15), ``"full"`` (31 px, 930 m).
-    window, classes : override the size's window side (odd, fine pixels) and class count.
-    device : torch device to compute on ("cpu", "cuda").
+    size : window preset (:data:`pipeline.models.windows.PRESETS`): "tiny" 7, "small" 15,
+        "full" 51 fine pixels (the reference's ``w = 25``).
+    window, classes : override the window side (odd, fine pixels) and class count (4).
+    dn_min, dn_max : valid reflectance range (reference: DN 0..10000; here 0..1).
+    similarity : "image" (reference: whole-image threshold) or "window" (each window's own).
+    device : "auto" (CUDA when the worker has it), "cpu" or "cuda".
     """
 
     name: ClassVar[str] = "estarfm"
     n_refs: ClassVar[tuple[int, ...]] = (2,)
 
     def __init__(self, bands: tuple[str, ...], size: str = "full", **params: Any) -> None:
+        params.setdefault("device", "auto")
         super().__init__(bands, size, **params)
-        defaults = _SIZES[size]
-        self.window = int(params.get("window", defaults["window"])) | 1
-        self.classes = int(params.get("classes", defaults["classes"]))
-        self.device = torch.device(params.get("device", "cpu"))
+        self.window = preset("estarfm", size, params)["window"]
+        self.classes = int(params.get("classes", 4))
+        self.dn_min = float(params.get("dn_min", 0.0))
+        self.dn_max = float(params.get("dn_max", 1.0))
+        self.similarity = str(params.get("similarity", "image"))
+        if self.similarity not in ("image", "window"):
+            raise InputError(
+                f"estarfm: similarity must be image or window, got {self.similarity!r}"
+            )
+
+    @property
+    def device(self) -> torch.device:
+        """The torch device :meth:`predict` computes on (resolved on the worker)."""
+        return resolve_device(self.params["device"])
 
     @property
     def halo(self) -> int:
@@ -124,49 +164,82 @@ class Estarfm(ClassicModel):
         """Fuse the target date from exactly two reference pairs (float32 (band, y, x))."""
         if len(inputs.refs) != 2:
             raise ValueError(f"ESTARFM needs 2 reference pairs, got {len(inputs.refs)}")
-        r = self.halo
-        names = ("f1", "f2", "c1", "c2", "cp")
-        r1, r2 = inputs.refs
-        arrays = (r1.fine, r2.fine, r1.coarse, r2.coarse, inputs.target.coarse)
-        padded = {
-            k: pad_nan(as_tensor(a, self.device), r) for k, a in zip(names, arrays, strict=True)
-        }
-        bands, height, width = inputs.target.coarse.shape
-        fine = torch.empty((bands, height, width), device=self.device)
-        unc = torch.empty_like(fine)
-        for y0, y1 in row_blocks(height, width, self.window, 6 * bands):
-            win = {k: unfold_rows(v, y0, y1, self.window) for k, v in padded.items()}
-            f, u = self._block(win)
-            fine[:, y0:y1] = f.reshape(bands, y1 - y0, width)
-            unc[:, y0:y1] = u.reshape(bands, y1 - y0, width)
-        coarse = inputs.target.coarse
-        out = np.where(np.isnan(fine.cpu().numpy()), coarse, fine.cpu().numpy())
-        sigma = np.where(np.isnan(out), np.nan, np.nan_to_num(unc.cpu().numpy()))
-        return Prediction(out.astype(np.float32), sigma.astype(np.float32))
+        device, r = self.device, self.halo
+        (r1, r2), target = inputs.refs, inputs.target.coarse
+        assert r1.fine is not None and r2.fine is not None  # FusionInput checked it
+        arrays = {"f1": r1.fine, "f2": r2.fine, "c1": r1.coarse, "c2": r2.coarse, "c0": target}
+        with torch.no_grad():
+            images = {k: pad_nan(as_tensor(a, device), r) for k, a in arrays.items()}
+            fused, sigma = self._fuse(images)
+        fused_np, coarse = fused.cpu().numpy(), np.asarray(target, np.float32)
+        out = np.where(np.isnan(fused_np), coarse, fused_np)
+        sigma_np = np.where(np.isnan(out), np.nan, np.nan_to_num(sigma.cpu().numpy()))
+        return Prediction(out.astype(np.float32), sigma_np.astype(np.float32))
 
-    def _block(self, win: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Fuse one row block of windows (band, win2, n) -> (band, n) value and sigma."""
-        centre = self.window**2 // 2
-        valid = torch.stack([~torch.isnan(v).any(0) for v in win.values()]).all(0)
-        z = {k: torch.nan_to_num(v) for k, v in win.items()}
-        fines, coarses = [z["f1"], z["f2"]], [z["c1"], z["c2"]]
-        sim = (_similar([win["f1"], win["f2"]], centre, self.classes) & valid).float()
-        v = _conversion(fines, coarses, sim)
-        dist = 1.0 + window_distance(self.window, v.device) / max(1, self.halo)
-        spec = (1.0 - _correlation(fines, coarses)).clamp_min(0.0) + 1e-3
-        weight = sim / (spec * dist)
-        weight = weight / weight.sum(0, keepdim=True).clamp_min(1e-12)
-        preds, temporal = [], []
-        for fk, ck in (("f1", "c1"), ("f2", "c2")):
-            change = (weight[None] * v * (z["cp"] - z[ck])).sum(1)
-            preds.append(win[fk][:, centre] + change)
-            ok = valid[None].float()
-            gap = torch.abs(((z[ck] - z["cp"]) * ok).sum(1)) / ok.sum(1).clamp_min(1)
-            temporal.append(1.0 / (gap + _EPS))
-        p = torch.stack(preds)
-        t = torch.stack(temporal) * (~torch.isnan(p)).float()
-        t = t / t.sum(0, keepdim=True).clamp_min(1e-12)
-        fused = torch.nansum(t * p, 0)
-        sigma = torch.sqrt(t[0] * t[1]) * torch.abs(p[0] - p[1]).nan_to_num()
-        nothing = torch.isnan(p).all(0) | (sim.sum(0) == 0)[None]
-        return torch.where(nothing, torch.full_like(fused, float("nan")), fused), sigma
+    def _thresholds(self, images: dict[str, Tensor]) -> Tensor:
+        """(2, band, y, x) float32 similarity thresholds (whole image or each window)."""
+        r = self.halo
+        fines = [images[k][:, r : -r or None, r : -r or None] for k in ("f1", "f2")]
+        if self.similarity == "image":
+            th = torch.stack([_image_threshold(f, self.classes) for f in fines])
+            return th[:, :, None, None].expand(-1, -1, *fines[0].shape[1:]).contiguous()
+        return torch.stack([_window_threshold(f, self.window, self.classes) for f in fines])
+
+    def _fuse(self, images: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """(band, y, x) prediction (NaN where the pixel's inputs are invalid) and spread."""
+        valid = torch.stack([~v.isnan().any(0) for v in images.values()]).all(0)
+        fines = torch.cat([images["f1"], images["f2"]])
+        corr = _correlation(fines, torch.cat([images["c1"], images["c2"]])).float()
+        dist = 1.0 + window_distance(self.window) / max(1, self.halo)
+        dist = dist.reshape(self.window, self.window).to(corr.device)
+        sums = window_sums(images, valid, corr, self._thresholds(images), dist).to(corr.device)
+        change = _temporal_change(images, valid, self.window)
+        return self._combine(sums, images, change, valid)
+
+    def _combine(
+        self, sums: Tensor, images: dict[str, Tensor], change: Tensor, valid: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Per-pixel ESTARFM from the window sums (steps 3-5 of the module docstring)."""
+        r = self.halo
+        n_bands = images["f1"].shape[0]
+        n, wsum = sums[0], sums[1].clamp(min=1e-300)
+        s = sums[2:].reshape(n_bands, N_SUMS, *n.shape).unbind(1)
+        (w_dc1, w_dc2, w_f1, w_f2, c1, c2, f1, f2, c1c1, c2c2, f1f1, f2f2, f1c1, f2c2) = s
+        v = self._conversion(n, c1, c2, f1, f2, c1c1, c2c2, f1f1, f2f2, f1c1, f2c2)
+        centre = {k: images[k][:, r : -r or None, r : -r or None].double() for k in ("f1", "f2")}
+        p1 = centre["f1"] + v * w_dc1 / wsum
+        p2 = centre["f2"] + v * w_dc2 / wsum
+        t1 = 1.0 / change[0].abs()
+        t2 = 1.0 / change[1].abs()
+        t1, t2 = t1 / (t1 + t2), t2 / (t1 + t2)
+        fused = t1 * p1 + t2 * p2
+        abnormal = (fused <= self.dn_min) | (fused >= self.dn_max)
+        fused = torch.where(abnormal, (t1 * w_f1 + t2 * w_f2) / wsum, fused)
+        few = n < MIN_SIMILAR
+        naive = t1 * (centre["f1"] + change[0]) + t2 * (centre["f2"] + change[1])
+        fused = torch.where(few, naive, fused)
+        spread = torch.where(few, 0.0, (t1 * t2).sqrt() * (p1 - p2).abs())
+        ok = valid[r : -r or None, r : -r or None]
+        fused = torch.where(ok, fused, float("nan"))
+        return fused.float(), spread.float()
+
+    def _conversion(self, n: Tensor, *sums: Tensor) -> Tensor:
+        """(band, y, x) float64 V, guarded and checked as in the reference (step 3).
+
+        ``sums``: the per-band c1, c2, f1, f2, c1c1, c2c2, f1f1, f2f2, f1c1, f2c2 sums.
+        """
+        c1, c2, f1, f2, c1c1, c2c2, f1f1, f2f2, f1c1, f2c2 = sums
+        nn = n.clamp(min=1)
+        big_change = (c1 - c2).abs() / nn >= 0.02 * self.dn_max
+        total = 2.0 * nn
+        sx, sy = c1 + c2, f1 + f2
+        sxx = c1c1 + c2c2 - sx**2 / total
+        syy = f1f1 + f2f2 - sy**2 / total
+        sxy = f1c1 + f2c2 - sx * sy / total
+        slope = sxy / sxx.clamp(min=1e-300)
+        r2 = (sxy**2 / (sxx * syy).clamp(min=1e-300)).clamp(0.0, 1.0 - 1e-12)
+        f_stat = r2 * (total - 2.0) / (1.0 - r2)
+        table = torch.as_tensor(_f_critical(self.window**2), device=n.device)
+        crit = table[n.long().clamp(max=self.window**2)]
+        ok = big_change & (sxx > 0) & (f_stat >= crit) & (slope > 0) & (slope <= 5.0)
+        return torch.where(ok & (n >= MIN_SIMILAR), slope, 1.0)

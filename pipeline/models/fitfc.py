@@ -1,18 +1,24 @@
-"""Fit-FC (Wang & Atkinson 2018), vectorised in torch: works from one reference pair.
+"""Fit-FC (Wang & Atkinson 2018, RSE 204), vectorised in torch: works from one reference pair.
 
 Three steps per reference pair k:
 
-1. *Regression model fitting (RM)*: inside a ``rm_window`` box, fit per band
-   ``C_target ~ a C_k + b`` by least squares on the coarse images, then apply
-   it to the fine reference: ``F_RM = a F_k + b``.
+1. *Regression model fitting (RM)* **on the coarse grid**: per band, fit
+   ``C_target ~ a C_k + b`` by least squares over a moving window of
+   ``rm_window x rm_window`` *coarse* pixels (default 3 x 3), then apply it to
+   the fine reference: ``F_RM = a F_k + b``. The coarse images arrive
+   block-replicated on the fine grid (``ratio`` fine pixels per coarse pixel,
+   default 16 = 480 m / 30 m), so the window's samples are taken ``ratio`` fine
+   pixels apart: each is a distinct coarse pixel (9 independent samples), for
+   any phase of the coarse grid within a tile.
 2. *Spatial filtering (SF)*: average ``F_RM`` over the ``n_similar`` neighbours
-   (in a ``sf_window`` box) spectrally closest to the centre in ``F_k``, with
-   inverse-distance weights -- removes the blocky artefacts of step 1.
+   (20 at full size, in a ``sf_window`` box, 21 px) spectrally closest to the
+   centre in ``F_k``, with inverse-distance weights -- removes the blocky
+   artefacts of step 1.
 3. *Residual compensation (RC)*: add the coarse regression residual
-   ``C_target - (a C_k + b)``, smoothed with a ``residual_window`` box (the
-   paper interpolates it bicubically from the coarse grid; our coarse images
-   arrive block-replicated on the fine grid, where a box of one coarse pixel
-   plays that role).
+   ``C_target - (a C_k + b)`` **interpolated** to the fine grid: a box mean of
+   ``residual_window`` = ``ratio + 1`` px over the block-replicated residual is
+   the linear interpolation between coarse-pixel centres (the paper uses
+   bicubic interpolation; linear keeps the result local to the halo).
 
 With two references the two predictions are blended with inverse-time weights.
 
@@ -27,45 +33,61 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
+from pipeline.errors import InputError
 from pipeline.models.base import ClassicModel, FusionInput, Prediction, Scene, inverse_time_weights
-from pipeline.models.estarfm_windows import (
+from pipeline.models.windows import (
     as_tensor,
     box_sum,
+    check_window,
     pad_nan,
+    preset,
+    resolve_device,
     row_blocks,
     unfold_rows,
     window_distance,
 )
 
-#: Window sides in fine pixels per size (rm: 3 coarse pixels of 16 fine ones at full size).
-_SIZES: dict[str, dict[str, int]] = {
-    "tiny": {"rm_window": 9, "sf_window": 7, "n_similar": 10, "residual_window": 3},
-    "small": {"rm_window": 25, "sf_window": 13, "n_similar": 15, "residual_window": 9},
-    "full": {"rm_window": 49, "sf_window": 21, "n_similar": 20, "residual_window": 17},
-}
+#: Similar pixels kept by the spatial filter, per size.
+_N_SIMILAR = {"tiny": 10, "small": 15, "full": 20}
+#: Fine pixels per coarse pixel when the model is not told (480 m MODIS on a 30 m grid).
+DEFAULT_RATIO = 16
 _EPS = 1e-8
 
 
-def _local_regression(x: torch.Tensor, y: torch.Tensor, window: int):
-    """Per-pixel least squares ``y ~ a x + b`` over a box, NaN-aware.
+def _coarse_sum(image: torch.Tensor, window: int, step: int) -> torch.Tensor:
+    """Sum of ``window x window`` samples ``step`` px apart around each pixel (zeros outside).
+
+    ``image``: (band, y, x) float tensor, NaN already replaced.
+    """
+    r = (window // 2) * step
+    padded = F.pad(image[:, None], (r, r, r, r))
+    kernel = torch.ones(1, 1, window, window, dtype=image.dtype, device=image.device)
+    return F.conv2d(padded, kernel, dilation=step)[:, 0]
+
+
+def _local_regression(x: torch.Tensor, y: torch.Tensor, window: int, step: int):
+    """Per-pixel least squares ``y ~ a x + b`` over a window of coarse pixels, NaN-aware.
 
     Parameters
     ----------
-    x, y : (band, y, x) float tensors (NaN = invalid).
+    x, y : (band, y, x) float tensors (NaN = invalid), coarse images on the fine grid.
+    window : side of the window in coarse pixels (odd).
+    step : fine pixels per coarse pixel.
 
     Returns
     -------
     a, b : (band, y, x) slope and intercept (a = 0, b = mean y where x is flat).
     """
-    m = (~torch.isnan(x) & ~torch.isnan(y)).float()
-    x0, y0 = torch.nan_to_num(x), torch.nan_to_num(y)
-    n = box_sum(m, window).clamp_min(1)
-    mx, my = box_sum(m * x0, window) / n, box_sum(m * y0, window) / n
-    cov = box_sum(m * x0 * y0, window) / n - mx * my
-    var = box_sum(m * x0 * x0, window) / n - mx * mx
-    a = torch.where(var > 1e-6, cov / var.clamp_min(_EPS), torch.zeros_like(var))
-    return a, my - a * mx
+    m = (~torch.isnan(x) & ~torch.isnan(y)).double()
+    x0, y0 = torch.nan_to_num(x).double(), torch.nan_to_num(y).double()
+    n = _coarse_sum(m, window, step).clamp_min(1)
+    mx, my = _coarse_sum(m * x0, window, step) / n, _coarse_sum(m * y0, window, step) / n
+    cov = _coarse_sum(m * x0 * y0, window, step) / n - mx * my
+    var = _coarse_sum(m * x0 * x0, window, step) / n - mx * mx
+    a = torch.where(var > 1e-10, cov / var.clamp_min(_EPS), torch.zeros_like(var))
+    return a.float(), (my - a * mx).float()
 
 
 class FitFc(ClassicModel):
@@ -74,32 +96,50 @@ class FitFc(ClassicModel):
     Parameters
     ----------
     bands : canonical band names.
-    size : ``"tiny"``, ``"small"``, ``"full"`` window presets (see ``_SIZES``).
-    rm_window, sf_window, n_similar, residual_window : override the preset (odd sides, pixels).
-    device : torch device to compute on.
+    size : window preset (:data:`pipeline.models.windows.PRESETS`).
+    rm_window : RM window side in coarse pixels (odd; 3).
+    sf_window, n_similar : SF window side in fine pixels (odd) and similar pixels kept.
+    ratio : fine pixels per coarse pixel (16).
+    residual_window : RC interpolation box in fine pixels (odd; ``ratio + 1``).
+    device : "auto" (CUDA when the worker has it), "cpu" or "cuda".
     """
 
     name: ClassVar[str] = "fitfc"
     n_refs: ClassVar[tuple[int, ...]] = (1, 2)
 
     def __init__(self, bands: tuple[str, ...], size: str = "full", **params: Any) -> None:
+        params.setdefault("device", "auto")
         super().__init__(bands, size, **params)
-        cfg = {**_SIZES[size], **{k: v for k, v in params.items() if k in _SIZES[size]}}
-        self.rm_window = int(cfg["rm_window"]) | 1
-        self.sf_window = int(cfg["sf_window"]) | 1
-        self.residual_window = int(cfg["residual_window"]) | 1
-        self.n_similar = int(cfg["n_similar"])
-        self.device = torch.device(params.get("device", "cpu"))
+        windows = preset("fitfc", size, params)
+        self.rm_window = windows["rm_window"]
+        self.sf_window = windows["sf_window"]
+        self.ratio = int(params.get("ratio", DEFAULT_RATIO))
+        if self.ratio < 1:
+            raise InputError(f"fitfc: ratio must be a positive number of pixels, got {self.ratio}")
+        default_rc = self.ratio + 1 if self.ratio % 2 == 0 else self.ratio
+        self.residual_window = check_window(
+            "fitfc", "residual_window", params.get("residual_window", default_rc)
+        )
+        self.n_similar = int(params.get("n_similar", _N_SIMILAR[size]))
+
+    @property
+    def device(self) -> torch.device:
+        """The torch device :meth:`predict` computes on (resolved on the worker)."""
+        return resolve_device(self.params["device"])
 
     @property
     def halo(self) -> int:
         # a, b are needed over the SF / residual neighbourhoods of each pixel.
-        return self.rm_window // 2 + max(self.sf_window, self.residual_window) // 2
+        rm = (self.rm_window // 2) * self.ratio
+        return rm + max(self.sf_window, self.residual_window) // 2
 
     def predict(self, inputs: FusionInput) -> Prediction:
         """Fuse the target date; float32 (band, y, x) value and 1-sigma."""
-        target = as_tensor(inputs.target.coarse, self.device)
-        preds, sigmas = zip(*(self._one_ref(ref, target) for ref in inputs.refs), strict=True)
+        device = self.device
+        target = as_tensor(inputs.target.coarse, device)
+        preds, sigmas = zip(
+            *(self._one_ref(ref, target, device) for ref in inputs.refs), strict=True
+        )
         p, s = torch.stack(preds), torch.stack(sigmas)
         w = torch.as_tensor(inverse_time_weights(inputs.refs, inputs.target.date), device=p.device)
         w = w.float()[:, None, None, None] * (~torch.isnan(p)).float()
@@ -111,10 +151,12 @@ class FitFc(ClassicModel):
         sigma = np.where(np.isnan(mean), np.nan, sigma.cpu().numpy())
         return Prediction(mean.astype(np.float32), sigma.astype(np.float32))
 
-    def _one_ref(self, ref: Scene, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _one_ref(
+        self, ref: Scene, target: torch.Tensor, device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """RM + SF + RC from one pair: (band, y, x) prediction and residual sigma."""
-        fine, coarse = as_tensor(ref.fine, self.device), as_tensor(ref.coarse, self.device)
-        a, b = _local_regression(coarse, target, self.rm_window)
+        fine, coarse = as_tensor(ref.fine, device), as_tensor(ref.coarse, device)
+        a, b = _local_regression(coarse, target, self.rm_window, self.ratio)
         rm = a * fine + b
         residual = target - (a * coarse + b)
         ok = (~torch.isnan(residual)).float()

@@ -46,11 +46,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from pipeline.errors import InputError
 from pipeline.models.base import ClassicModel, FusionInput, Prediction
-from pipeline.models.device import pick_device
-
-#: Window width (fine pixels) of each size preset.
-WINDOWS = {"tiny": 7, "full": 31}
+from pipeline.models.starfm_kernel import accumulate, accumulate_shifted
+from pipeline.models.windows import box_sum64, check_window, preset, resolve_device
 
 
 def _unfold_rows(image: Tensor, y0: int, rows: int, radius: int) -> Tensor:
@@ -96,6 +95,23 @@ def _block(
     return pred, spread
 
 
+def _window_std(fine: Tensor, valid: Tensor, width: int) -> Tensor:
+    """(R, B, y, x) float32 population std of the valid fine pixels in each ``width`` window.
+
+    Separable float64 box sums: linear in the window side (a 2-D pooling costs
+    ``width**2`` per pixel, more than the STARFM kernel itself) and exact enough
+    that ``E[f^2] - E[f]^2`` does not cancel.
+    """
+    shape = fine.shape
+    flat = (-1, *shape[2:])
+    v = valid.double().reshape(flat)
+    fz = torch.where(valid, fine, 0.0).double().reshape(flat)
+    count = box_sum64(v, width).clamp(min=1)
+    mean = box_sum64(fz, width) / count
+    var = (box_sum64(fz * fz, width) / count - mean**2).clamp(min=0)
+    return var.sqrt().float().reshape(shape)
+
+
 def _planes(
     fine: Tensor, coarse: Tensor, target: Tensor, opts: dict[str, Any]
 ) -> dict[str, Tensor]:
@@ -104,12 +120,7 @@ def _planes(
     pad = (radius,) * 4
     valid = ~(fine.isnan() | coarse.isnan() | target.isnan())
     width = 2 * radius + 1
-    # in-window mean and std of the fine reference over valid pixels (box filters)
-    fz = torch.where(valid, fine, 0.0)
-    count = F.avg_pool2d(F.pad(valid.float(), pad), width, stride=1) * width**2
-    mean = F.avg_pool2d(F.pad(fz, pad), width, stride=1) * width**2 / count.clamp(min=1)
-    sq = F.avg_pool2d(F.pad(fz**2, pad), width, stride=1) * width**2 / count.clamp(min=1)
-    thr = (sq - mean**2).clamp(min=0).sqrt() * (2.0 / opts["num_classes"])
+    thr = _window_std(fine, valid, width) * (2.0 / opts["num_classes"])
     nan = float("nan")
     return {
         "fine": F.pad(fine, pad, value=nan),
@@ -131,6 +142,7 @@ def starfm(
     sigma_fine: float = 0.002,
     sigma_coarse: float = 0.002,
     device: str = "cpu",
+    kernel: str = "auto",
     block_elements: int = 4_000_000,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Run STARFM on numpy arrays.
@@ -143,13 +155,17 @@ def starfm(
     num_classes : estimated number of land-cover classes (similarity threshold).
     sigma_fine, sigma_coarse : reflectance uncertainty of the two sensors.
     device : torch device string.
-    block_elements : bound on the elements of one unfolded tensor (memory).
+    kernel : "auto" (compiled loops on CPU, shifted passes on CUDA; see
+        :mod:`pipeline.models.starfm_kernel`), "shifted" (the latter anywhere) or
+        "unfold" (materialised windows in row blocks: the first implementation, kept as
+        the reference the kernels are tested against).
+    block_elements : bound on the elements of one unfolded tensor (memory, "unfold" only).
 
     Returns
     -------
     (band, y, x) float32 prediction and (band, y, x) float32 weighted spread.
     """
-    radius = window // 2
+    radius = check_window("starfm", "window", window) // 2
     n_refs, n_bands, height, width = fine.shape
     side = torch.arange(-radius, radius + 1, dtype=torch.float32)
     dist = torch.sqrt(side[:, None] ** 2 + side[None, :] ** 2).reshape(1, 1, -1, 1)
@@ -164,7 +180,12 @@ def starfm(
     def tensor(a: np.ndarray) -> Tensor:
         return torch.as_tensor(np.ascontiguousarray(a, dtype=np.float32), device=device)
 
-    planes = _planes(tensor(fine), tensor(coarse), tensor(target[None]), opts)
+    if kernel not in ("auto", "shifted", "unfold"):
+        raise InputError(f"unknown STARFM kernel {kernel!r}; use auto, shifted or unfold")
+    with torch.no_grad():
+        planes = _planes(tensor(fine), tensor(coarse), tensor(target[None]), opts)
+        if kernel != "unfold":
+            return _in_place(planes, kernel, opts)
     per_row = (2 * radius + 1) ** 2 * width * n_refs * n_bands
     rows = max(1, block_elements // per_row)
     pred = np.empty((n_bands, height, width), np.float32)
@@ -178,29 +199,52 @@ def starfm(
     return pred, spread
 
 
+def _in_place(
+    planes: dict[str, Tensor], kernel: str, opts: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Prediction and spread from the window sums of :mod:`pipeline.models.starfm_kernel`."""
+    side = 2 * int(opts["radius"]) + 1
+    dist = opts["distance"].reshape(side, side)
+    run = accumulate if kernel == "auto" else accumulate_shifted
+    sums = run(planes, dist, opts["u_s"], opts["u_t"])
+    wsum = sums[0]
+    pred = sums[1] / wsum.clamp(min=1e-300)
+    var = (sums[2] / wsum.clamp(min=1e-300) - pred**2).clamp(min=0.0)
+    radius = int(opts["radius"])
+    fallback = planes["target"][0, :, radius : -radius or None, radius : -radius or None]
+    pred = torch.where(wsum > 0, pred, fallback.to(pred))
+    spread = torch.where(wsum > 0, var.sqrt(), float("nan"))
+    return pred.float().cpu().numpy(), spread.float().cpu().numpy()
+
+
 class Starfm(ClassicModel):
     """STARFM behind the :class:`~pipeline.models.base.FusionModel` interface.
 
     Parameters
     ----------
     bands : band names.
-    size : "tiny" (7 x 7 window) or "full" (31 x 31, the paper's 30 m setting).
+    size : window preset (:data:`pipeline.models.windows.PRESETS`): "tiny" 7 x 7,
+        "small" 15 x 15, "full" 31 x 31 fine pixels (930 m at 30 m, the window of the
+        common implementations, e.g. starfm4py's default).
     window, num_classes, sigma_fine, sigma_coarse : see :func:`starfm`.
-    device : "auto" (CUDA when available), "cpu" or "cuda".
+    device : "auto" (CUDA when the worker has it), "cpu" or "cuda".
     """
 
     name = "starfm"
     n_refs = (1, 2)
 
     def __init__(self, bands: tuple[str, ...], size: str = "full", **params: Any) -> None:
-        params.setdefault("window", WINDOWS.get(size, 31))
+        params.update(preset("starfm", size, params))
         params.setdefault("num_classes", 4.0)
         params.setdefault("sigma_fine", 0.002)
         params.setdefault("sigma_coarse", 0.002)
         params.setdefault("device", "auto")
-        if params["window"] < 1 or params["window"] % 2 == 0:
-            raise ValueError(f"STARFM window must be a positive odd number, got {params['window']}")
         super().__init__(bands, size, **params)
+
+    @property
+    def device(self) -> torch.device:
+        """The torch device :meth:`predict` computes on (resolved on the worker)."""
+        return resolve_device(self.params["device"])
 
     @property
     def halo(self) -> int:
@@ -210,6 +254,5 @@ class Starfm(ClassicModel):
         fine = np.stack([ref.fine for ref in inputs.refs])
         coarse = np.stack([ref.coarse for ref in inputs.refs])
         opts = {k: v for k, v in self.params.items() if k != "device"}
-        device = str(pick_device(self.params["device"]))
-        pred, spread = starfm(fine, coarse, inputs.target.coarse, device=device, **opts)
+        pred, spread = starfm(fine, coarse, inputs.target.coarse, device=str(self.device), **opts)
         return Prediction(pred, spread)

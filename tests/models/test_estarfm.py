@@ -60,7 +60,9 @@ def test_tiles_with_halo_match_whole_image() -> None:
         for r in inputs.refs
     ]
     inputs = FusionInput(tuple(noisy), inputs.target, BANDS)
-    model = create_model("estarfm", bands=BANDS, size="tiny")
+    # the reference's whole-image threshold differs between a tile and the image by
+    # construction; the tile contract holds with each window's own threshold
+    model = create_model("estarfm", bands=BANDS, size="tiny", similarity="window")
     whole = model.predict(inputs)
     h, y0, y1 = model.halo, 10, 20
     part = model.predict(row_tile(inputs, y0, y1, h))
@@ -82,3 +84,74 @@ def test_nan_falls_back_and_needs_two_refs(tmp_path) -> None:
     model.save(tmp_path)
     again = load_model(tmp_path)
     assert again.config() == model.config() and again.halo == model.halo
+
+
+def _stripes(delta: float, lone: bool = False) -> FusionInput:
+    """One band, 9 x 9: fine 0.2 / 0.4 in alternating columns, coarse = fine / 2 + 0.1.
+
+    Date 2: coarse + delta, fine + 2 delta (so V = 2); target: coarse + 2 delta.
+    With ``lone`` the centre pixel is 0.3 (similar to nothing but itself).
+    """
+    f1 = np.where(np.arange(9)[None, :] % 2 == 0, 0.2, 0.4) * np.ones((9, 1))
+    if lone:
+        f1[4, 4] = 0.3
+    c1 = f1 / 2 + 0.1
+    f32 = lambda a: a[None].astype(np.float32)  # noqa: E731
+    refs = (Scene(D0, f32(c1), f32(f1)), Scene(D2, f32(c1 + delta), f32(f1 + 2 * delta)))
+    return FusionInput(refs, Scene(D1, f32(c1 + 2 * delta)), ("red",))
+
+
+def test_hand_checked_conversion_coefficient_and_its_guard() -> None:
+    # Similar pixels of the centre: its stripe class (threshold 2 std / 4 ~ 0.05).
+    # Coarse change 0.05 >= 0.02: the pooled regression gives V = 2 (significant),
+    # both pairs predict f1 + 4 delta exactly.
+    model = create_model("estarfm", bands=("red",), size="tiny", window=5)
+    out = model.predict(_stripes(0.05))
+    assert out.fine[0, 4, 4] == pytest.approx(0.2 + 4 * 0.05, abs=1e-6)
+    # Coarse change 0.01 < 0.02: no regression, V = 1: P1 = f1 + 2 delta, P2 = f1 + 3 delta;
+    # window-mean coarse changes 2 delta and delta give T1 = 1/3, T2 = 2/3.
+    out = model.predict(_stripes(0.01))
+    assert out.fine[0, 4, 4] == pytest.approx(0.2 + (2 / 3 + 2) * 0.01, abs=1e-6)
+    assert out.uncertainty[0, 4, 4] == pytest.approx(np.sqrt(2 / 9) * 0.01, abs=1e-6)
+
+
+def test_too_few_similar_pixels_fall_back_to_the_window_change() -> None:
+    # A lone centre has 1 similar pixel (<= 5): T1 (F1 + dC1) + T2 (F2 + dC2) with the
+    # window-mean coarse changes dC1 = 2 delta, dC2 = delta and T1 = 1/3, T2 = 2/3.
+    delta = 0.05
+    model = create_model("estarfm", bands=("red",), size="tiny", window=5)
+    out = model.predict(_stripes(delta, lone=True))
+    expected = (0.3 + 2 * delta) / 3 + 2 * (0.3 + 2 * delta + delta) / 3
+    assert out.fine[0, 4, 4] == pytest.approx(expected, abs=1e-6)
+
+
+def test_similarity_threshold_is_the_whole_image_std() -> None:
+    from pipeline.models.estarfm import _image_threshold
+
+    rng = np.random.default_rng(2)
+    fine = rng.random((2, 10, 12)).astype(np.float32)
+    fine[0, 3, 3] = np.nan
+    th = _image_threshold(torch.as_tensor(fine), classes=4).numpy()
+    expected = [np.nanstd(b, ddof=1) * 2 / 4 for b in fine]
+    np.testing.assert_allclose(th, expected, rtol=1e-5)
+    with pytest.raises(Exception, match="similarity must be"):
+        create_model("estarfm", bands=BANDS, size="tiny", similarity="local")
+
+
+def test_numba_and_shifted_sums_agree(monkeypatch) -> None:
+    import pipeline.models.estarfm_kernel as kernel
+
+    rng = np.random.default_rng(1)
+    inputs, _ = linear_change_inputs((20, 18))
+    noisy = tuple(
+        Scene(r.date, r.coarse, r.fine + rng.normal(0, 0.01, r.fine.shape).astype(np.float32))
+        for r in inputs.refs
+    )
+    inputs = FusionInput(noisy, inputs.target, BANDS)
+    inputs.refs[0].fine[:, 4, 4] = np.nan
+    model = create_model("estarfm", bands=BANDS, size="tiny")
+    compiled = model.predict(inputs)
+    monkeypatch.setattr(kernel, "has_numba", lambda: False)
+    shifted = model.predict(inputs)
+    np.testing.assert_allclose(shifted.fine, compiled.fine, atol=1e-6)
+    np.testing.assert_allclose(shifted.uncertainty, compiled.uncertainty, atol=1e-6)
