@@ -9,10 +9,15 @@ process of a run reaches the same loopback service, and restored afterwards.
 
 from __future__ import annotations
 
-import logging
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from distributed import LocalCluster
@@ -25,17 +30,40 @@ from tests.reliability.conftest import quiet, run_config
 BUCKET = "stf-test"
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_until_up(endpoint: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "moto_server exited at start"
+        try:
+            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"moto_server did not answer on {endpoint}")
+
+
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
-    """URL of a moto S3 server on a free loopback port, with a bucket :data:`BUCKET`."""
-    import boto3
-    from moto.server import ThreadedMotoServer
+    """URL of a moto S3 server on a loopback port, with a bucket :data:`BUCKET`.
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+    The server is a process of its own (``moto_server``), so a busy test process
+    (an in-process run computing) never stalls the workers' requests.
+    """
+    import boto3
+
+    port = _free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     env = {
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": "stf-test",
@@ -45,10 +73,12 @@ def s3_endpoint() -> Iterator[str]:
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
+        _wait_until_up(endpoint, server)
         boto3.client("s3").create_bucket(Bucket=BUCKET)
         yield endpoint
     finally:
-        server.stop()
+        server.terminate()
+        server.wait(timeout=30)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

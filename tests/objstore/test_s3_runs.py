@@ -36,6 +36,7 @@ def _listing(prefix: str) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # a whole run + every product, and the clean reference run
 def test_stf_run_with_every_product_writes_store_and_products_on_s3(
     tiny_world: World,
     stac_url: str,
@@ -74,6 +75,7 @@ def test_stf_run_with_every_product_writes_store_and_products_on_s3(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # a killed run and its resume, on a loopback S3 API
 def test_sigkilled_run_on_s3_resumes_bit_identical(
     tiny_world: World,
     stac_url: str,
@@ -99,6 +101,7 @@ def test_sigkilled_run_on_s3_resumes_bit_identical(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # two runs on a loopback S3 API
 def test_later_run_extends_the_time_axis_on_s3(
     tiny_world: World,
     stac_url: str,
