@@ -106,6 +106,7 @@ def _committed_chunks(url: str) -> int:
 def remove_store(url: str) -> None:
     """Delete the store at ``url`` (path or fsspec URL) if it exists."""
     fs, path = _fs_path(url)
+    fs.invalidate_cache()  # object-store listings are cached per process
     if fs.exists(path):
         fs.rm(path, recursive=True)
     fs.invalidate_cache()
