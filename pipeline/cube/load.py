@@ -123,7 +123,7 @@ def uncached(href: str) -> rasterio.Env:
     return rasterio.Env(CPL_VSIL_CURL_NON_CACHED=gdal_name(href))
 
 
-def _expected_roi(src: Any, cfg: Any, dst_geobox: GeoBox) -> tuple[slice, ...] | None:
+def _expected_roi(src: Any, cfg: Any, dst_geobox: GeoBox) -> tuple[Any, ...] | None:
     """Where the asset's STAC footprint (``proj:*``) lands on ``dst_geobox``, as odc computes it.
 
     None when the item declares no grid (the read's result cannot be checked then).

@@ -97,8 +97,8 @@ def remove_partial(url: str) -> None:
 
 def _committed_chunks(url: str) -> int:
     try:
-        group = zarr.open_group(url, mode="r", use_consolidated=False)
-        return int(group["block_done"].nchunks_initialized)
+        done = zarr.open_group(url, mode="r", use_consolidated=False)["block_done"]
+        return int(done.nchunks_initialized) if isinstance(done, zarr.Array) else 0
     except (KeyError, FileNotFoundError, ValueError):  # not created yet: nothing committed
         return 0
 
@@ -123,11 +123,12 @@ def extend_time(url: str, days: list[dt.date]) -> None:
     group = zarr.open_group(url, mode="r+", use_consolidated=False)
     n = len(days)
     for _name, array in group.arrays():
-        dims = array.metadata.dimension_names or ()
+        dims = getattr(array.metadata, "dimension_names", None) or ()  # Zarr v3 arrays
         if dims and dims[0] == "time" and array.shape[0] != n:
             array.resize((n, *array.shape[1:]))
     kill_point("extend-resized")
     time = group["time"]
+    assert isinstance(time, zarr.Array), "the store's time coordinate is not an array"
     units = str(time.attrs.get("units", "days since 1970-01-01"))
     calendar = str(time.attrs.get("calendar", "proleptic_gregorian"))
     stamps = pd.DatetimeIndex([pd.Timestamp(d) for d in days]).as_unit("ns")
