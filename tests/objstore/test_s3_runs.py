@@ -1,5 +1,5 @@
 """``stf run`` on a real S3 API (moto, loopback): products beside the store, a SIGKILLed run
-resumed bit-identical, a later run extending the time axis, one writer per store."""
+resumed bit-identical, a later run extending the time axis."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import fsspec
-import geopandas as gpd
 import pytest
 import yaml
 
@@ -37,7 +36,7 @@ def _listing(prefix: str) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)  # a whole run + every product, and the clean reference run
-def test_stf_run_with_every_product_writes_store_and_products_on_s3(
+def test_stf_run_writes_store_and_products_on_s3(
     tiny_world: World,
     stac_url: str,
     s3_cluster: str,
@@ -46,8 +45,9 @@ def test_stf_run_with_every_product_writes_store_and_products_on_s3(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    labels = str(tiny_world.truth_dir / "fields.parquet")
-    products = {"ndvi": True, "phenology": True, "cropmap": True, "feeds": True, "labels": labels}
+    # the 9-day trial run is shorter than one 10-day composite: cropmap and feeds need a
+    # season (every product on S3: tests/objstore/test_s3_products.py)
+    products = {"ndvi": True}
     url = f"{s3_prefix}/fused.zarr"
     cfg = _config(tiny_world, stac_url, tmp_path, url, products=products)
     code = main(["run", str(cfg), "--scheduler", s3_cluster])
@@ -58,20 +58,10 @@ def test_stf_run_with_every_product_writes_store_and_products_on_s3(
     runs = {f.split("/")[1] for f in files if f.startswith("products/")}
     assert len(runs) == 1, files
     run_id = runs.pop()
-    for name in (
-        "manifest.json",
-        "stac/collection.json",
-        "indices.zarr/zarr.json",
-        "phenology.zarr/zarr.json",
-        "crop_map.tif",
-        "pixel_samples.parquet",
-        "field_features.parquet",
-    ):
+    for name in ("manifest.json", "stac/collection.json", "indices.zarr/zarr.json"):
         assert f"products/{run_id}/{name}" in files, name
     assert "fused.zarr.lock" not in files  # released
     assert not (tmp_path / "products").exists()  # nothing went to the local output_root
-    pixels = gpd.read_parquet(f"{s3_prefix}/products/{run_id}/pixel_samples.parquet")
-    assert len(pixels) > 0 and pixels.crs.to_epsg() == tiny_world.epsg
 
 
 @pytest.mark.slow
