@@ -14,9 +14,13 @@ Retries above GDAL: GDAL retries HTTP 5xx and resets itself, but not a response
 body cut short ("Read failed"), and a cut-short *header* can even open as a
 dataset without georeferencing (libtiff drops the GeoTIFF tags it could not
 read), which would be read as "no overlap" = nodata. Both readers therefore
-open each asset with :func:`check_georeferenced` first and retry a failed read
-up to :data:`READ_ATTEMPTS` times, inside the read task, so the retry works on
-any Dask scheduler (the local one of the cube stage and the cluster's workers).
+check what they read (the odc reader: the window its public read returned
+against the item's STAC grid; the stackstac reader: :func:`check_georeferenced`
+on an open just before) and retry a failed read up to :data:`READ_ATTEMPTS`
+times, inside the read task, so the retry works on any Dask scheduler (the
+local one of the cube stage and the cluster's workers). Only public APIs are
+used: odc-loader's reader-driver classes, stackstac's reader ``close()``, GDAL
+configuration options.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 import numpy as np
 import pystac
@@ -86,6 +91,32 @@ def with_retries(read: Callable[[], T], href: str, on_retry: Callable[[], None] 
             on_retry()
 
 
+#: GDAL's virtual file system prefix per URL scheme (https://gdal.org/en/stable/user/virtual_file_systems.html).
+_VSI_PREFIX = {
+    "http": "/vsicurl/",
+    "https": "/vsicurl/",
+    "s3": "/vsis3/",
+    "gs": "/vsigs/",
+    "az": "/vsiaz/",
+}
+
+
+def gdal_name(href: str) -> str:
+    """GDAL's name of the file at ``href``: ``/vsicurl/https://...``, ``/vsis3/bucket/key``, a path.
+
+    This is the form GDAL's ``CPL_VSIL_CURL_NON_CACHED`` option matches its prefixes against.
+    """
+    scheme, sep, rest = href.partition("://")
+    if not sep:
+        return href
+    if scheme == "file":
+        return urlsplit(href).path  # as rasterio opens it (no unquoting)
+    if scheme.lower() in _VSI_PREFIX:
+        prefix = _VSI_PREFIX[scheme.lower()]
+        return prefix + (href if prefix == "/vsicurl/" else rest)
+    return href
+
+
 def uncached(href: str) -> rasterio.Env:
     """A GDAL environment in which ``href`` bypasses /vsicurl/'s cache of downloaded ranges.
 
@@ -93,54 +124,56 @@ def uncached(href: str) -> rasterio.Env:
     and every later open of the file would read the same broken header; with
     ``CPL_VSIL_CURL_NON_CACHED`` the file is fetched anew and its cached ranges are
     dropped when the handle closes. The option takes GDAL's name of the file
-    (``/vsicurl/https://...``, ``/vsis3/bucket/key``), as rasterio derives it.
+    (:func:`gdal_name`).
     """
-    from rasterio._path import _parse_path  # rasterio's own href -> GDAL name (1.4)
-
-    return rasterio.Env(CPL_VSIL_CURL_NON_CACHED=_parse_path(href).as_vsi())
+    return rasterio.Env(CPL_VSIL_CURL_NON_CACHED=gdal_name(href))
 
 
-def _read_checked(
-    src: Any, cfg: Any, dst_geobox: GeoBox, dst: np.ndarray | None, selection: Any
-) -> tuple[tuple[slice, slice], np.ndarray]:
-    """One window of a single-band asset, as odc-loader 0.6.5's ``_rio_read`` reads it.
+def _expected_roi(src: Any, cfg: Any, dst_geobox: GeoBox) -> tuple[Any, ...] | None:
+    """Where the asset's STAC footprint (``proj:*``) lands on ``dst_geobox``, as odc computes it.
 
-    Our assets are single-band and odc passes a 2-D ``dst`` or none, so its ``rio_read``
-    wrapper (band-last layouts, errors as nodata) has nothing to add. The same steps
-    on odc-loader's own helpers, plus :func:`check_georeferenced` on
-    the very dataset that is read (a check on a separate open could see another
-    download of the header than the read does).
+    None when the item declares no grid (the read's result cannot be checked then).
     """
-    from odc.loader._reader import pick_overview, resolve_band_query
-    from odc.loader._rio import _do_read, _reproject_info_from_rio, rio_env
+    from odc.geo.overlap import compute_reproject_roi
 
-    ttol = 0.9 if cfg.nearest else 0.05  # as odc: nearest ignores sub-pixel shifts
-    with rasterio.open(src.uri, "r", sharing=False) as rdr:
-        check_georeferenced(rdr)
-        bidx = resolve_band_query(src, rdr.count, selection=selection)
-        rr = _reproject_info_from_rio(rdr, dst_geobox, ttol=ttol)
-        ovr_idx = None
-        if cfg.use_overviews and rr.read_shrink > 1:
-            first_band = bidx if isinstance(bidx, int) else bidx[0]
-            ovr_idx = pick_overview(rr.read_shrink, rdr.overviews(first_band))
-        if ovr_idx is None:
-            with rio_env(VSI_CACHE=False):
-                return _do_read(rasterio.band(rdr, bidx), cfg, dst_geobox, rr, dst=dst)
-        with (
-            rasterio.open(src.uri, "r", sharing=False, overview_level=ovr_idx) as ovr,
-            rio_env(VSI_CACHE=False),
-        ):
-            check_georeferenced(ovr)
-            return _do_read(rasterio.band(ovr, bidx), cfg, dst_geobox, rr, dst=dst)
+    if not isinstance(src.geobox, GeoBox):
+        return None
+    ttol = 0.9 if cfg.nearest else 0.05  # odc-loader's tolerance: nearest ignores sub-pixel shifts
+    return tuple(compute_reproject_roi(src.geobox, dst_geobox, ttol=ttol).roi_dst)
 
 
 class _RetryingRioReader(RioReader):
-    """odc-loader's rasterio reader: each window read checked and retried (:func:`with_retries`)."""
+    """odc-loader's public rasterio reader, its result checked and the read retried.
+
+    A header cut short opens without a CRS (odc-loader then fails an internal
+    assertion) or without a geotransform (the pixels would land elsewhere): both are
+    turned into :class:`GeoreferenceError` by comparing the window the read returned
+    with the one the item's STAC grid gives, and retried by :func:`with_retries`
+    with the file's GDAL cache bypassed. Items without a STAC grid get a
+    georeferencing check on a separate open instead.
+    """
+
+    def __init__(self, src: Any, ctx: Any) -> None:
+        super().__init__(src, ctx)
+        self.source = src  # our own handle: RioReader keeps it in a private attribute
 
     def read(self, cfg: Any, dst_geobox: GeoBox, *, dst: Any = None, selection: Any = None) -> Any:
-        return with_retries(
-            lambda: _read_checked(self._src, cfg, dst_geobox, dst, selection), self._src.uri
-        )
+        return with_retries(lambda: self._checked(cfg, dst_geobox, dst, selection), self.source.uri)
+
+    def _checked(self, cfg: Any, dst_geobox: GeoBox, dst: Any, selection: Any) -> Any:
+        expected = _expected_roi(self.source, cfg, dst_geobox)
+        if expected is None:
+            with rasterio.open(self.source.uri, sharing=False) as ds:
+                check_georeferenced(ds)
+        try:
+            roi, pixels = super().read(cfg, dst_geobox, dst=dst, selection=selection)
+        except (AssertionError, ValueError) as exc:  # odc-loader on a dataset without a CRS
+            raise GeoreferenceError(f"no usable georeferencing ({exc!r})") from None
+        if expected is not None and tuple(roi) != expected:
+            raise GeoreferenceError(
+                f"the read covered {roi}, the item's grid gives {expected} (geotransform lost)"
+            )
+        return roi, pixels
 
 
 class RetryingRioDriver(RioDriver):
@@ -163,13 +196,8 @@ class _RetryingStackstacReader(AutoParallelRioReader):
                 check_georeferenced(ds)
             return super(_RetryingStackstacReader, self).read(window, **kwargs)
 
-        return with_retries(once, self.url, self._reopen)
-
-    def _reopen(self) -> None:
-        with self._dataset_lock:
-            if self._dataset is not None:
-                self._dataset.close()
-            self._dataset = None
+        # close(): the next read re-opens the file (under the retry's uncached GDAL env)
+        return with_retries(once, self.url, self.close)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,11 @@
 ``run_products`` is the function API ``pipeline.run`` calls after fusion; the ``stf``
 commands call the single steps. Every step adds its files to ``outputs`` and a STAC
 item to ``items``; :func:`finish` writes the collection and the manifest.
+
+The store is read only through :mod:`pipeline.store` (a path or an fsspec URL).
+Products of a store on an object store are written beside it, under
+``<store prefix>/products/<run_id>/`` (staged locally, then uploaded:
+:mod:`pipeline.products.publish`).
 """
 
 from __future__ import annotations
@@ -32,16 +37,23 @@ from pipeline.products.features import feature_stack, layout_of, smoothed_series
 from pipeline.products.indices import indices, weights_of, with_attrs
 from pipeline.products.labels import LabelGrid, load_labels
 from pipeline.products.phenology import phenology
+from pipeline.products.publish import remote_run_dir, upload
 from pipeline.products.smoothing import DEFAULT_LAMBDA, Method, smooth
 from pipeline.products.source import open_fused, working_chunks
-from pipeline.products.versioning import run_dir, write_manifest
+from pipeline.products.versioning import new_run_id, run_dir, write_manifest
+from pipeline.store.lock import is_local, local_path
+from pipeline.store.read import store_parent
 
 
 @dataclass
 class ProductRun:
-    """State shared by the steps of one products run (store opened once, results reused)."""
+    """State shared by the steps of one products run (store opened once, results reused).
 
-    store: Path
+    ``store`` is the store's path or URL; ``dir`` the local run folder the steps write
+    into; ``target``, for an object-store destination, the URL it is uploaded to.
+    """
+
+    store: str
     ds: xr.Dataset
     dir: Path
     method: Method = "whittaker"
@@ -51,6 +63,7 @@ class ProductRun:
     params: dict[str, Any] = field(default_factory=dict)
     ndvi_smooth: xr.DataArray | None = None
     features: xr.DataArray | None = None
+    target: str | None = None
 
     @property
     def crs(self) -> Any:
@@ -62,6 +75,14 @@ class ProductRun:
         return t[0].to_pydatetime().replace(tzinfo=dt.UTC), t[1].to_pydatetime().replace(
             tzinfo=dt.UTC
         )
+
+    @property
+    def store_ref(self) -> str:
+        """The store as the items name it: a local store relative to the run folder (the
+        run and its store move together), a remote one by its URL."""
+        if is_local(self.store):
+            return os.path.relpath(local_path(self.store).resolve(), self.dir.resolve())
+        return self.store
 
     def grid(self) -> xr.DataArray:
         """A (y, x) template of the store grid (coords + CRS)."""
@@ -80,8 +101,7 @@ class ProductRun:
                 transform=g.rio.transform(),
                 bands=bands,
                 properties={
-                    # relative to the run folder: the run and its store move together
-                    "stf:source_store": os.path.relpath(self.store.resolve(), self.dir.resolve()),
+                    "stf:source_store": self.store_ref,
                     "stf:run": self.dir.name,
                 },
             )
@@ -96,11 +116,20 @@ def start(
     method: Method = "whittaker",
     lam: float = DEFAULT_LAMBDA,
 ) -> ProductRun:
-    """Open ``store``, create ``<out_root>/products/<run_id>`` (default root: the store folder)."""
-    store = Path(store)
-    ds = open_fused(store)
-    out_root = Path(out_root) if out_root is not None else store.resolve().parent
-    run = ProductRun(store, ds, run_dir(out_root, run_id, overwrite), method, lam)
+    """Open ``store``, create ``<out_root>/products/<run_id>`` (default root: the store folder).
+
+    ``store`` and ``out_root`` may be paths or fsspec URLs; an object-store root is
+    written through a local staging folder uploaded by :func:`finish`.
+    """
+    url = str(store) if not is_local(str(store)) else str(Path(store).resolve())
+    ds = open_fused(url)
+    root = str(out_root) if out_root is not None else store_parent(url)
+    target = None
+    if is_local(root):
+        folder = run_dir(root, run_id, overwrite)
+    else:
+        target, folder = remote_run_dir(root, run_id or new_run_id(), overwrite)
+    run = ProductRun(url, ds, folder, method, lam, target=target)
     run.params.update(smoother=method, lam=lam)
     return run
 
@@ -212,14 +241,21 @@ def step_feeds(run: ProductRun, labels_path: Path, seed: int = 0) -> None:
         run.item("field_features", {"table": fld})
 
 
-def finish(run: ProductRun) -> dict[str, Path]:
-    """Write the STAC collection and the manifest; return every output path."""
+def finish(run: ProductRun) -> dict[str, Any]:
+    """Write the STAC collection and the manifest (then upload to ``run.target`` if set).
+
+    Returns every output: a local ``Path``, or for an object-store run the
+    :class:`~pipeline.products.publish.ObjectPath` URL of the uploaded file.
+    """
     if run.items:
         run.items.append(stac.store_item(run.store, run.ds, run.period))
+        name = run.store.rstrip("/").rsplit("/", 1)[-1]
         run.outputs["stac"] = stac.write_collection(
-            run.dir, f"stf-products-{run.dir.name}", f"Products of {run.store.name}", run.items
+            run.dir, f"stf-products-{run.dir.name}", f"Products of {name}", run.items
         )
     run.outputs["manifest"] = write_manifest(run.dir, run.store, run.params, run.outputs)
+    if run.target is not None:
+        return upload(run.dir, run.target, run.outputs)
     return dict(run.outputs)
 
 
@@ -229,13 +265,18 @@ def run_products(
     out_dir: str | Path,
     run_id: str | None = None,
     overwrite: bool = False,
-) -> dict[str, Path]:
+) -> dict[str, Any]:
     """Run the products a :class:`pipeline.config.ProductsSpec` asks for, as steps of ``stf run``.
 
-    Returns a dict of output name -> path under ``<out_dir>/products/<run_id>``.
+    Products of a local store go to ``<out_dir>/products/<run_id>``; those of a store
+    on an object store go beside it, ``<store prefix>/products/<run_id>`` (``out_dir``,
+    the run's local ``output_root``, is then not used).
+
+    Returns a dict of output name -> path (or :class:`~pipeline.products.publish.ObjectPath`).
     """
     spec = products_spec
-    run = start(store_path, out_dir, run_id, overwrite)
+    remote = not is_local(str(store_path))
+    run = start(store_path, None if remote else out_dir, run_id, overwrite)
     if spec.ndvi or spec.phenology:
         step_ndvi(run)
     if spec.phenology:

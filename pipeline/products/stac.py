@@ -155,12 +155,12 @@ def add_classes(
     ]
 
 
-def store_item(store: Path, ds: Any, period: tuple[dt.datetime, dt.datetime]) -> pystac.Item:
+def store_item(store: str, ds: Any, period: tuple[dt.datetime, dt.datetime]) -> pystac.Item:
     """An item for the fused Zarr store (datacube extension: dimensions and variables).
 
     Parameters
     ----------
-    store : the store folder; ``ds`` the opened store (time, y, x) with ``rio.crs``.
+    store : the store's path or URL; ``ds`` the opened store (time, y, x) with ``rio.crs``.
     period : (start, end) of its time axis (UTC).
     """
     from pystac.extensions.datacube import DatacubeExtension, Dimension, Variable
@@ -179,7 +179,7 @@ def store_item(store: Path, ds: Any, period: tuple[dt.datetime, dt.datetime]) ->
     item.add_asset(
         "zarr",
         pystac.Asset(
-            str(Path(store).resolve()),
+            store if "://" in store else str(Path(store).resolve()),
             media_type=MEDIA[".zarr"],
             roles=["data"],
             extra_fields={"xarray:open_kwargs": {"consolidated": True, "decode_coords": "all"}},

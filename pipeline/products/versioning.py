@@ -55,7 +55,7 @@ def write_manifest(
     doc = {
         "run_id": path.name,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "store": str(Path(store).resolve()),
+        "store": str(store) if "://" in str(store) else str(Path(store).resolve()),
         "software_version": __version__,
         "params": params,
         "outputs": {k: str(Path(v).relative_to(path)) for k, v in outputs.items()},

@@ -6,9 +6,13 @@ Rules (also in the README, "Store layout"):
   (metadata and coordinates only), then filled by region writes.
 * A store that exists must hold the same region name, grid, bands, chunks and
   layout version, else the run refuses (StoreError) and writes nothing.
-* Later days extend it: the time axis grows by appending a template of the
-  new days (``append_dim="time"``, metadata only); old days are never
-  rewritten. Days before the first stored day cannot be added (new store).
+* Later days extend it: every ``time`` array is resized to the longer axis
+  (metadata only); old days are never rewritten. Days before the first stored
+  day cannot be added (new store).
+* A store is *published* by its consolidated metadata, written last: a run
+  killed while writing the template or growing the time axis leaves readers
+  the old view (or none), and the next run finishes the job
+  (:mod:`pipeline.store.template`).
 * Each region write puts the values first, ``quality`` second and
   ``block_done`` last, so a block is complete iff ``block_done`` says so:
   :data:`DONE` (1), or :data:`PROVISIONAL` (2) for a day fused without a
@@ -18,10 +22,7 @@ Rules (also in the README, "Store layout"):
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,8 +32,28 @@ import xarray as xr
 
 from pipeline.errors import StoreError
 from pipeline.store.cf import time_coverage
+from pipeline.store.faults import kill_point
 from pipeline.store.layout import LAYOUT_VERSION, Grid, StoreLayout, build_template, quantize
-from pipeline.store.lock import is_local, local_path
+from pipeline.store.read import open_store
+from pipeline.store.template import (
+    create_template,
+    extend_time,
+    quiet_consolidated,
+    remove_partial,
+    template_state,
+)
+
+__all__ = [
+    "DONE",
+    "PROVISIONAL",
+    "StoreState",
+    "done_mask",
+    "finalize_store",
+    "open_store",  # the reader, kept importable from here for existing callers
+    "prepare_store",
+    "store_exists",
+    "write_block",
+]
 
 #: ``block_done`` values: written and final / written from the last pair only.
 DONE, PROVISIONAL = 1, 2
@@ -64,39 +85,13 @@ class StoreState:
         return (day - self.first_day).days
 
 
-@contextlib.contextmanager
-def quiet_consolidated() -> Iterator[None]:
-    """Silence zarr's warning that consolidated metadata is outside the Zarr v3 spec.
-
-    Consolidation is a deliberate choice here (one read opens a store on an
-    object store); zarr-python and xarray read it, other readers ignore it.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
-        yield
-
-
 def store_exists(url: str) -> bool:
-    """Whether a Zarr store (its root ``zarr.json``) exists at ``url``."""
-    if is_local(url):
-        return (local_path(url) / "zarr.json").exists()
-    import fsspec
+    """Whether a published store (root ``zarr.json`` with consolidated metadata) is at ``url``.
 
-    fs, path = fsspec.core.url_to_fs(url)
-    return bool(fs.exists(f"{path}/zarr.json"))
-
-
-def open_store(url: str) -> xr.Dataset:
-    """Open a store lazily (consolidated metadata, CF decoding, values as float32).
-
-    Layout 2 stores hold float32 already; stores of layout 1 (int16 packed,
-    decoded to float64 by xarray because Zarr's JSON attributes cannot type
-    ``scale_factor``) are cast back, which is exact for 1e-4 steps.
+    An unpublished template left by a killed run does not count: the next run
+    removes and rewrites it.
     """
-    with quiet_consolidated():
-        ds = xr.open_zarr(url, consolidated=True, decode_coords="all")
-    wide = [n for n, v in ds.data_vars.items() if v.dtype == np.float64]
-    return ds.assign({n: ds[n].astype(np.float32) for n in wide})
+    return template_state(url) == "whole"
 
 
 def _check_compatible(existing: xr.Dataset, grid: Grid, layout: StoreLayout, region: str) -> None:
@@ -121,17 +116,9 @@ def _check_compatible(existing: xr.Dataset, grid: Grid, layout: StoreLayout, reg
         )
 
 
-def _write_template(
-    url: str, ds: xr.Dataset, layout: StoreLayout, grid: Grid, append: bool
-) -> None:
-    kwargs: dict[str, Any] = {"compute": False, "consolidated": True, "zarr_format": 3}
+def _write_template(url: str, ds: xr.Dataset, layout: StoreLayout, grid: Grid) -> None:
     try:
-        with quiet_consolidated():
-            if append:
-                ds.to_zarr(url, mode="a", append_dim="time", **kwargs)
-            else:
-                encoding = layout.encoding(ds.sizes["time"], grid)
-                ds.to_zarr(url, mode="w-", encoding=encoding, **kwargs)
+        create_template(url, ds, layout.encoding(ds.sizes["time"], grid))
     except PermissionError as exc:
         raise StoreError(
             f"cannot write store {url}: {exc.strerror}; choose a writable store.path"
@@ -139,6 +126,16 @@ def _write_template(
     except OSError as exc:
         raise StoreError(
             f"cannot write store {url}: {exc}; check the path and free space"
+        ) from None
+
+
+def _extend(url: str, first: dt.date, last: dt.date) -> None:
+    days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    try:
+        extend_time(url, days)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot extend store {url}: {exc}; check the path and free space, then rerun"
         ) from None
 
 
@@ -158,8 +155,11 @@ def prepare_store(
     StoreError : the store holds another region/grid/layout, ``days`` start
         before the store's first day, or the path cannot be written.
     """
-    if not store_exists(url):
-        _write_template(url, build_template(grid, days, layout, region), layout, grid, append=False)
+    state = template_state(url)
+    if state == "partial":  # left by a run killed while writing the template
+        remove_partial(url)
+    if state != "whole":
+        _write_template(url, build_template(grid, days, layout, region), layout, grid)
         chunk = layout.store_chunk_time(len(days))
         return StoreState(url, days[0], len(days), created=True, time_chunk=chunk)
     existing = open_store(url)
@@ -173,9 +173,8 @@ def prepare_store(
     chunk = _time_chunk(existing, layout)
     if days[-1] <= last:
         return StoreState(url, first, len(times), time_chunk=chunk)
-    new_days = [last + dt.timedelta(days=i) for i in range(1, (days[-1] - last).days + 1)]
-    _write_template(url, build_template(grid, new_days, layout, region), layout, grid, append=True)
-    return StoreState(url, first, len(times) + len(new_days), extended=True, time_chunk=chunk)
+    _extend(url, first, days[-1])
+    return StoreState(url, first, (days[-1] - first).days + 1, extended=True, time_chunk=chunk)
 
 
 def _time_chunk(existing: xr.Dataset, layout: StoreLayout) -> int:
@@ -221,8 +220,11 @@ def write_block(
     done_region = {"time": region["time"], "yblock": slice(by, by + 1), "xblock": slice(bx, bx + 1)}
     try:
         values.drop_vars(list(values.coords)).to_zarr(url, region=region, **kwargs)
+        kill_point("block-values")
         block[["quality"]].drop_vars(list(block.coords)).to_zarr(url, region=region, **kwargs)
+        kill_point("block-quality")
         done_ds.to_zarr(url, region=done_region, **kwargs)
+        kill_point("block-committed")
     except OSError as exc:  # disk full, quota, permissions: the block stays uncommitted
         raise StoreError(
             f"cannot write store {url}: {exc.strerror or exc}; free space or choose another "
@@ -234,6 +236,7 @@ def finalize_store(url: str, attrs: dict[str, Any]) -> None:
     """Set global attrs (provenance, ACDD time coverage) and re-consolidate the metadata."""
     import zarr
 
+    kill_point("finalize")
     try:
         group = zarr.open_group(url, mode="r+", zarr_format=3)
         times = xr.open_zarr(url, consolidated=False)["time"].values

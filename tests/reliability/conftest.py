@@ -27,18 +27,26 @@ from pipeline.run import run, store_url
 from pipeline.synth import World
 
 
-def start_run(cfg_path: Path, cluster: str, stderr: int = subprocess.PIPE) -> subprocess.Popen[str]:
+def start_run(
+    cfg_path: Path,
+    cluster: str | None,
+    stderr: int = subprocess.PIPE,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[str]:
     """``stf run CFG --scheduler CLUSTER`` in its own process session (killable as a group).
 
     stdout is piped unbuffered, so a test can follow the run's stage lines as they come.
+    ``cluster=None`` lets the run start its own LocalCluster, whose workers then
+    share its session and environment (``env`` is added to the test's).
     """
-    cmd = [sys.executable, "-m", "pipeline", "run", str(cfg_path), "--scheduler", cluster]
+    cmd = [sys.executable, "-m", "pipeline", "run", str(cfg_path)]
+    cmd += ["--scheduler", cluster] if cluster else []
     return subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE,
         stderr=stderr,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         start_new_session=True,
     )
 

@@ -1,16 +1,19 @@
 """A reader that polls a store while it is being written and checks every committed block.
 
-A block is *committed* when ``block_done`` marks its days (1 final, 2
-provisional). Whenever the reader sees a committed block, that block's values
-must already equal the clean run's, in every variable: a commit written
-before its data, or a torn chunk, would show up here as a violation.
+It reads the way every reader of the store does, through the consolidated
+metadata: the store must appear with every array of the clean run or not at
+all (a half-written template is a violation). A block is *committed* when
+``block_done`` marks its days (1 final, 2 provisional). Whenever the reader
+sees a committed block, that block's values must already equal the clean
+run's, in every variable: a commit written before its data, or a torn chunk,
+would show up here as a violation. :meth:`StoreWatch.stop` polls once more,
+so a run too quick for the poll period is still checked.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import zarr
@@ -51,25 +54,33 @@ class StoreWatch:
     def stop(self) -> None:
         self._done.set()
         self._thread.join(timeout=30)
+        self._poll()
 
     def _loop(self) -> None:
         while not self._done.wait(self.period_s):
-            group = self._open()
-            if group is not None:
-                self._check(group)
+            self._poll()
+
+    def _poll(self) -> None:
+        group = self._open()
+        if group is not None:
+            self._check(group)
 
     def _open(self) -> zarr.Group | None:
-        if not (Path(self.url) / "block_done" / "zarr.json").exists():
+        try:  # only a published (consolidated) store is visible to readers
+            group = zarr.open_group(self.url, mode="r", use_consolidated=True)
+        except (KeyError, FileNotFoundError, ValueError, OSError):
             return None
-        try:  # the template may still be half-written: nothing is committed then
-            group = zarr.open_group(self.url, mode="r")
-            group["block_done"]
-        except (KeyError, FileNotFoundError, ValueError):
+        missing = sorted(set(self._want) - set(group.array_keys()))
+        if missing:
+            self.violations.append(f"template visible without {', '.join(missing)}")
             return None
         return group
 
     def _check(self, group: zarr.Group) -> None:
-        done = np.asarray(group["block_done"][...])
+        try:  # a partial template being removed by the resume: gone for this poll
+            done = np.asarray(group["block_done"][...])
+        except (KeyError, FileNotFoundError, OSError):
+            return
         self.polls += 1
         _, cy, cx = group["red"].chunks
         for t, by, bx in zip(*np.nonzero(done), strict=True):
