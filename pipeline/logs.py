@@ -62,6 +62,15 @@ class _NotWarnings(logging.Filter):
         return record.name != "py.warnings"
 
 
+class _LibraryInfo(logging.Filter):
+    """Keep other libraries' records only from WARNING up (distributed logs every
+    worker start and connection at INFO on its own loggers' levels)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        ours = record.name.startswith("pipeline") or record.name == "py.warnings"
+        return ours or record.levelno >= logging.WARNING
+
+
 def configure_logging(verbosity: int = 0, log_file: str | Path | None = None) -> None:
     """Set up ``pipeline`` logging for the command line.
 
@@ -100,6 +109,8 @@ def configure_logging(verbosity: int = 0, log_file: str | Path | None = None) ->
         to_file.setFormatter(_OneLine("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         handlers.append(to_file)
     for handler in handlers:
+        if verbosity < 1:
+            handler.addFilter(_LibraryInfo())
         handler._stf = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     # other libraries log at INFO freely (dask, distributed, httpx...): only their warnings

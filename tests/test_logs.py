@@ -122,3 +122,16 @@ def test_every_configuration_error_is_listed_at_once() -> None:
     message = str(err.value)
     assert "modle: unknown field" in message and "chunks.y" in message
     assert "\n" not in message
+
+
+def test_other_libraries_log_only_their_warnings(capsys: pytest.CaptureFixture[str]) -> None:
+    """distributed sets its loggers to INFO itself: worker starts must not reach the console."""
+    configure_logging(0)
+    chatty = logging.getLogger("distributed.scheduler.test")
+    chatty.setLevel(logging.INFO)
+    chatty.info("Register worker addr: tcp://127.0.0.1:1")
+    chatty.warning("worker exceeded 95% memory budget")
+    logging.getLogger("pipeline.fuse").info("fuse: 4 tasks")
+    err = capsys.readouterr().err
+    assert "Register worker" not in err
+    assert "95% memory budget" in err and "fuse: 4 tasks" in err

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 import rasterio
 
 from pipeline.synth.grid import Grid
+
+
+class _SmallBlocks(logging.Filter):
+    """Drop GDAL's notice that COG blocks under 128 px are unusual.
+
+    The demo's MODIS rasters are a few dozen pixels wide: 16 px blocks give them
+    overviews, and GDAL honours the value; the notice came once per file.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "BLOCKSIZE creation option" not in record.getMessage()
+
+
+_RASTERIO_GDAL_LOG = logging.getLogger("rasterio._env")
 
 
 def write_cog(
@@ -18,6 +33,8 @@ def write_cog(
     ``blocksize`` must be a multiple of 16; small blocks give the small demo rasters overviews.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not any(isinstance(f, _SmallBlocks) for f in _RASTERIO_GDAL_LOG.filters):
+        _RASTERIO_GDAL_LOG.addFilter(_SmallBlocks())
     profile = {
         "driver": "COG",
         "width": grid.width,
