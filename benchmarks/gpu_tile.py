@@ -2,7 +2,7 @@
 
 The world is built on the fly (``WorldSpec`` of the plan's size and days, light
 clouds), served by ``rustac`` on loopback for the search, then the run's own
-step functions (:mod:`pipeline.run`, the ones ``flows/`` calls) run one after the
+stage functions (:mod:`pipeline.stages`, the ones ``flows/`` calls) run one after the
 other with ``compute.gpu: true``: the LocalCluster's worker advertises ``GPU=1``
 and the fuse tasks ask for it. Seconds per stage are measured around each step.
 """
@@ -10,7 +10,6 @@ and the fuse tasks ask for it. Seconds per stage are measured around each step.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import shutil
 import time
 from pathlib import Path
@@ -67,8 +66,8 @@ def _world_spec(plan: Any) -> Any:
 
 def end_to_end(plan: Any, workdir: Path, seconds_left: float) -> dict[str, Any]:
     """Build, serve, search, load, train, fuse one tile; seconds per stage and the store's facts."""
+    from pipeline import stages
     from pipeline.catalog.server import serve_catalog
-    from pipeline.run import cubes_step, fuse_step, model_step, search_step
     from pipeline.synth import build_world
 
     if plan.world <= 0:
@@ -76,25 +75,27 @@ def end_to_end(plan: Any, workdir: Path, seconds_left: float) -> dict[str, Any]:
     if seconds_left < (60 if plan.device == "cuda" else 1):
         return {"skipped": f"budget ({seconds_left:.0f} s left)"}
     shutil.rmtree(workdir, ignore_errors=True)
-    stages: dict[str, float] = {}
-    world = _timed(stages, "build_world", lambda: build_world(workdir / "world", _world_spec(plan)))
+    seconds: dict[str, float] = {}
+    world = _timed(
+        seconds, "build_world", lambda: build_world(workdir / "world", _world_spec(plan))
+    )
     with serve_catalog(world.stac_dir) as url:
         cfg = _config(world, url, plan, workdir)
-        items = _timed(stages, "search", lambda: search_step(cfg, workdir / "steps"))
-    summary = _timed(stages, "cubes", lambda: cubes_step(cfg, items, workdir / "steps"))
-    model_dir = _timed(stages, "model", lambda: model_step(cfg, summary, workdir / "model"))
-    store = _timed(stages, "fuse", lambda: fuse_step(cfg, summary, model_dir))
-    facts = json.loads(Path(summary).read_text())
+        items = _timed(seconds, "search", lambda: stages.search(cfg))
+    cube_set = _timed(seconds, "cubes", lambda: stages.cubes(cfg, items))
+    trained = _timed(seconds, "model", lambda: stages.model(cfg, cube_set))
+    fused = _timed(seconds, "fuse", lambda: stages.fuse(cfg, cube_set, trained))
+    coreg = cube_set.cubes.coregistration
     return {
         "tile_px": plan.world,
         "days": plan.days,
         "model": f"{TILE_MODEL} {plan.size}",
-        "stages_s": stages,
-        "total_s": round(sum(stages.values()), 2),
-        "pairs": facts["pairs"],
-        "coregistration": facts.get("coregistration"),
-        "store": store,
-        "store_mib": round(_size(Path(store)) / 2**20, 1),
+        "stages_s": seconds,
+        "total_s": round(sum(seconds.values()), 2),
+        "pairs": [p.date.isoformat() for p in cube_set.cubes.pairs],
+        "coregistration": coreg.to_dict() if coreg is not None else None,
+        "store": fused.url,
+        "store_mib": round(_size(Path(fused.url)) / 2**20, 1),
         "pixel_days": plan.world**2 * plan.days,
     }
 
