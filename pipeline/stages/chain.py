@@ -9,7 +9,6 @@ saving each artefact to the run directory and loading it in the next task.
 from __future__ import annotations
 
 import contextlib
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -18,9 +17,11 @@ from typing import TYPE_CHECKING, Any
 from pipeline.catalog.search import SearchResult, search_items
 from pipeline.config import ProductsSpec, RunConfig
 from pipeline.cube.cubes import CubeFacts, Cubes, load_cubes
-from pipeline.errors import InputError, StoreError
+from pipeline.errors import InputError
 from pipeline.stages.artefacts import CubeSet, FusedStore, Items, TrainedModel, store_url
 from pipeline.stages.size import RunEstimate, check_size, estimate
+from pipeline.store.template import remove_store
+from pipeline.store.write import check_region
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -106,30 +107,8 @@ def model(cfg: RunConfig, cube_set: CubeSet, *, progress: bool = False) -> Train
 
 def check_store_region(cfg: RunConfig) -> None:
     """StoreError early if the store exists and holds another region (the grid is checked later)."""
-    from pipeline.store.write import open_store, store_exists
-
-    url = store_url(cfg)
-    if cfg.store.overwrite or not store_exists(url):
-        return
-    found = open_store(url).attrs.get("stf_region")
-    if found != cfg.region.name:
-        raise StoreError(
-            f"store {url} holds region {found!r}, not {cfg.region.name!r}; use another store.path"
-        )
-
-
-def remove_store(url: str) -> None:
-    """Delete the store at ``url`` (``store.overwrite``); its lock file stays."""
-    from pipeline.store.lock import is_local, local_path
-
-    if is_local(url):
-        shutil.rmtree(local_path(url), ignore_errors=True)
-        return
-    import fsspec
-
-    fs, path = fsspec.core.url_to_fs(url)
-    if fs.exists(path):
-        fs.rm(path, recursive=True)
+    if not cfg.store.overwrite:
+        check_region(store_url(cfg), cfg.region.name)
 
 
 @contextlib.contextmanager
@@ -140,7 +119,7 @@ def store_lock(cfg: RunConfig) -> Iterator[None]:
     with StoreLock(store_url(cfg)):
         check_store_region(cfg)
         if cfg.store.overwrite:
-            remove_store(store_url(cfg))
+            remove_store(store_url(cfg))  # its lock file stays: we hold it
         yield
 
 

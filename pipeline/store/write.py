@@ -94,6 +94,21 @@ def store_exists(url: str) -> bool:
     return template_state(url) == "whole"
 
 
+def check_region(url: str, region: str) -> None:
+    """StoreError early if a published store at ``url`` holds another region than ``region``.
+
+    The grid, bands and chunks are checked when the store is prepared
+    (:func:`prepare_store`); the region name is checked before any work starts.
+    """
+    if not store_exists(url):
+        return
+    found = open_store(url).attrs.get("stf_region")
+    if found != region:
+        raise StoreError(
+            f"store {url} holds region {found!r}, not {region!r}; use another store.path"
+        )
+
+
 def _check_compatible(existing: xr.Dataset, grid: Grid, layout: StoreLayout, region: str) -> None:
     attrs = existing.attrs
     found = attrs.get("stf_region")
