@@ -130,6 +130,9 @@ def coregister_dataset(
     The shift is estimated (:mod:`pipeline.coregister`) from the pairs whose
     date is not in ``exclude`` (pass the scored date: its fine image stays unseen),
     and undone on every date's coarse image by linear resampling on the fine grid.
+    Pixels whose shifted position falls outside the coarse image have no coarse
+    data (edge values only stand in for it): they leave every date's mask, so all
+    models of an evaluation are scored on the same pixels that the coarse image sees.
 
     Parameters
     ----------
@@ -151,4 +154,15 @@ def coregister_dataset(
     if not record.is_applied:
         return dataset, record
     scenes = tuple(replace(s, coarse=shift_image(s.coarse, record.applied)) for s in dataset.scenes)
-    return replace(dataset, scenes=scenes), record
+    seen = _seen_after_shift(dataset.scenes[0].coarse.shape[-2:], record.applied)
+    masks = {date: mask & seen for date, mask in dataset.masks.items()}
+    return replace(dataset, scenes=scenes, masks=masks), record
+
+
+def _seen_after_shift(shape: tuple[int, ...], shift: tuple[float, float]) -> np.ndarray:
+    """(y, x) bool: True where ``p + shift`` lies inside an image of ``shape`` (fine px)."""
+    rows = np.arange(shape[0]) + shift[0]
+    cols = np.arange(shape[1]) + shift[1]
+    inside_rows = (rows >= 0) & (rows <= shape[0] - 1)
+    inside_cols = (cols >= 0) & (cols <= shape[1] - 1)
+    return inside_rows[:, None] & inside_cols[None, :]

@@ -178,3 +178,20 @@ def test_table_and_png(tmp_path: Path, capsys) -> None:
     code = main(["evaluate", str(REAL), "--model", "naive_fine", "--out", str(tmp_path)])
     assert code == 0 and "overall" in capsys.readouterr().out
     assert (tmp_path / "estarfm-2001-naive_fine.png").stat().st_size > 1000
+
+
+@pytest.mark.skipif(not HAVE_REAL, reason="tests/data/real is not available")
+def test_coregistered_evaluation_scores_only_pixels_the_coarse_image_sees() -> None:
+    """The shift moves no coarse data into the frame it opens: those pixels leave the masks."""
+    from pipeline.evaluate.manifest import load_manifest
+    from pipeline.evaluate.rasters import coregister_dataset, load_dataset
+
+    dataset = load_dataset(load_manifest(REAL))
+    shifted, record = coregister_dataset(dataset, "auto")
+    dy, dx = record.applied  # about (-8, -16): the coarse image sees p + shift
+    for date, mask in shifted.masks.items():
+        before = dataset.masks[date]
+        assert (
+            not mask[: int(np.ceil(-dy)) - 1].any() and not mask[:, : int(np.ceil(-dx)) - 1].any()
+        )
+        assert np.array_equal(mask[20:, 20:], before[20:, 20:])
