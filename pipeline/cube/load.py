@@ -148,8 +148,9 @@ class _RetryingRioReader(RioReader):
     A header cut short opens without a CRS (odc-loader then fails an internal
     assertion) or without a geotransform (the pixels would land elsewhere): both are
     turned into :class:`GeoreferenceError` by comparing the window the read returned
-    with the one the item's STAC grid gives, and retried by :func:`with_retries`
-    with the file's GDAL cache bypassed. Items without a STAC grid get a
+    with the one the item's STAC grid gives (and, when they differ, whether the file
+    itself lost its georeferencing), and retried by :func:`with_retries` with the
+    file's GDAL cache bypassed. Items without a STAC grid get a
     georeferencing check on a separate open instead.
     """
 
@@ -170,9 +171,17 @@ class _RetryingRioReader(RioReader):
         except (AssertionError, ValueError) as exc:  # odc-loader on a dataset without a CRS
             raise GeoreferenceError(f"no usable georeferencing ({exc!r})") from None
         if expected is not None and tuple(roi) != expected:
-            raise GeoreferenceError(
-                f"the read covered {roi}, the item's grid gives {expected} (geotransform lost)"
-            )
+            # Lost georeferencing (a header cut short) is a fault to retry; a file that is
+            # georeferenced, only not as its STAC item says, is read on its own grid as any
+            # GDAL reader does (odc-loader reprojects from it), never retried as a fault.
+            with rasterio.open(self.source.uri, sharing=False) as ds:
+                try:
+                    check_georeferenced(ds)
+                except GeoreferenceError:
+                    raise GeoreferenceError(
+                        f"the read covered {roi}, the item's grid gives {expected} "
+                        "(geotransform lost)"
+                    ) from None
         return roi, pixels
 
 

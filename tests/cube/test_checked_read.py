@@ -49,11 +49,19 @@ def test_an_asset_that_opens_without_a_crs_is_a_georeference_error(tmp_path: Pat
         _read(uri, grid=None)
 
 
-def test_an_asset_whose_grid_moved_is_a_georeference_error(tmp_path: Path) -> None:
-    moved = from_origin(600_000 + 600, 5_000_000, 30, 30)
-    uri = _tif(tmp_path / "moved.tif", crs="EPSG:32632", transform=moved)
+def test_an_asset_that_lost_its_geotransform_is_a_georeference_error(tmp_path: Path) -> None:
+    uri = _tif(tmp_path / "lost.tif", crs="EPSG:32632")  # a CRS but the identity transform
     with pytest.raises(GeoreferenceError, match="item's grid"):
         _read(uri)
+
+
+def test_an_asset_georeferenced_elsewhere_is_read_on_its_own_grid(tmp_path: Path) -> None:
+    """Bad metadata, not a fault: read where the file says (as GDAL would), never retried."""
+    moved = from_origin(600_000 + 600, 5_000_000, 30, 30)
+    uri = _tif(tmp_path / "moved.tif", crs="EPSG:32632", transform=moved)
+    expected, _ = _read(_tif(tmp_path / "ok.tif", crs="EPSG:32632", transform=TRANSFORM))
+    roi, _ = _read(uri)
+    assert roi != expected
 
 
 @pytest.mark.parametrize(
