@@ -259,6 +259,7 @@ def seamless_window(
     cover: np.ndarray,
     calib: SeriesCalibration,
     method: str = DEFAULT_METHOD,
+    n_bands: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Stack a window's days and make it seamless: calibrated sigma, coverage, filled gaps.
 
@@ -267,9 +268,11 @@ def seamless_window(
     uint8 and the two ``ref_*_days`` (time, y, x) int16. Outside ``cover`` ((y, x) bool)
     every pixel-day is NaN and ``OUTSIDE``; inside, gaps become ``FILLED``
     (a gap stays ``GAP`` only where a pixel has no valid day in the window).
+    ``n_bands``: the store's band count (a window whose every day is a gap holds
+    only 1-band placeholders); default: the widest day.
     """
     shape = days[0]["quality"].shape
-    n_bands = max(day["values"].shape[0] for day in days)
+    n_bands = n_bands or max(day["values"].shape[0] for day in days)
     full = (len(days), n_bands, *shape)
     values = np.empty(full, np.float32)
     model_sigma = np.empty(full, np.float32)
@@ -348,7 +351,8 @@ def write_window(
     block = task.block
     cover = coverage(task, data.coarse, data.obs)
     calib = calib or SeriesCalibration(1.0, (), 0)  # uncalibrated: model sigma, q from the block
-    window = seamless_window([day for part in parts for day in part], cover, calib, method)
+    days = [day for part in parts for day in part]
+    window = seamless_window(days, cover, calib, method, n_bands=len(layout.bands))
     ds = _block_dataset(window, layout)
     region = {
         "time": slice(task.t0, task.t1),

@@ -125,3 +125,13 @@ def test_seamless_window_flags_coverage_fills_and_sigma(method: str) -> None:
         np.testing.assert_allclose(gap_sigma, np.sqrt(5 / 9 * 0.02**2 + 1e-5 * 2 / 3), rtol=1e-5)
     else:  # the smoother pools every fused day as an independent measurement
         assert (gap_sigma > 0).all() and (out["uncertainty"][4][inside[4]] > 0).all()
+
+
+def test_a_window_of_gap_days_keeps_the_store_band_count() -> None:
+    """No prediction and no observation on any day: 1-band placeholders, 3 bands stored."""
+    shape = (4, 5)
+    gap = np.full(shape, GAP, np.uint8)
+    placeholder = np.full((1, *shape), np.nan, np.float32)  # what assemble_day gives a gap day
+    days = [{**_day(placeholder, gap), "sigma": placeholder} for _ in range(3)]
+    out = seamless_window(days, np.ones(shape, bool), SeriesCalibration(1.0, (), 0), n_bands=3)
+    assert out["values"].shape == (3, 3, *shape)
