@@ -46,6 +46,8 @@ LEARNED = ("resstf", "resstf_prior", "edcstfn")
 MODELS: dict[str, str] = {
     **dict.fromkeys(NAIVE_MODELS, "full"),
     "starfm": "full",
+    "estarfm": "full",
+    "fitfc": "full",
     **dict.fromkeys(LEARNED, "full"),
 }
 COLUMNS = ("rmse", "ssim", "cc", "uiqi", "psnr", "sam_deg", "ergas")
