@@ -11,14 +11,31 @@ from typing import Any
 
 import torch
 
+from pipeline.errors import InputError
 from pipeline.models.patches import Batch
 
 
-def pick_device(spec: str = "auto") -> torch.device:
-    """``"auto"`` -> CUDA when available else CPU; otherwise the named device."""
-    if spec == "auto":
+def pick_device(spec: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` -> CUDA when this process sees a GPU, else CPU; otherwise the named device.
+
+    Raises
+    ------
+    InputError : the name is not a torch device, or CUDA is named but absent.
+    """
+    if str(spec) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(spec)
+    try:
+        device = torch.device(spec)
+    except (RuntimeError, TypeError):
+        raise InputError(
+            f"unknown model device {spec!r}; set model.params.device to auto, cpu or cuda"
+        ) from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(
+            f"model device {spec!r} asked for but this worker has no CUDA; "
+            "use device: auto (GPU where present) or cpu"
+        )
+    return device
 
 
 def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager[Any]:

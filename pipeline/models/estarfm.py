@@ -46,13 +46,13 @@ from torch import Tensor
 
 from pipeline.errors import InputError
 from pipeline.models.base import ClassicModel, FusionInput, Prediction
+from pipeline.models.device import pick_device
 from pipeline.models.estarfm_kernel import N_SUMS, window_sums
 from pipeline.models.windows import (
     as_tensor,
     box_sum64,
     pad_nan,
     preset,
-    resolve_device,
     window_distance,
 )
 
@@ -154,7 +154,7 @@ class Estarfm(ClassicModel):
     @property
     def device(self) -> torch.device:
         """The torch device :meth:`predict` computes on (resolved on the worker)."""
-        return resolve_device(self.params["device"])
+        return pick_device(self.params["device"])
 
     @property
     def halo(self) -> int:

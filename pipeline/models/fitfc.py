@@ -37,13 +37,13 @@ import torch.nn.functional as F
 
 from pipeline.errors import InputError
 from pipeline.models.base import ClassicModel, FusionInput, Prediction, Scene, inverse_time_weights
+from pipeline.models.device import pick_device
 from pipeline.models.windows import (
     as_tensor,
     box_sum,
     check_window,
     pad_nan,
     preset,
-    resolve_device,
     row_blocks,
     unfold_rows,
     window_distance,
@@ -125,7 +125,7 @@ class FitFc(ClassicModel):
     @property
     def device(self) -> torch.device:
         """The torch device :meth:`predict` computes on (resolved on the worker)."""
-        return resolve_device(self.params["device"])
+        return pick_device(self.params["device"])
 
     @property
     def halo(self) -> int:

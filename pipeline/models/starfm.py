@@ -48,8 +48,9 @@ from torch import Tensor
 
 from pipeline.errors import InputError
 from pipeline.models.base import ClassicModel, FusionInput, Prediction
+from pipeline.models.device import pick_device
 from pipeline.models.starfm_kernel import accumulate, accumulate_shifted
-from pipeline.models.windows import box_sum64, check_window, preset, resolve_device
+from pipeline.models.windows import box_sum64, check_window, preset
 
 
 def _unfold_rows(image: Tensor, y0: int, rows: int, radius: int) -> Tensor:
@@ -244,7 +245,7 @@ class Starfm(ClassicModel):
     @property
     def device(self) -> torch.device:
         """The torch device :meth:`predict` computes on (resolved on the worker)."""
-        return resolve_device(self.params["device"])
+        return pick_device(self.params["device"])
 
     @property
     def halo(self) -> int:

@@ -8,7 +8,7 @@ One place for what the three window-based models share:
 * **validation** (:func:`check_window`): a window must be a positive odd number
   of pixels, refused in one line (:class:`~pipeline.errors.InputError`) by every
   model alike, never rounded silently;
-* **device** (:func:`resolve_device`): ``"auto"`` (the default of every model)
+* **device** (:func:`~pipeline.models.device.pick_device`): ``"auto"`` (the default of every model)
   computes on CUDA where the worker has it, so a run with ``compute.gpu: true``
   (tasks on ``GPU=1`` workers) puts every classic model on the GPU;
 * **window tensors**: NaN padding (outside the image = invalid, so a tile padded
@@ -85,29 +85,6 @@ def check_window(model: str, name: str, value: object) -> int:
             f"on its pixel), got {value!r}; use e.g. {max(1, int(value) // 2 * 2 + 1)}"
         )
     return side
-
-
-def resolve_device(spec: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` -> CUDA when this process sees a GPU, else CPU; otherwise the named device.
-
-    Raises
-    ------
-    InputError : the name is not a torch device, or CUDA is named but absent.
-    """
-    if str(spec) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(spec)
-    except (RuntimeError, TypeError):
-        raise InputError(
-            f"unknown model device {spec!r}; set model.params.device to auto, cpu or cuda"
-        ) from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(
-            f"model device {spec!r} asked for but this worker has no CUDA; "
-            "use device: auto (GPU where present) or cpu"
-        )
-    return device
 
 
 def as_tensor(array: np.ndarray, device: str | torch.device = "cpu") -> torch.Tensor:

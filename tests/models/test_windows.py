@@ -9,6 +9,7 @@ import torch
 from pipeline.errors import InputError
 from pipeline.models import FusionInput, Scene, create_model
 from pipeline.models import windows as win
+from pipeline.models.device import pick_device
 from pipeline.models.starfm import starfm
 
 CLASSICS = ("starfm", "estarfm", "fitfc")
@@ -88,7 +89,7 @@ def test_cuda_named_without_cuda_is_refused(monkeypatch) -> None:
     with pytest.raises(InputError, match="no CUDA"):
         _ = model.device
     with pytest.raises(InputError, match="unknown model device"):
-        win.resolve_device("tpu9")
+        pick_device("tpu9")
 
 
 @pytest.mark.gpu
