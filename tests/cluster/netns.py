@@ -22,6 +22,7 @@ a new cluster is made) deletes what a killed test process left behind: namespace
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
 import os
 import re
@@ -75,10 +76,8 @@ def _alive(pid: int) -> bool:
 def _kill_namespace(ns: str) -> None:
     """SIGKILL every process whose network namespace is ``ns``; delete ``ns``."""
     for pid in _ip("netns", "pids", ns, check=False).split():
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(int(pid), signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     _ip("netns", "delete", ns, check=False)
 
 
