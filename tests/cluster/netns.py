@@ -81,6 +81,11 @@ def _kill_namespace(ns: str) -> None:
     _ip("netns", "delete", ns, check=False)
 
 
+def _client_link(tag: str) -> str:
+    """Name of the client's veth end for the lan ``tag`` (at most 15 characters)."""
+    return f"{tag}c"[-15:]
+
+
 def remove_stale() -> list[str]:
     """Delete the namespaces of test processes that died without tearing down; return them."""
     removed = []
@@ -89,6 +94,7 @@ def remove_stale() -> list[str]:
         match = _STALE.match(name)
         if match and not _alive(int(match.group(1))):
             _kill_namespace(name)
+            _ip("link", "delete", _client_link(f"{PREFIX}{match.group(1)}"), check=False)
             removed.append(name)
     return removed
 
@@ -180,11 +186,16 @@ class Lan:
         """The client's (the test process's) address on the lan."""
         return f"{self.prefix}.1"
 
+    @property
+    def client_link(self) -> str:
+        """The client's end of its veth pair, in the machine's namespace."""
+        return _client_link(self.tag)
+
     def _make_bridge(self) -> None:
         _ip("-n", self.ns, "link", "add", "br0", "type", "bridge")
         _ip("-n", self.ns, "link", "set", "br0", "up")
         # the client's port: one end in the machine's namespace, one on the bridge
-        client_if = f"{self.tag}c"[-15:]
+        client_if = self.client_link
         _ip("link", "add", client_if, "type", "veth", "peer", "name", "client", "netns", self.ns)
         _ip("-n", self.ns, "link", "set", "client", "master", "br0", "up")
         _ip("addr", "add", f"{self.client_address}/24", "dev", client_if)
@@ -217,6 +228,7 @@ class Lan:
                     proc.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-        # deleting the lan's namespace destroys the veth pairs, the client's end included
+        # deleting one end deletes the pair now (a deleted namespace takes it along later)
+        _ip("link", "delete", self.client_link, check=False)
         _ip("netns", "delete", self.ns, check=False)
         atexit.unregister(self.close)
