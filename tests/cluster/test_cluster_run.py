@@ -9,6 +9,7 @@ with the store on the S3 host. What is checked:
 - the store equals the client's local run (its own LocalCluster, same catalog): every
   array byte for byte and every attribute but the few that name the run itself (when,
   where the store and the run directory are, which scheduler);
+- the workers read the scenes from the asset host (its request log names them);
 - every worker built the run's model exactly once, from the bytes the run shipped (the
   key of the client's saved model), and no worker can see the client's run directory
   (where the model was saved): nothing reaches a worker through a shared disk;
@@ -47,7 +48,7 @@ from tests.reliability.conftest import assert_identical, run_config, start_run
 #: Attributes that name the run rather than its result (may differ between two runs).
 RUN_ONLY = ("created",)
 RUN_ONLY_CONFIG = (("output_root",), ("store", "path"), ("compute", "scheduler"))
-RUN_TIMEOUT_S = 600
+RUN_TIMEOUT_S = 1200
 
 
 def _write_config(cluster: TestCluster, world: World, root: Path, store: str) -> Path:
@@ -133,7 +134,7 @@ def _sees(cluster: TestCluster, path: Path) -> dict[str, bool]:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)  # the local reference run + the cluster run, on a shared machine
+@pytest.mark.timeout(1800)  # cluster start, the local reference and the cluster run (shared CPUs)
 def test_cluster_run_equals_local_run_and_ships_the_model(
     test_cluster: TestCluster,
     tiny_world: World,
@@ -147,6 +148,8 @@ def test_cluster_run_equals_local_run_and_ships_the_model(
     _finish(start_run(cfg, test_cluster.scheduler, env=test_cluster.env))
 
     _assert_same_result(_download(test_cluster, url, client_dir / "copy.zarr"), local_store)
+    readers = {line.split()[0] for line in (test_cluster.logs / "assets-files.log").open()}
+    assert {h.address for h in hosts} <= readers  # the workers read the scenes over HTTP
     key = _model_key(client_dir)
     assert _worker_builds(test_cluster, hosts) == {h.name: [key] for h in hosts}
     # the model was saved where no worker looks: it can only have come with the run
@@ -172,7 +175,7 @@ def _wait_for_model(cluster: TestCluster, host: Host, timeout_s: float = 300) ->
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1800)
 def test_a_worker_host_killed_mid_run_leaves_the_result_unchanged(
     test_cluster: TestCluster,
     tiny_world: World,
