@@ -3,9 +3,12 @@
 ``regional_run(region_file)`` reads a region file (:mod:`flows.regions`), decides
 which days are new for the region's store (:mod:`flows.incremental`) and runs
 the pipeline steps for that window only, each a cached, retried Prefect task
-(:mod:`flows.tasks`). With ``compute.scheduler`` set, the tasks run on that Dask
-cluster through ``DaskTaskRunner(address=...)``; otherwise in threads here (the
-pipeline then starts its own LocalCluster for the heavy work).
+(:mod:`flows.tasks`). The tasks run in this flow process, in threads: their
+artefacts (items, cubes, the saved model, products) live in the run directory on
+this machine. The heavy work inside them goes to the Dask cluster the pipeline
+uses, ``compute.scheduler`` or its own LocalCluster; the fuse stage ships the
+model to the workers itself, so no worker needs this machine's disk (tested on
+a cluster of separate hosts in ``tests/cluster``).
 
 Run it locally (Prefect's ephemeral server starts by itself)::
 
@@ -21,20 +24,12 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
-from prefect_dask import DaskTaskRunner
 
 from flows import tasks
 from flows.incremental import plan_window, window_config
 from flows.regions import load_region
-from pipeline.config import ComputeSpec, ProductsSpec, RunConfig
+from pipeline.config import ProductsSpec, RunConfig
 from pipeline.stages import run_dir, store_url
-
-
-def task_runner_for(compute: ComputeSpec) -> DaskTaskRunner | ThreadPoolTaskRunner:
-    """Dask task runner on the configured scheduler, else a small thread pool."""
-    if compute.scheduler:
-        return DaskTaskRunner(address=compute.scheduler)
-    return ThreadPoolTaskRunner(max_workers=2)
 
 
 def workdir_of(cfg: RunConfig) -> Path:
@@ -62,8 +57,12 @@ def fuse_window(cfg: RunConfig, run_id: str, resume: bool = True) -> dict[str, A
 
 
 def run_window(cfg: RunConfig, run_id: str, resume: bool = True) -> dict[str, Any]:
-    """:func:`fuse_window` as a subflow on the task runner ``cfg.compute`` asks for."""
-    runner = task_runner_for(cfg.compute)
+    """:func:`fuse_window` as a subflow whose tasks run in threads of this process.
+
+    Not on the Dask cluster: a task there would write its artefacts to a worker's
+    disk, where the next task (on another worker or pod) cannot find them.
+    """
+    runner = ThreadPoolTaskRunner(max_workers=2)
     return fuse_window.with_options(task_runner=runner)(cfg, run_id, resume)
 
 
