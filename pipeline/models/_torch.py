@@ -66,6 +66,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "warmup_steps": 20,
     "budget_s": None,
     "budget_s_gpu": None,
+    "budget_steps": None,
     "band_mean": None,
     "band_std": None,
 }

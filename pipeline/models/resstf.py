@@ -11,7 +11,7 @@ predicts ``L_t^k = M_t + f_k(M_t)``. One network per reference pair
 (``self.net`` is a ``ModuleDict`` keyed by the pair's ISO date; a reference
 date without its own network uses the one trained on the nearest pair).
 Each stream trains on its own pair with held-back spatial blocks (rows) for
-early stopping; the time budget is shared equally between streams.
+early stopping; the time and step budgets are shared equally between streams.
 
 Two streams are blended per pixel with the paper's temporal weights
 ``w_k = (1/v_k) / sum_j(1/v_j)``, ``v_k`` the mean absolute change of
@@ -187,13 +187,13 @@ class ResStf(IndexChangeBlend):
         if not clear:
             raise InputError(f"model {self.name} needs at least one clear pair to train on")
         super().set_band_stats(clear)
-        budget = {k: self.params.get(k) for k in ("budget_s", "budget_s_gpu")}
+        budget = {k: self.params.get(k) for k in ("budget_s", "budget_s_gpu", "budget_steps")}
         nets, starts, reports = {}, {}, []
         self._freeze_stats = True
         try:
             for k, pair in enumerate(clear):
                 for key, total in budget.items():
-                    self.params[key] = None if total is None else float(total) / len(clear)
+                    self.params[key] = _share(total, len(clear), integer=key == "budget_steps")
                 torch.manual_seed(int(self.params["seed"]) + k)
                 self.net, self._active = (
                     nn.ModuleDict({"stream": self._stream_net(len(self.bands))}),
@@ -224,6 +224,13 @@ class ResStf(IndexChangeBlend):
             dates = [dt.date.fromisoformat(k) for k in keys]
             self._active = min(dates, key=lambda d: (abs((d - ref).days), d)).isoformat()
         return super()._run_tiled(refs, target)
+
+
+def _share(total: float | None, parts: int, *, integer: bool) -> float | int | None:
+    """One stream's part of a budget (None = unlimited; steps stay whole, at least 1)."""
+    if total is None:
+        return None
+    return max(1, round(float(total) / parts)) if integer else float(total) / parts
 
 
 def _combine(reports: Sequence[FitReport], pairs: Sequence[Scene]) -> FitReport:

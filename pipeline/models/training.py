@@ -26,6 +26,10 @@
    so a zero-initialised head never ends worse than its start on held-back data).
 7. **budget** — ``budget_s`` seconds of training on CPU, ``budget_s_gpu`` on CUDA
    (None = no limit); the epoch in progress finishes at its next step.
+   ``budget_steps`` sets the optimiser steps (None = ``epochs x steps_per_epoch``;
+   the epochs grow or shrink to fit it, early stopping may end sooner): a step
+   budget gives the same result on a busy and an idle machine, so benchmark
+   figures use it; the learning-rate schedule spans the steps planned.
 8. **report** — steps, epochs, held-back RMSE at start and end, the curve.
 
 ``model.select_after(held, train_pairs)`` may choose post-hoc options on the
@@ -168,6 +172,17 @@ def budget_seconds(model: TorchFusionModel) -> float:
     return math.inf if value is None else float(value)
 
 
+def planned_steps(model: TorchFusionModel, epochs: int) -> int:
+    """Optimiser steps planned: ``budget_steps`` if set, else ``epochs x steps_per_epoch``.
+
+    Zero epochs (``date_fallback = "start"``) stay zero steps.
+    """
+    cap = model.params.get("budget_steps")
+    if epochs <= 0 or cap is None:
+        return max(0, epochs) * int(model.params["steps_per_epoch"])
+    return max(0, int(cap))
+
+
 def fit(
     model: TorchFusionModel,
     pairs: Sequence[Scene],
@@ -230,11 +245,13 @@ def _train(
     p = model.params
     per_epoch = int(p["steps_per_epoch"])
     optimizer = make_optimizer(model)
-    lr_schedule = schedule(optimizer, int(p["warmup_steps"]), setup.epochs * per_epoch)
+    max_steps = planned_steps(model, setup.epochs)
+    epochs = math.ceil(max_steps / max(per_epoch, 1))
+    lr_schedule = schedule(optimizer, int(p["warmup_steps"]), max_steps)
     best, stale, steps, best_state = history[0]["val_loss"], 0, 0, None
     budget, began = budget_seconds(model), time.perf_counter()
     bar = progress_bar(
-        range(setup.epochs), desc=f"train {model.name}", unit="epoch", disable=not progress
+        range(epochs), desc=f"train {model.name}", unit="epoch", disable=not progress
     )
     for epoch in bar:
         t0 = time.perf_counter()
@@ -245,7 +262,7 @@ def _train(
             losses.append(model.training_step(batch, optimizer))
             lr_schedule.step()
             steps += 1
-            if time.perf_counter() - began > budget:
+            if steps >= max_steps or time.perf_counter() - began > budget:
                 break
         val_loss = validate(model, val_batches)
         history.append({
@@ -258,6 +275,7 @@ def _train(
             best_state = copy.deepcopy(model.net.state_dict())
         else:
             stale += 1
-        if stale >= int(p["patience"]) or time.perf_counter() - began > budget:
+        out_of_budget = steps >= max_steps or time.perf_counter() - began > budget
+        if stale >= int(p["patience"]) or out_of_budget:
             break
     return steps, best_state

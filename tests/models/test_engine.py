@@ -84,6 +84,22 @@ def test_budget_stops_training() -> None:
     assert report.steps == 1 and report.epochs == 1
 
 
+@pytest.mark.parametrize("steps", [1, 7, 13])
+def test_step_budget_takes_exactly_that_many_steps(steps: int) -> None:
+    # epochs x steps_per_epoch = 4 would stop sooner: the step budget sets the epochs
+    model = create_model("resstf_prior", bands=BANDS, size="tiny", budget_steps=steps, patience=100)
+    report = model.fit(gain_error_scenes(), bands=BANDS, progress=False)
+    assert report.steps == steps and report.epochs == -(-steps // 2)
+
+
+def test_step_budget_is_shared_between_resstf_streams() -> None:
+    s = gain_error_scenes(n_dates=3)
+    model = create_model("resstf", bands=BANDS, size="tiny", budget_steps=9, patience=100)
+    report = model.fit(s, bands=BANDS, progress=False)
+    assert [v["steps"] for v in report.notes["streams"].values()] == [3, 3, 3]
+    assert model.params["budget_steps"] == 9
+
+
 def test_tasks_match_the_prediction_gaps() -> None:
     s = gain_error_scenes(n_dates=4)
     pairs = {(t.refs[0].date, t.target.date) for t in make_tasks(s, 1)}
