@@ -95,14 +95,14 @@ class Edcstfn(IndexChangeBlend):
         "tiny": {
             "widths": [4, 8, 8], "skip": "change", "feature_weight": 0.0, "ssim_weight": 0.8,
             "change_window": 3, "change_windows": [1, 3],
-            "val_split": "date", "blend": "auto", "date_fallback": "rows",
+            "val_split": "date", "blend": "auto", "date_fallback": "blocks",
             "weight_radius": 2,
             "epochs": 2, "steps_per_epoch": 2, "batch_size": 2, "patch": 16,
         },
         "full": {
             "widths": [32, 64, 128], "skip": "change", "feature_weight": 0.0, "ssim_weight": 0.8,
             "change_window": 65, "change_windows": [1, 9, 17, 33, 65],
-            "val_split": "date", "blend": "auto", "date_fallback": "rows",
+            "val_split": "date", "blend": "auto", "date_fallback": "blocks",
             "weight_radius": 16,
             "epochs": 30, "steps_per_epoch": 20, "batch_size": 4, "patch": 128, "lr": 5e-4,
             "patience": 6, "budget_s": 300, "budget_s_gpu": 1800,

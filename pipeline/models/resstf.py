@@ -10,8 +10,8 @@ image* ``M_k`` (same-date pairs: so one pair suffices); at the target date it
 predicts ``L_t^k = M_t + f_k(M_t)``. One network per reference pair
 (``self.net`` is a ``ModuleDict`` keyed by the pair's ISO date; a reference
 date without its own network uses the one trained on the nearest pair).
-Each stream trains on its own pair with held-back spatial blocks (rows) for
-early stopping; the time and step budgets are shared equally between streams.
+Each stream trains on its own pair with held-back spatial blocks spread over
+the image for early stopping (the best state, the untrained start included, is kept); the time and step budgets are shared equally between streams.
 
 Two streams are blended per pixel with the paper's temporal weights
 ``w_k = (1/v_k) / sum_j(1/v_j)``, ``v_k`` the mean absolute change of
@@ -136,12 +136,13 @@ class ResStf(IndexChangeBlend):
         "tiny": {
             "depth": 4, "width": 8, "weight_radius": 2, "blend": "index", "optimizer": "adamw",
             "epochs": 2, "steps_per_epoch": 2, "batch_size": 2, "patch": 16,
-            "stream_dates": [],
+            "stream_dates": [], "val_split": "blocks",
         },
         "full": {
             "depth": 18, "width": 64, "weight_radius": 16, "blend": "index", "optimizer": "adamw",
             "epochs": 30, "steps_per_epoch": 20, "batch_size": 4, "patch": 128, "lr": 3e-4,
             "patience": 6, "budget_s": 300, "budget_s_gpu": 1800, "stream_dates": [],
+            "val_split": "blocks",
         },
     }  # fmt: skip
 
@@ -254,7 +255,7 @@ def _combine(reports: Sequence[FitReport], pairs: Sequence[Scene]) -> FitReport:
         steps=sum(r.steps for r in reports),
         start_val_rmse=rms([r.start_val_rmse for r in reports]),
         end_val_rmse=end,
-        validation="held-back rows of each pair",
+        validation=f"{reports[0].validation} of each pair",
         task="same-date residual L - M, one network per pair",
         notes={"streams": streams},
     )

@@ -36,13 +36,13 @@ class ResStfPrior(IndexChangeBlend):
         "tiny": {
             "depth": 4, "width": 8, "weight_radius": 2, "stream_input": "pair",
             "change_window": 3, "change_windows": [1, 3],
-            "val_split": "date", "blend": "auto", "date_fallback": "rows",
+            "val_split": "date", "blend": "auto", "date_fallback": "blocks",
             "epochs": 2, "steps_per_epoch": 2, "batch_size": 2, "patch": 16,
         },
         "full": {
             "depth": 18, "width": 64, "weight_radius": 16, "stream_input": "pair",
             "change_window": 65, "change_windows": [1, 9, 17, 33, 65],
-            "val_split": "date", "blend": "auto", "date_fallback": "rows",
+            "val_split": "date", "blend": "auto", "date_fallback": "blocks",
             "epochs": 30, "steps_per_epoch": 20, "batch_size": 4, "patch": 128, "lr": 3e-4,
             "patience": 6, "budget_s": 300, "budget_s_gpu": 1800,
         },

@@ -10,9 +10,12 @@
 2. **validation** — on the held-back ``val`` pairs when given; otherwise, with
    ``val_split = "date"`` and at least three pairs, on one held-back *date* (the
    interior pair nearest the middle, predicted from its nearest remaining pairs:
-   the situation of a real target); otherwise on held-back spatial blocks (the
-   bottom ``val_fraction`` of the rows, never a training core). The validation
-   loss is the masked MSE on a fixed grid of patches.
+   the situation of a real target); otherwise (``date_fallback``, or ``val_split``
+   itself) on held-back spatial blocks: ``"blocks"`` = square blocks spread over
+   the whole image (``val_fraction`` of it), whose labels never reach a training
+   loss, scored on the tasks with the shortest gaps (nearest the gaps a fused day
+   has); ``"rows"`` = the bottom ``val_fraction`` of the rows, never a training
+   core. The validation loss is the masked MSE on a fixed grid of patches.
 3. **standardisation** — per-band mean/std of the training pairs' fine images
    (:meth:`~pipeline.models._torch.TorchFusionModel.set_band_stats`).
 4. **start selection** — ``model.select_start(score)`` may pick among untrained
@@ -53,7 +56,15 @@ import torch
 from pipeline.errors import InputError
 from pipeline.models.base import FitReport, Scene
 from pipeline.models.losses import masked_mse
-from pipeline.models.patches import Batch, PatchSampler, Task, make_tasks, same_date_tasks
+from pipeline.models.patches import (
+    Batch,
+    PatchSampler,
+    Task,
+    held_blocks,
+    make_tasks,
+    same_date_tasks,
+    shortest_gap_tasks,
+)
 from pipeline.progress import progress_bar
 
 if TYPE_CHECKING:
@@ -119,12 +130,49 @@ def plan(model: TorchFusionModel, pairs: Sequence[Scene], val: Sequence[Scene]) 
         held = PatchSampler(val_tasks, size, (0, height), seed=seed + 1, **opts)
         where = "date " + ", ".join(v.date.isoformat() for v in val)
         return Plan(train, held, pairs, val, task, where, epochs)
+    fallback = p.get("date_fallback", "rows") if p.get("val_split") == "date" else p["val_split"]
+    if fallback == "blocks":
+        return _block_plan(model, tasks, pairs, task, epochs)
     cut = round(height * (1.0 - float(p["val_fraction"])))
     if cut < 4 or height - cut < 4:
         raise InputError(f"image height {height} is too small to hold back validation rows")
     train = PatchSampler(tasks, size, (0, cut), seed=seed, augment=p["augment"], **opts)
     held = PatchSampler(tasks, size, (cut, height), seed=seed + 1, **opts)
     return Plan(train, held, pairs, val, task, f"held-back rows {cut}-{height}", epochs)
+
+
+def _block_plan(
+    model: TorchFusionModel, tasks: list[Task], pairs: list[Scene], task: str, epochs: int
+) -> Plan:
+    """Validation on held-back blocks spread over the image (module doc, step 2).
+
+    The blocks' labels never reach a training loss; they are scored on the tasks
+    whose gaps are the shortest (nearest the gaps a fused day has). Block side:
+    half the training core (at least 8 px), so even a 400 px scene holds many.
+    """
+    p = model.params
+    shape = pairs[0].coarse.shape[1:]
+    size, seed = int(p["patch"]), int(p["seed"])
+    margin = max(0, min(model.halo, (min(shape) - 1) // 2))
+    block = max(8, min(size, min(shape) - 2 * margin) // 2)
+    if min(shape) - 2 * margin < block:
+        raise InputError(
+            f"image {shape[0]} x {shape[1]} px is too small to hold back validation blocks "
+            f"of {block} px inside the model's {margin} px context; use a larger area"
+        )
+    held = held_blocks(shape, block, margin, float(p["val_fraction"]))
+    mask = np.zeros(shape, bool)
+    for y, x in held:
+        mask[y : y + block, x : x + block] = True
+    opts = {"min_valid": p["min_valid"], "margin": model.halo}
+    train = PatchSampler(
+        tasks, size, (0, shape[0]), seed=seed, augment=p["augment"], holdout=mask, **opts
+    )
+    val_tasks = shortest_gap_tasks(tasks)
+    held_sampler = PatchSampler(val_tasks, block, (0, shape[0]), seed=seed + 1, cores=held, **opts)
+    gaps = sorted({abs((r.date - t.target.date).days) for t in val_tasks for r in t.refs})
+    where = f"held-back blocks ({len(held)} of {block} px; gap {', '.join(map(str, gaps))} d)"
+    return Plan(train, held_sampler, pairs, [], task, where, epochs)
 
 
 def validate(model: TorchFusionModel, batches: Sequence[Batch]) -> float:

@@ -10,7 +10,7 @@ import torch
 
 from pipeline.models import FusionInput, Scene, create_model
 from pipeline.models.patches import PatchSampler, augment, make_tasks, same_date_tasks
-from pipeline.models.training import schedule
+from pipeline.models.training import plan, schedule
 
 NETS = ["resstf_prior", "edcstfn"]
 BANDS = ("g", "r", "n")
@@ -61,7 +61,7 @@ def test_never_zero_steps_with_few_dates(name: str, n_pairs: int, task: str) -> 
     model = create_model(name, bands=BANDS, size="tiny")
     report = model.fit(s, bands=BANDS, progress=False)
     assert report.steps > 0 and report.task.startswith(task)
-    assert report.validation.startswith("held-back rows")
+    assert report.validation.startswith("held-back blocks")
     assert report.start_val_rmse is not None and report.end_val_rmse <= report.start_val_rmse
     assert model.params["band_std"] is not None and len(model.params["band_mean"]) == 3
 
@@ -82,6 +82,29 @@ def test_budget_stops_training() -> None:
     model = create_model("resstf_prior", bands=BANDS, size="tiny", budget_s=0, epochs=50)
     report = model.fit(gain_error_scenes(), bands=BANDS, progress=False)
     assert report.steps == 1 and report.epochs == 1
+
+
+def test_held_back_blocks_spread_and_never_in_a_training_loss() -> None:
+    s = gain_error_scenes(n_dates=3, size=64)
+    s = [s[0], s[1], Scene(s[2].date + dt.timedelta(days=40), s[2].coarse, s[2].fine)]
+    model = create_model("resstf_prior", bands=BANDS, size="tiny", val_split="blocks")
+    setup = plan(model, s, ())
+    held = setup.held.cores
+    assert held and len({y for y, _ in held}) > 1 and len({x for _, x in held}) > 1
+    block = setup.held.core
+    for y, x in held:  # the training sampler's labels are invalid on every held block
+        assert not any(v[y : y + block, x : x + block].any() for v in setup.train.valid)
+    # scored on the shortest-gap tasks only (16 d), never the 56-day one
+    gaps = {abs((t.refs[0].date - t.target.date).days) for t in setup.held.tasks}
+    assert gaps == {16} and "gap 16 d" in setup.validation
+
+
+def test_early_stopping_keeps_the_start_when_training_only_hurts() -> None:
+    model = create_model("resstf_prior", bands=BANDS, size="tiny", lr=5.0, budget_steps=6)
+    report = model.fit(gain_error_scenes(n_dates=2), bands=BANDS, progress=False)
+    assert report.steps == 6 and report.end_val_rmse == report.start_val_rmse
+    for name, value in model.net.state_dict().items():
+        assert torch.equal(value, model.start_state[name])
 
 
 @pytest.mark.parametrize("steps", [1, 7, 13])
@@ -126,7 +149,7 @@ def test_full_presets_use_large_patches_and_budgets() -> None:
     for name in (*NETS, "resstf"):
         params = create_model(name, bands=BANDS, size="full").params
         assert params["patch"] >= 128 and params["budget_s"] <= 360
-        assert params.get("date_fallback", "rows") == "rows"
+        assert params.get("date_fallback", "rows") in ("rows", "blocks")  # never "start"
 
 
 def test_schedule_warms_up_then_decays() -> None:
