@@ -11,7 +11,8 @@ predicts ``L_t^k = M_t + f_k(M_t)``. One network per reference pair
 (``self.net`` is a ``ModuleDict`` keyed by the pair's ISO date; a reference
 date without its own network uses the one trained on the nearest pair).
 Each stream trains on its own pair with held-back spatial blocks spread over
-the image for early stopping (the best state, the untrained start included, is kept); the time and step budgets are shared equally between streams.
+the image for early stopping (the best state, the untrained start included, is
+kept); the time and step budgets are shared equally between streams.
 
 Two streams are blended per pixel with the paper's temporal weights
 ``w_k = (1/v_k) / sum_j(1/v_j)``, ``v_k`` the mean absolute change of
