@@ -23,10 +23,11 @@
 5. **patches** — cores of ``patch`` px (>= 128 in the ``full`` presets) with a
    context margin of the model's ``halo`` that feeds the network but not the
    loss; random 90-degree rotations and flips (``augment``).
-6. **optimisation** — AdamW, linear warm-up then cosine decay to 1/10 of ``lr``
-   over the planned steps; early stopping after ``patience`` epochs without
-   improvement, restoring the best weights (the untrained network is epoch 0,
-   so a zero-initialised head never ends worse than its start on held-back data).
+6. **optimisation** — AdamW, linear warm-up (``warmup_steps``, at most a tenth
+   of the planned steps) then cosine decay to 1/10 of ``lr`` over the planned
+   steps; early stopping after ``patience`` epochs without improvement,
+   restoring the best weights (the untrained network is epoch 0, so a
+   zero-initialised head never ends worse than its start on held-back data).
 7. **budget** — ``budget_s`` seconds of training on CPU, ``budget_s_gpu`` on CUDA
    (None = no limit); the epoch in progress finishes at its next step.
    ``budget_steps`` sets the optimiser steps (None = ``epochs x steps_per_epoch``;
@@ -295,7 +296,10 @@ def _train(
     optimizer = make_optimizer(model)
     max_steps = planned_steps(model, setup.epochs)
     epochs = math.ceil(max_steps / max(per_epoch, 1))
-    lr_schedule = schedule(optimizer, int(p["warmup_steps"]), max_steps)
+    # a short budget must not be spent warming up: at most a tenth of the steps
+    # (2-5 steps inside a 20-step warm-up left ResStf at its start, issue 14)
+    warmup = min(int(p["warmup_steps"]), max(1, max_steps // 10))
+    lr_schedule = schedule(optimizer, warmup, max_steps)
     best, stale, steps, best_state = history[0]["val_loss"], 0, 0, None
     budget, began = budget_seconds(model), time.perf_counter()
     bar = progress_bar(

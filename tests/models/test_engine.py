@@ -78,6 +78,38 @@ def test_training_lowers_held_back_error_from_the_start(name: str) -> None:
     assert report.end_val_rmse < 0.9 * report.start_val_rmse
 
 
+def unmixing_scenes(n_dates: int = 6, size: int = 48, block: int = 4) -> list[Scene]:
+    """Two classes in 2-px fields; only vegetation changes; MODIS = 4 x 4 block means.
+
+    The smoothed-change start gives every fine pixel its coarse pixel's mean
+    change; the truth is that change unmixed by class (ESTARFM's premise).
+    """
+    rng = np.random.default_rng(0)
+    veg = (rng.random((size // 2, size // 2)) < 0.5).repeat(2, 0).repeat(2, 1)
+    soil, plant = np.array([0.10, 0.12, 0.20]), np.array([0.05, 0.04, 0.35])
+    base = np.where(veg, plant[:, None, None], soil[:, None, None])
+    scenes = []
+    for k in range(n_dates):
+        fine = (base + veg * 0.03 * k * np.array([-0.2, -0.5, 1.0])[:, None, None]).astype(
+            np.float32
+        )
+        means = fine.reshape(3, size // block, block, size // block, block).mean((2, 4))
+        coarse = means.repeat(block, 1).repeat(block, 2).astype(np.float32)
+        scenes.append(Scene(dt.date(2001, 5, 1) + dt.timedelta(days=16 * k), coarse, fine))
+    return scenes
+
+
+@pytest.mark.parametrize("name", NETS)
+def test_training_unmixes_the_coarse_change_by_class(name: str) -> None:
+    model = create_model(
+        name, bands=BANDS, size="tiny", change_window=1, change_windows=[1],
+        epochs=10, steps_per_epoch=10, batch_size=4, patch=24, lr=3e-3, warmup_steps=5,
+    )  # fmt: skip
+    report = model.fit(unmixing_scenes(), bands=BANDS, progress=False)
+    assert report.validation.startswith("date")
+    assert report.end_val_rmse < 0.7 * report.start_val_rmse
+
+
 def test_budget_stops_training() -> None:
     model = create_model("resstf_prior", bands=BANDS, size="tiny", budget_s=0, epochs=50)
     report = model.fit(gain_error_scenes(), bands=BANDS, progress=False)
@@ -113,6 +145,15 @@ def test_step_budget_takes_exactly_that_many_steps(steps: int) -> None:
     model = create_model("resstf_prior", bands=BANDS, size="tiny", budget_steps=steps, patience=100)
     report = model.fit(gain_error_scenes(), bands=BANDS, progress=False)
     assert report.steps == steps and report.epochs == -(-steps // 2)
+
+
+def test_short_budget_is_not_spent_warming_up() -> None:
+    # a 20-step warm-up inside a 10-step budget left ResStf at its start (issue 14)
+    model = create_model(
+        "resstf", bands=BANDS, size="tiny", budget_steps=10, warmup_steps=20, lr=1e-3
+    )
+    report = model.fit(gain_error_scenes(n_dates=1), bands=BANDS, progress=False)
+    assert report.history[1]["lr"] > 0.5e-3
 
 
 def test_step_budget_is_shared_between_resstf_streams() -> None:
