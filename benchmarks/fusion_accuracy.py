@@ -19,8 +19,8 @@ figures do not depend on how busy the machine is. Without it, ``--budget`` is
 the CPU training budget in seconds per learned model (the ``full`` presets'
 ``budget_s`` is 300; a GPU uses ``budget_s_gpu``). ``--patch`` overrides the
 learned models' training core (the presets' 128 px; the CPU cost of a step
-grows with the square of core + context). ``--jobs`` evaluates the datasets in
-that many processes (each with ``FUSION_THREADS / jobs`` torch threads). The
+grows with the square of core + context). ``--jobs`` evaluates the (dataset,
+model) cases in that many processes (each ``FUSION_THREADS / jobs`` torch threads). The
 synthetic world (160 x 160 px, eleven clear Landsat dates 2024-06..08, target
 07-18) is generated into a temporary folder unless ``--no-synthetic``.
 Environment: ``STARFM_WINDOW`` (default 15), ``FUSION_THREADS`` (default 2).
@@ -90,36 +90,39 @@ def synthetic_manifest(folder: Path) -> Path | None:
     return export_manifest(world, folder / "export", dates=dates, bands=("green", "red", "nir"))
 
 
-def run_dataset(
-    dataset: str, manifest: Path, models: list[str], args: argparse.Namespace, threads: int
-) -> dict[str, Evaluation]:
-    """Evaluate every model on one manifest; prints one line per row (models dropped)."""
+def run_one(
+    dataset: str, manifest: Path, model: str, args: argparse.Namespace, threads: int
+) -> Evaluation:
+    """Evaluate one model on one manifest; prints its row (the fitted model is dropped)."""
     import torch
 
     torch.set_num_threads(threads)
-    results: dict[str, Evaluation] = {}
-    for model in models:
-        ev = evaluate(manifest, model, size=MODELS[model], **params_for(model, args))
-        results[model] = dataclasses.replace(ev, model=None)  # picklable, small
-        o, t = ev.result["overall"], ev.result.get("training", {})
-        steps = f" steps {t['steps']} start {t['start']['rmse']:.4f}" if t else ""
-        print(f"{dataset:18s} {model:22s} rmse {o['rmse']:.4f} cc {o['cc']:.4f}{steps}", flush=True)
-    return results
+    ev = evaluate(manifest, model, size=MODELS[model], **params_for(model, args))
+    o, t = ev.result["overall"], ev.result.get("training", {})
+    steps = f" steps {t['steps']} start {t['start']['rmse']:.4f}" if t else ""
+    print(f"{dataset:18s} {model:22s} rmse {o['rmse']:.4f} cc {o['cc']:.4f}{steps}", flush=True)
+    return dataclasses.replace(ev, model=None)  # picklable, small
 
 
 def run_all(
     manifests: dict[str, Path], models: list[str], args: argparse.Namespace, threads: int
 ) -> dict[str, dict[str, Evaluation]]:
-    """Every dataset, in ``args.jobs`` processes; results in the manifests' order."""
-    jobs = max(1, min(int(args.jobs), len(manifests)))
+    """Every (dataset, model) in ``args.jobs`` processes; results in the given order."""
+    cases = [(d, m, model) for d, m in manifests.items() for model in models]
+    jobs = max(1, min(int(args.jobs), len(cases)))
     per_job = max(1, threads // jobs)
+    results: dict[str, dict[str, Evaluation]] = {d: {} for d in manifests}
     if jobs == 1:
-        return {d: run_dataset(d, m, models, args, per_job) for d, m in manifests.items()}
+        for d, m, model in cases:
+            results[d][model] = run_one(d, m, model, args, per_job)
+        return results
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {
-            d: pool.submit(run_dataset, d, m, models, args, per_job) for d, m in manifests.items()
-        }
-        return {d: f.result() for d, f in futures.items()}
+        futures = [
+            (d, model, pool.submit(run_one, d, m, model, args, per_job)) for d, m, model in cases
+        ]
+        for d, model, future in futures:
+            results[d][model] = future.result()
+    return results
 
 
 def _training_cells(r: dict[str, Any]) -> str:
@@ -144,6 +147,13 @@ def table(dataset: str, by_model: dict[str, Evaluation]) -> list[str]:
         f"### {dataset} (target {any_result['target_date']}; best naive baseline "
         f"`{best['model']}`: RMSE {best['rmse']:.4f}, CC {best['cc']:.4f})",
         "",
+        "Naive baselines on the same target from the same references: "
+        + "; ".join(
+            f"`{n}` {b['rmse']:.4f} / {b['cc']:.4f}"
+            for n, b in sorted(any_result["baselines"].items(), key=lambda kv: kv[1]["rmse"])
+        )
+        + " (RMSE / CC).",
+        "",
         "| model | params | " + " | ".join(COLUMNS) + " | RMSE gain vs best naive "
         "| start RMSE | training gain | steps | held-back RMSE | train s | predict s |",
         "|" + "---|" * (len(COLUMNS) + 9),
@@ -162,7 +172,9 @@ def goal_lines(results: dict[str, dict[str, Evaluation]]) -> list[str]:
     """Targets of issue 14: learned models beat every naive model (goal >= 10 % RMSE)."""
     lines = []
     for dataset, by_model in results.items():
-        naive = [by_model[n].result["overall"] for n in NAIVE_MODELS if n in by_model]
+        # every result carries the naive baselines on the same target (runner.baseline_rows)
+        naive = list(next(iter(by_model.values())).result.get("baselines", {}).values())
+        naive += [by_model[n].result["overall"] for n in NAIVE_MODELS if n in by_model]
         if not naive:
             continue
         best_rmse, best_cc = min(o["rmse"] for o in naive), max(o["cc"] for o in naive)

@@ -67,6 +67,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "budget_s": None,
     "budget_s_gpu": None,
     "budget_steps": None,
+    "val_blocks": 16,
     "band_mean": None,
     "band_std": None,
 }

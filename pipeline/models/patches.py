@@ -127,14 +127,15 @@ def augment(items: tuple[np.ndarray, ...], k: int, flip: bool) -> tuple[np.ndarr
 
 
 def held_blocks(
-    shape: tuple[int, int], block: int, margin: int, fraction: float
+    shape: tuple[int, int], block: int, margin: int, fraction: float, most: int | None = None
 ) -> list[tuple[int, int]]:
     """Top-left corners of square held-back blocks spread over the whole image.
 
     Blocks of ``block`` px tile the image inside a ``margin`` border; every
     ``round(1 / fraction)``-th block along a diagonal pattern is held back, so
     held-back pixels sample every part of the scene (a bottom strip of rows may
-    be one landscape). At least one block is held back.
+    be one landscape). At least one block is held back; at most ``most`` (evenly
+    thinned: each validation pass costs a forward pass over every block).
     """
     height, width = shape
     ys = range(margin, height - margin - block + 1, block)
@@ -142,7 +143,11 @@ def held_blocks(
     period = max(2, round(1.0 / max(fraction, 1e-6)))
     cells = [(i, j, y, x) for i, y in enumerate(ys) for j, x in enumerate(xs)]
     held = [(y, x) for i, j, y, x in cells if (i + 2 * j) % period == 0]
-    return held or [(y, x) for _, _, y, x in cells[len(cells) // 2 : len(cells) // 2 + 1]]
+    held = held or [(y, x) for _, _, y, x in cells[len(cells) // 2 : len(cells) // 2 + 1]]
+    if most is not None and len(held) > most:
+        keep = np.linspace(0, len(held) - 1, most).round().astype(int)
+        held = [held[k] for k in keep]
+    return held
 
 
 def shortest_gap_tasks(tasks: Sequence[Task]) -> list[Task]:

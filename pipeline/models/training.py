@@ -149,7 +149,8 @@ def _block_plan(
 
     The blocks' labels never reach a training loss; they are scored on the tasks
     whose gaps are the shortest (nearest the gaps a fused day has). Block side:
-    half the training core (at least 8 px), so even a 400 px scene holds many.
+    half the training core (at least 8 px), so even a 400 px scene holds many;
+    at most ``val_blocks`` of them (None = all) bound the cost of a validation pass.
     """
     p = model.params
     shape = pairs[0].coarse.shape[1:]
@@ -161,7 +162,8 @@ def _block_plan(
             f"image {shape[0]} x {shape[1]} px is too small to hold back validation blocks "
             f"of {block} px inside the model's {margin} px context; use a larger area"
         )
-    held = held_blocks(shape, block, margin, float(p["val_fraction"]))
+    most = p.get("val_blocks")
+    held = held_blocks(shape, block, margin, float(p["val_fraction"]), most)
     mask = np.zeros(shape, bool)
     for y, x in held:
         mask[y : y + block, x : x + block] = True
