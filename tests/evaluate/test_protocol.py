@@ -41,6 +41,13 @@ def test_learned_model_reports_start_gain_and_steps(tmp_path: Path, capsys) -> N
     assert training["gain_over_start"] == pytest.approx(expected)
 
 
+def test_budget_steps_flag_sets_the_steps(tmp_path: Path, capsys) -> None:
+    path = _write(tmp_path, _world(tmp_path))
+    args = ["evaluate", str(path), "--model", "resstf_prior", "--budget-steps", "3", "--json"]
+    code = main(args)
+    assert code == 0 and json.loads(capsys.readouterr().out)["training"]["steps"] == 3
+
+
 def test_fitfc_takes_the_manifest_ratio(tmp_path: Path) -> None:
     path = _write(tmp_path, _world(tmp_path, coarse_size=4))  # 8 fine px per coarse px
     assert load_manifest(path).ratio == 8
