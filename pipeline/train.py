@@ -69,13 +69,17 @@ def pair_scenes(cubes: Cubes) -> list[Scene]:
     ]
 
 
-def _params(spec: ModelSpec, name: str) -> dict[str, Any]:
+def _params(spec: ModelSpec, name: str, ratio: int | None = None) -> dict[str, Any]:
     """Constructor parameters of model ``name`` under ``spec``.
 
     Trainable models get the spec's training settings (epochs, patch, batch size,
     seed); ``spec.params`` belong to ``spec.name`` and go to that model only.
+    Models that need the coarse ratio (``needs_ratio``, Fit-FC) get ``ratio``
+    (the grid's ``coarse_factor``) unless the params set it.
     """
     params = dict(spec.params) if name == spec.name else {}
+    if ratio is not None and getattr(model_class(name), "needs_ratio", False):
+        params.setdefault("ratio", ratio)
     if model_class(name).trainable:
         train = {"epochs": spec.epochs, "patch": spec.patch_size, "batch_size": spec.batch_size}
         params = {**train, "seed": spec.seed, **params}
@@ -96,7 +100,8 @@ def select_for(cfg: RunConfig, scenes: list[Scene]) -> SelectionResult:
             f"model selection needs >= 3 clear pairs, found {len(scenes)} over region "
             f"{cfg.region.name!r}; widen time.start..time.end or time.search_margin_days"
         )
-    params = {name: _params(spec, name) for name in spec.candidates}
+    factor = cfg.grid.coarse_factor
+    params = {name: _params(spec, name, factor) for name in spec.candidates}
     return select_model(
         scenes, spec.candidates, cfg.bands, spec.size,
         ratio=1.0 / cfg.grid.coarse_factor, params=params, max_folds=spec.select_folds,
@@ -129,7 +134,7 @@ def model_dir_for(cfg: RunConfig, cubes: Cubes, root: Path, *, progress: bool = 
     if spec.select:
         selection = select_for(cfg, scenes)
         name = selection.choice
-    model = create_model(name, cfg.bands, spec.size, **_params(spec, name))
+    model = create_model(name, cfg.bands, spec.size, **_params(spec, name, cfg.grid.coarse_factor))
     if model.trainable:
         model.fit(scenes, bands=cfg.bands, progress=progress)
     tmp = target.with_name(target.name + ".tmp")

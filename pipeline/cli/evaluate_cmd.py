@@ -33,6 +33,13 @@ def evaluate(
         float | None,
         typer.Option(help="Training time budget in seconds (default: the preset's CPU/GPU one)."),
     ] = None,
+    budget_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--budget-steps",
+            help="Optimiser steps per trained model (load-independent; overrides epochs).",
+        ),
+    ] = None,
     folds: Annotated[
         bool, typer.Option("--folds", help="Predict every date from the others (>= 3 dates).")
     ] = False,
@@ -46,6 +53,8 @@ def evaluate(
     params: dict[str, Any] = {} if budget is None else {"budget_s": budget}
     if epochs is not None:
         params["epochs"] = epochs
+    if budget_steps is not None:
+        params["budget_steps"] = budget_steps
     if folds:
         _folds(manifest, model, size, {**params, "coregister": coregister}, as_json)
         return

@@ -29,7 +29,7 @@ from pipeline.metrics import score
 from pipeline.models.base import FusionInput, FusionModel, Prediction, Scene
 from pipeline.models.baselines import NAIVE_MODELS
 from pipeline.models.pairs import choose_scenes
-from pipeline.models.registry import create_model
+from pipeline.models.registry import create_model, model_class
 
 #: Metrics kept for the baseline and start rows (the full set is in ``overall``).
 SHORT = ("rmse", "cc", "ssim")
@@ -139,6 +139,8 @@ def evaluate_on(
     target = scene_on(dataset, target_date)
     pairs = [s for s in dataset.scenes if s.fine is not None and s.date != target.date]
     check_scorable(dataset, target, pairs)
+    if getattr(model_class(model_name), "needs_ratio", False):
+        params.setdefault("ratio", round(manifest.ratio))  # the grids', not a default 16
     model = create_model(model_name, bands=manifest.bands, size=size, **params)
     if len(pairs) < min(model.n_refs):
         raise InputError(

@@ -66,6 +66,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "warmup_steps": 20,
     "budget_s": None,
     "budget_s_gpu": None,
+    "budget_steps": None,
+    "val_blocks": 16,
     "band_mean": None,
     "band_std": None,
 }
@@ -138,6 +140,40 @@ class TorchFusionModel:
     def unscale(self, residual: Tensor) -> Tensor:
         """(N, B, h, w) network output in std units -> reflectance (float32)."""
         return residual.float() * self._stats(residual)[1]
+
+    def pair_features(
+        self, ref_c: Tensor, ref_f: Tensor, tgt_c: Tensor, window: int
+    ) -> tuple[Tensor, Tensor]:
+        """Inputs of a network that corrects ``fine ref + smoothed coarse change``.
+
+        Returns ``(features, base)``: ``base`` = ``ref_f + box_window(tgt_c - ref_c)``
+        (N, B, h, w) reflectance, and ``features`` (N, 6B + B^2, h, w) float32:
+        ``z(tgt_c), z(ref_f), z(ref_c)`` (standardised), the differences
+        ``tgt_c - ref_c``, ``ref_f - ref_c`` and the smoothed change ``s`` in band-std
+        units, and every product ``(ref_f - ref_c)_i * s_j``. The products are what
+        unmixing needs and a ReLU stack cannot form from sums: how a fine pixel
+        departs from its coarse pixel (its class, its greenness) scales the coarse
+        change it shares (ESTARFM's conversion coefficients), band by band.
+        """
+        smoothed = smoothed_change(tgt_c, ref_c, window)
+        deviation = self.scale_difference(ref_f - ref_c)
+        change = self.scale_difference(smoothed)
+        products = (deviation[:, :, None] * change[:, None]).flatten(1, 2)
+        features = [
+            self.standardise(tgt_c),
+            self.standardise(ref_f),
+            self.standardise(ref_c),
+            self.scale_difference(tgt_c - ref_c),
+            deviation,
+            change,
+            products,
+        ]
+        return torch.cat(features, dim=1), ref_f + smoothed
+
+    @staticmethod
+    def pair_feature_count(n_bands: int) -> int:
+        """Channels of :meth:`pair_features` for ``n_bands`` bands."""
+        return 6 * n_bands + n_bands * n_bands
 
     def trunk(self, module: nn.Module, *inputs: Tensor) -> Tensor:
         """Run ``module`` under bf16 autocast on CUDA (only there); float32 out."""

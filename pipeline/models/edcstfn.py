@@ -8,9 +8,11 @@ the two feature maps summed and decoded (128 -> 64 -> 32 -> bands). ~0.28 M
 parameters at 6 bands; all 3x3 stride 1, so the receptive-field radius is 6.
 
 Inputs: ``[coarse ref, fine ref, coarse target, coarse target - coarse ref,
-fine ref - coarse ref]``, each standardised per band from the training pairs
-(the two differences explicit and float32); He-initialised, bf16 (CUDA) only
-inside the network; the decoder's last layer starts at zero.
+fine ref - coarse ref]`` (the paper's, standardised per band from the training
+pairs, the differences explicit and float32), plus the smoothed coarse change
+``s`` of the skip and the products ``(fine ref - coarse ref)_i * s_j`` so the
+residual encoder can unmix the change by fine-pixel class (an addition);
+He-initialised, bf16 (CUDA) only inside the network; the decoder's last layer starts at zero.
 
 Loss: ``reflectance MSE (band-std units) + feature_weight * feature MSE +
 ssim_weight * (1 - MS-SSIM)`` (the paper: MSE + feature + 0.8 (1 - MS-SSIM)).
@@ -47,7 +49,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from pipeline.models._torch import conv, he_init, smoothed_change
+from pipeline.models._torch import conv, he_init
 from pipeline.models.losses import masked_mse, ms_ssim_loss
 from pipeline.models.patches import Batch
 from pipeline.models.resstf import IndexChangeBlend
@@ -67,14 +69,15 @@ class EdcstfnNet(nn.Module):
 
     The residual encoder ends without a ReLU, as in the reference code: change
     features must be able to go negative (a decrease in reflectance). Its input
-    is ``[coarse ref, fine ref, coarse target, coarse change, fine - coarse]``
-    (the last two explicit, float32), all standardised per band.
+    is :meth:`~pipeline.models._torch.TorchFusionModel.pair_features` (``c_in``
+    channels: the images standardised, the differences and the smoothed change in
+    band-std units, float32, and their products for unmixing).
     """
 
-    def __init__(self, n_bands: int, widths: tuple[int, int, int]) -> None:
+    def __init__(self, n_bands: int, widths: tuple[int, int, int], c_in: int) -> None:
         super().__init__()
         self.fine_encoder = _stack(n_bands, widths, last_relu=True)
-        self.residual_encoder = _stack(5 * n_bands, widths, last_relu=False)
+        self.residual_encoder = _stack(c_in, widths, last_relu=False)
         self.decoder = _stack(widths[2], (widths[1], widths[0], n_bands), last_relu=False)
         he_init(self)
         nn.init.zeros_(self.decoder[-1].weight)
@@ -95,14 +98,14 @@ class Edcstfn(IndexChangeBlend):
         "tiny": {
             "widths": [4, 8, 8], "skip": "change", "feature_weight": 0.0, "ssim_weight": 0.8,
             "change_window": 3, "change_windows": [1, 3],
-            "val_split": "date", "blend": "auto", "date_fallback": "rows",
+            "val_split": "date", "blend": "auto", "date_fallback": "blocks",
             "weight_radius": 2,
             "epochs": 2, "steps_per_epoch": 2, "batch_size": 2, "patch": 16,
         },
         "full": {
             "widths": [32, 64, 128], "skip": "change", "feature_weight": 0.0, "ssim_weight": 0.8,
             "change_window": 65, "change_windows": [1, 9, 17, 33, 65],
-            "val_split": "date", "blend": "auto", "date_fallback": "rows",
+            "val_split": "date", "blend": "auto", "date_fallback": "blocks",
             "weight_radius": 16,
             "epochs": 30, "steps_per_epoch": 20, "batch_size": 4, "patch": 128, "lr": 5e-4,
             "patience": 6, "budget_s": 300, "budget_s_gpu": 1800,
@@ -113,7 +116,8 @@ class Edcstfn(IndexChangeBlend):
         if self.params["skip"] not in ("change", "none"):
             raise ValueError(f"skip must be 'change' or 'none', got {self.params['skip']!r}")
         self.loss_log: list[dict[str, float]] = []
-        return EdcstfnNet(n_bands, tuple(self.params["widths"]))  # type: ignore[arg-type]
+        widths = tuple(self.params["widths"])
+        return EdcstfnNet(n_bands, widths, self.pair_feature_count(n_bands))  # type: ignore[arg-type]
 
     def select_start(self, score: Callable[[], float]) -> None:
         """Pick ``change_window`` on the validation patches (see TorchFusionModel)."""
@@ -128,21 +132,12 @@ class Edcstfn(IndexChangeBlend):
         self, refs_coarse: Tensor, refs_fine: Tensor, tgt_coarse: Tensor, days: Tensor
     ) -> Tensor:
         ref_c, ref_f, tgt_c = refs_coarse[:, 0].float(), refs_fine[:, 0].float(), tgt_coarse.float()
-        z_ref_f = self.standardise(ref_f)
-        stacked = torch.cat(
-            [
-                self.standardise(ref_c),
-                z_ref_f,
-                self.standardise(tgt_c),
-                self.scale_difference(tgt_c - ref_c),
-                self.scale_difference(ref_f - ref_c),
-            ],
-            dim=1,
-        )
-        out = self.unscale(self.trunk(self.net, z_ref_f, stacked))
+        window = int(self.params["change_window"])
+        stacked, base = self.pair_features(ref_c, ref_f, tgt_c, window)
+        out = self.unscale(self.trunk(self.net, self.standardise(ref_f), stacked))
         if self.params["skip"] == "none":
             return out + self._stats(out)[0]  # the decoder predicts z-scores
-        return out + ref_f + smoothed_change(tgt_c, ref_c, int(self.params["change_window"]))
+        return out + base
 
     def loss(self, pred: Tensor, batch: Batch) -> Tensor:
         """Reflectance MSE (band-std units) + feature MSE + ssim_weight * (1 - MS-SSIM).

@@ -99,13 +99,16 @@ class FitFc(ClassicModel):
     size : window preset (:data:`pipeline.models.windows.PRESETS`).
     rm_window : RM window side in coarse pixels (odd; 3).
     sf_window, n_similar : SF window side in fine pixels (odd) and similar pixels kept.
-    ratio : fine pixels per coarse pixel (16).
+    ratio : fine pixels per coarse pixel: the grids' ``coarse_factor`` (model stage) or
+        the manifest's ``ratio`` (``stf evaluate``); 16 (480 m / 30 m) when not told.
     residual_window : RC interpolation box in fine pixels (odd; ``ratio + 1``).
     device : "auto" (CUDA when the worker has it), "cpu" or "cuda".
     """
 
     name: ClassVar[str] = "fitfc"
     n_refs: ClassVar[tuple[int, ...]] = (1, 2)
+    #: the model stage and ``stf evaluate`` pass the grids' coarse ratio as ``ratio``
+    needs_ratio: ClassVar[bool] = True
 
     def __init__(self, bands: tuple[str, ...], size: str = "full", **params: Any) -> None:
         params.setdefault("device", "auto")

@@ -126,6 +126,44 @@ def augment(items: tuple[np.ndarray, ...], k: int, flip: bool) -> tuple[np.ndarr
     return tuple(out)
 
 
+def held_blocks(
+    shape: tuple[int, int], block: int, margin: int, fraction: float, most: int | None = None
+) -> list[tuple[int, int]]:
+    """Top-left corners of square held-back blocks spread over the whole image.
+
+    Blocks of ``block`` px tile the image inside a ``margin`` border; every
+    ``round(1 / fraction)``-th block along a diagonal pattern is held back, so
+    held-back pixels sample every part of the scene (a bottom strip of rows may
+    be one landscape). At least one block is held back; at most ``most`` (evenly
+    thinned: each validation pass costs a forward pass over every block).
+    """
+    height, width = shape
+    ys = range(margin, height - margin - block + 1, block)
+    xs = range(margin, width - margin - block + 1, block)
+    period = max(2, round(1.0 / max(fraction, 1e-6)))
+    cells = [(i, j, y, x) for i, y in enumerate(ys) for j, x in enumerate(xs)]
+    held = [(y, x) for i, j, y, x in cells if (i + 2 * j) % period == 0]
+    held = held or [(y, x) for _, _, y, x in cells[len(cells) // 2 : len(cells) // 2 + 1]]
+    if most is not None and len(held) > most:
+        keep = np.linspace(0, len(held) - 1, most).round().astype(int)
+        held = [held[k] for k in keep]
+    return held
+
+
+def shortest_gap_tasks(tasks: Sequence[Task]) -> list[Task]:
+    """The tasks whose longest reference gap is the shortest (nearest the predicted gaps).
+
+    A fused day lies between its references, so its gaps are shorter than any
+    training task's; validating on the shortest tasks resembles prediction most.
+    """
+
+    def gap(task: Task) -> int:
+        return max(abs((r.date - task.target.date).days) for r in task.refs)
+
+    shortest = min(gap(t) for t in tasks)
+    return [t for t in tasks if gap(t) == shortest]
+
+
 class PatchSampler:
     """Random patches from tasks whose loss core lies in rows ``[row0, row1)``.
 
@@ -142,6 +180,9 @@ class PatchSampler:
         are marked invalid for the loss, so the loss sees only pixels whose whole
         receptive field is real data, as in a halo-padded prediction tile.
     augment : random 90-degree rotations and flips in :meth:`sample`.
+    holdout : (y, x) bool, True where labels are held back (never in a loss here).
+    cores : top-left corners of the only cores :meth:`grid` returns (held-back
+        blocks, side ``size``); None = cores tiling ``rows``.
     """
 
     def __init__(
@@ -154,9 +195,14 @@ class PatchSampler:
         seed: int = 0,
         margin: int = 0,
         augment: bool = False,
+        holdout: np.ndarray | None = None,
+        cores: Sequence[tuple[int, int]] | None = None,
     ) -> None:
         self.tasks = list(tasks)
         self.valid = [_valid(t) for t in self.tasks]
+        if holdout is not None:
+            self.valid = [v & ~holdout for v in self.valid]
+        self.cores = None if cores is None else list(cores)
         height, width = self.valid[0].shape
         self.margin = m = max(0, min(margin, (min(height, width) - 1) // 2))
         # cores need their whole margin inside the image
@@ -207,16 +253,18 @@ class PatchSampler:
     def grid(self) -> list[Batch]:
         """Non-overlapping cores tiling ``rows`` of every task (fixed validation set).
 
-        One batch per task; cores that do not fit whole are left out.
+        One batch per task; cores that do not fit whole are left out. With
+        ``cores`` given, exactly those (held-back blocks).
         """
         width = self.valid[0].shape[1]
         c, m, batches = self.core, self.margin, []
+        origins = self.cores or [
+            (y0, x0)
+            for y0 in range(self.rows[0], self.rows[1] - c + 1, c)
+            for x0 in range(m, width - m - c + 1, c)
+        ]
         for k in range(len(self.tasks)):
-            items = [
-                self._one(k, y0 - m, x0 - m)
-                for y0 in range(self.rows[0], self.rows[1] - c + 1, c)
-                for x0 in range(m, width - m - c + 1, c)
-            ]
+            items = [self._one(k, y0 - m, x0 - m) for y0, x0 in origins]
             items = [i for i in items if i[4].mean() > 0]
             if items:
                 batches.append(Batch(*(np.stack(a) for a in zip(*items, strict=True))))

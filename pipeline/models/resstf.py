@@ -10,8 +10,9 @@ image* ``M_k`` (same-date pairs: so one pair suffices); at the target date it
 predicts ``L_t^k = M_t + f_k(M_t)``. One network per reference pair
 (``self.net`` is a ``ModuleDict`` keyed by the pair's ISO date; a reference
 date without its own network uses the one trained on the nearest pair).
-Each stream trains on its own pair with held-back spatial blocks (rows) for
-early stopping; the time budget is shared equally between streams.
+Each stream trains on its own pair with held-back spatial blocks spread over
+the image for early stopping (the best state, the untrained start included, is
+kept); the time and step budgets are shared equally between streams.
 
 Two streams are blended per pixel with the paper's temporal weights
 ``w_k = (1/v_k) / sum_j(1/v_j)``, ``v_k`` the mean absolute change of
@@ -136,12 +137,13 @@ class ResStf(IndexChangeBlend):
         "tiny": {
             "depth": 4, "width": 8, "weight_radius": 2, "blend": "index", "optimizer": "adamw",
             "epochs": 2, "steps_per_epoch": 2, "batch_size": 2, "patch": 16,
-            "stream_dates": [],
+            "stream_dates": [], "val_split": "blocks",
         },
         "full": {
             "depth": 18, "width": 64, "weight_radius": 16, "blend": "index", "optimizer": "adamw",
             "epochs": 30, "steps_per_epoch": 20, "batch_size": 4, "patch": 128, "lr": 3e-4,
             "patience": 6, "budget_s": 300, "budget_s_gpu": 1800, "stream_dates": [],
+            "val_split": "blocks",
         },
     }  # fmt: skip
 
@@ -187,13 +189,13 @@ class ResStf(IndexChangeBlend):
         if not clear:
             raise InputError(f"model {self.name} needs at least one clear pair to train on")
         super().set_band_stats(clear)
-        budget = {k: self.params.get(k) for k in ("budget_s", "budget_s_gpu")}
+        budget = {k: self.params.get(k) for k in ("budget_s", "budget_s_gpu", "budget_steps")}
         nets, starts, reports = {}, {}, []
         self._freeze_stats = True
         try:
             for k, pair in enumerate(clear):
                 for key, total in budget.items():
-                    self.params[key] = None if total is None else float(total) / len(clear)
+                    self.params[key] = _share(total, len(clear), integer=key == "budget_steps")
                 torch.manual_seed(int(self.params["seed"]) + k)
                 self.net, self._active = (
                     nn.ModuleDict({"stream": self._stream_net(len(self.bands))}),
@@ -226,6 +228,13 @@ class ResStf(IndexChangeBlend):
         return super()._run_tiled(refs, target)
 
 
+def _share(total: float | None, parts: int, *, integer: bool) -> float | int | None:
+    """One stream's part of a budget (None = unlimited; steps stay whole, at least 1)."""
+    if total is None:
+        return None
+    return max(1, round(float(total) / parts)) if integer else float(total) / parts
+
+
 def _combine(reports: Sequence[FitReport], pairs: Sequence[Scene]) -> FitReport:
     """One report for the per-pair streams: summed steps, RMS of start/end held-back RMSE."""
 
@@ -247,7 +256,7 @@ def _combine(reports: Sequence[FitReport], pairs: Sequence[Scene]) -> FitReport:
         steps=sum(r.steps for r in reports),
         start_val_rmse=rms([r.start_val_rmse for r in reports]),
         end_val_rmse=end,
-        validation="held-back rows of each pair",
+        validation=f"{reports[0].validation} of each pair",
         task="same-date residual L - M, one network per pair",
         notes={"streams": streams},
     )

@@ -3,8 +3,11 @@
 Each stream starts from ``L_k + box(M_t - M_k)`` (the fine reference plus the
 MODIS change averaged over ``change_window`` px, chosen among ``change_windows``
 on the validation patches before training) and the 18-layer trunk learns a
-correction from ``[M_t, L_k, M_k, M_t - M_k, L_k - M_k]`` (standardised, the
-differences explicit in float32); the zero head makes the untrained model that
+correction from ``[M_t, L_k, M_k, M_t - M_k, L_k - M_k, s]`` and the products
+``(L_k - M_k)_i * s_j`` (``s`` the smoothed change; standardised, the differences
+explicit in float32; :meth:`~pipeline.models._torch.TorchFusionModel.pair_features`:
+the products let it unmix the coarse change by fine-pixel class, as ESTARFM's
+conversion coefficients do); the zero head makes the untrained model that
 start exactly. One network shared by both streams, trained on cross-date tasks
 (gap-matched, :func:`pipeline.models.patches.make_tasks`); streams blended by
 the index-change weights of :mod:`pipeline.models.resstf` or inverse time
@@ -18,10 +21,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-import torch
 from torch import Tensor, nn
 
-from pipeline.models._torch import smoothed_change
 from pipeline.models.resstf import IndexChangeBlend, ResStfNet
 
 
@@ -36,13 +37,13 @@ class ResStfPrior(IndexChangeBlend):
         "tiny": {
             "depth": 4, "width": 8, "weight_radius": 2, "stream_input": "pair",
             "change_window": 3, "change_windows": [1, 3],
-            "val_split": "date", "blend": "auto", "date_fallback": "rows",
+            "val_split": "date", "blend": "auto", "date_fallback": "blocks",
             "epochs": 2, "steps_per_epoch": 2, "batch_size": 2, "patch": 16,
         },
         "full": {
             "depth": 18, "width": 64, "weight_radius": 16, "stream_input": "pair",
             "change_window": 65, "change_windows": [1, 9, 17, 33, 65],
-            "val_split": "date", "blend": "auto", "date_fallback": "rows",
+            "val_split": "date", "blend": "auto", "date_fallback": "blocks",
             "epochs": 30, "steps_per_epoch": 20, "batch_size": 4, "patch": 128, "lr": 3e-4,
             "patience": 6, "budget_s": 300, "budget_s_gpu": 1800,
         },
@@ -53,7 +54,9 @@ class ResStfPrior(IndexChangeBlend):
             raise ValueError(
                 f"stream_input must be 'pair' or 'coarse', got {self.params['stream_input']!r}"
             )
-        c_in = 5 * n_bands if self.params["stream_input"] == "pair" else n_bands
+        c_in = (
+            self.pair_feature_count(n_bands) if self.params["stream_input"] == "pair" else n_bands
+        )
         return ResStfNet(c_in, n_bands, int(self.params["width"]), int(self.params["depth"]))
 
     def select_start(self, score: Callable[[], float]) -> None:
@@ -72,16 +75,6 @@ class ResStfPrior(IndexChangeBlend):
         if self.params["stream_input"] == "coarse":
             return tgt_coarse + self.unscale(self.trunk(self.net, self.standardise(tgt_coarse)))
         ref_c, ref_f = refs_coarse[:, 0].float(), refs_fine[:, 0].float()
-        base = ref_f + smoothed_change(tgt_coarse, ref_c, int(self.params["change_window"]))
-        # the differences the residual is about, explicit and in float32
-        x = torch.cat(
-            [
-                self.standardise(tgt_coarse),
-                self.standardise(ref_f),
-                self.standardise(ref_c),
-                self.scale_difference(tgt_coarse - ref_c),
-                self.scale_difference(ref_f - ref_c),
-            ],
-            dim=1,
-        )
+        window = int(self.params["change_window"])
+        x, base = self.pair_features(ref_c, ref_f, tgt_coarse, window)
         return base + self.unscale(self.trunk(self.net, x))

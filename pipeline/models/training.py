@@ -10,9 +10,12 @@
 2. **validation** — on the held-back ``val`` pairs when given; otherwise, with
    ``val_split = "date"`` and at least three pairs, on one held-back *date* (the
    interior pair nearest the middle, predicted from its nearest remaining pairs:
-   the situation of a real target); otherwise on held-back spatial blocks (the
-   bottom ``val_fraction`` of the rows, never a training core). The validation
-   loss is the masked MSE on a fixed grid of patches.
+   the situation of a real target); otherwise (``date_fallback``, or ``val_split``
+   itself) on held-back spatial blocks: ``"blocks"`` = square blocks spread over
+   the whole image (``val_fraction`` of it), whose labels never reach a training
+   loss, scored on the tasks with the shortest gaps (nearest the gaps a fused day
+   has); ``"rows"`` = the bottom ``val_fraction`` of the rows, never a training
+   core. The validation loss is the masked MSE on a fixed grid of patches.
 3. **standardisation** — per-band mean/std of the training pairs' fine images
    (:meth:`~pipeline.models._torch.TorchFusionModel.set_band_stats`).
 4. **start selection** — ``model.select_start(score)`` may pick among untrained
@@ -20,12 +23,17 @@
 5. **patches** — cores of ``patch`` px (>= 128 in the ``full`` presets) with a
    context margin of the model's ``halo`` that feeds the network but not the
    loss; random 90-degree rotations and flips (``augment``).
-6. **optimisation** — AdamW, linear warm-up then cosine decay to 1/10 of ``lr``
-   over the planned steps; early stopping after ``patience`` epochs without
-   improvement, restoring the best weights (the untrained network is epoch 0,
-   so a zero-initialised head never ends worse than its start on held-back data).
+6. **optimisation** — AdamW, linear warm-up (``warmup_steps``, at most a tenth
+   of the planned steps) then cosine decay to 1/10 of ``lr`` over the planned
+   steps; early stopping after ``patience`` epochs without improvement,
+   restoring the best weights (the untrained network is epoch 0, so a
+   zero-initialised head never ends worse than its start on held-back data).
 7. **budget** — ``budget_s`` seconds of training on CPU, ``budget_s_gpu`` on CUDA
    (None = no limit); the epoch in progress finishes at its next step.
+   ``budget_steps`` sets the optimiser steps (None = ``epochs x steps_per_epoch``;
+   the epochs grow or shrink to fit it, early stopping may end sooner): a step
+   budget gives the same result on a busy and an idle machine, so benchmark
+   figures use it; the learning-rate schedule spans the steps planned.
 8. **report** — steps, epochs, held-back RMSE at start and end, the curve.
 
 ``model.select_after(held, train_pairs)`` may choose post-hoc options on the
@@ -49,7 +57,15 @@ import torch
 from pipeline.errors import InputError
 from pipeline.models.base import FitReport, Scene
 from pipeline.models.losses import masked_mse
-from pipeline.models.patches import Batch, PatchSampler, Task, make_tasks, same_date_tasks
+from pipeline.models.patches import (
+    Batch,
+    PatchSampler,
+    Task,
+    held_blocks,
+    make_tasks,
+    same_date_tasks,
+    shortest_gap_tasks,
+)
 from pipeline.progress import progress_bar
 
 if TYPE_CHECKING:
@@ -115,12 +131,51 @@ def plan(model: TorchFusionModel, pairs: Sequence[Scene], val: Sequence[Scene]) 
         held = PatchSampler(val_tasks, size, (0, height), seed=seed + 1, **opts)
         where = "date " + ", ".join(v.date.isoformat() for v in val)
         return Plan(train, held, pairs, val, task, where, epochs)
+    fallback = p.get("date_fallback", "rows") if p.get("val_split") == "date" else p["val_split"]
+    if fallback == "blocks":
+        return _block_plan(model, tasks, pairs, task, epochs)
     cut = round(height * (1.0 - float(p["val_fraction"])))
     if cut < 4 or height - cut < 4:
         raise InputError(f"image height {height} is too small to hold back validation rows")
     train = PatchSampler(tasks, size, (0, cut), seed=seed, augment=p["augment"], **opts)
     held = PatchSampler(tasks, size, (cut, height), seed=seed + 1, **opts)
     return Plan(train, held, pairs, val, task, f"held-back rows {cut}-{height}", epochs)
+
+
+def _block_plan(
+    model: TorchFusionModel, tasks: list[Task], pairs: list[Scene], task: str, epochs: int
+) -> Plan:
+    """Validation on held-back blocks spread over the image (module doc, step 2).
+
+    The blocks' labels never reach a training loss; they are scored on the tasks
+    whose gaps are the shortest (nearest the gaps a fused day has). Block side:
+    half the training core (at least 8 px), so even a 400 px scene holds many;
+    at most ``val_blocks`` of them (None = all) bound the cost of a validation pass.
+    """
+    p = model.params
+    shape = pairs[0].coarse.shape[1:]
+    size, seed = int(p["patch"]), int(p["seed"])
+    margin = max(0, min(model.halo, (min(shape) - 1) // 2))
+    block = max(8, min(size, min(shape) - 2 * margin) // 2)
+    if min(shape) - 2 * margin < block:
+        raise InputError(
+            f"image {shape[0]} x {shape[1]} px is too small to hold back validation blocks "
+            f"of {block} px inside the model's {margin} px context; use a larger area"
+        )
+    most = p.get("val_blocks")
+    held = held_blocks(shape, block, margin, float(p["val_fraction"]), most)
+    mask = np.zeros(shape, bool)
+    for y, x in held:
+        mask[y : y + block, x : x + block] = True
+    opts = {"min_valid": p["min_valid"], "margin": model.halo}
+    train = PatchSampler(
+        tasks, size, (0, shape[0]), seed=seed, augment=p["augment"], holdout=mask, **opts
+    )
+    val_tasks = shortest_gap_tasks(tasks)
+    held_sampler = PatchSampler(val_tasks, block, (0, shape[0]), seed=seed + 1, cores=held, **opts)
+    gaps = sorted({abs((r.date - t.target.date).days) for t in val_tasks for r in t.refs})
+    where = f"held-back blocks ({len(held)} of {block} px; gap {', '.join(map(str, gaps))} d)"
+    return Plan(train, held_sampler, pairs, [], task, where, epochs)
 
 
 def validate(model: TorchFusionModel, batches: Sequence[Batch]) -> float:
@@ -166,6 +221,17 @@ def budget_seconds(model: TorchFusionModel) -> float:
     key = "budget_s_gpu" if model.device.type == "cuda" else "budget_s"
     value = model.params.get(key)
     return math.inf if value is None else float(value)
+
+
+def planned_steps(model: TorchFusionModel, epochs: int) -> int:
+    """Optimiser steps planned: ``budget_steps`` if set, else ``epochs x steps_per_epoch``.
+
+    Zero epochs (``date_fallback = "start"``) stay zero steps.
+    """
+    cap = model.params.get("budget_steps")
+    if epochs <= 0 or cap is None:
+        return max(0, epochs) * int(model.params["steps_per_epoch"])
+    return max(0, int(cap))
 
 
 def fit(
@@ -230,11 +296,16 @@ def _train(
     p = model.params
     per_epoch = int(p["steps_per_epoch"])
     optimizer = make_optimizer(model)
-    lr_schedule = schedule(optimizer, int(p["warmup_steps"]), setup.epochs * per_epoch)
+    max_steps = planned_steps(model, setup.epochs)
+    epochs = math.ceil(max_steps / max(per_epoch, 1))
+    # a short budget must not be spent warming up: at most a tenth of the steps
+    # (2-5 steps inside a 20-step warm-up left ResStf at its start, issue 14)
+    warmup = min(int(p["warmup_steps"]), max(1, max_steps // 10))
+    lr_schedule = schedule(optimizer, warmup, max_steps)
     best, stale, steps, best_state = history[0]["val_loss"], 0, 0, None
     budget, began = budget_seconds(model), time.perf_counter()
     bar = progress_bar(
-        range(setup.epochs), desc=f"train {model.name}", unit="epoch", disable=not progress
+        range(epochs), desc=f"train {model.name}", unit="epoch", disable=not progress
     )
     for epoch in bar:
         t0 = time.perf_counter()
@@ -245,7 +316,7 @@ def _train(
             losses.append(model.training_step(batch, optimizer))
             lr_schedule.step()
             steps += 1
-            if time.perf_counter() - began > budget:
+            if steps >= max_steps or time.perf_counter() - began > budget:
                 break
         val_loss = validate(model, val_batches)
         history.append({
@@ -258,6 +329,7 @@ def _train(
             best_state = copy.deepcopy(model.net.state_dict())
         else:
             stale += 1
-        if stale >= int(p["patience"]) or time.perf_counter() - began > budget:
+        out_of_budget = steps >= max_steps or time.perf_counter() - began > budget
+        if stale >= int(p["patience"]) or out_of_budget:
             break
     return steps, best_state

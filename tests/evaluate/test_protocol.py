@@ -12,6 +12,7 @@ import torch
 from pipeline.cli import main
 from pipeline.evaluate import evaluate
 from pipeline.evaluate.folds import evaluate_folds
+from pipeline.evaluate.manifest import load_manifest
 from tests.evaluate.test_manifest import _tif, _world, _write
 
 torch.set_num_threads(1)
@@ -38,6 +39,20 @@ def test_learned_model_reports_start_gain_and_steps(tmp_path: Path, capsys) -> N
     assert training["start_val_rmse"] is not None and training["end_val_rmse"] is not None
     expected = 1 - result["overall"]["rmse"] / training["start"]["rmse"]
     assert training["gain_over_start"] == pytest.approx(expected)
+
+
+def test_budget_steps_flag_sets_the_steps(tmp_path: Path, capsys) -> None:
+    path = _write(tmp_path, _world(tmp_path))
+    args = ["evaluate", str(path), "--model", "resstf_prior", "--budget-steps", "3", "--json"]
+    code = main(args)
+    assert code == 0 and json.loads(capsys.readouterr().out)["training"]["steps"] == 3
+
+
+def test_fitfc_takes_the_manifest_ratio(tmp_path: Path) -> None:
+    path = _write(tmp_path, _world(tmp_path, coarse_size=4))  # 8 fine px per coarse px
+    assert load_manifest(path).ratio == 8
+    assert evaluate(path, "fitfc", baselines=False).model.ratio == 8
+    assert evaluate(path, "fitfc", baselines=False, ratio=3).model.ratio == 3
 
 
 def test_training_curve_png(tmp_path: Path, capsys) -> None:

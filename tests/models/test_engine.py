@@ -10,7 +10,7 @@ import torch
 
 from pipeline.models import FusionInput, Scene, create_model
 from pipeline.models.patches import PatchSampler, augment, make_tasks, same_date_tasks
-from pipeline.models.training import schedule
+from pipeline.models.training import plan, schedule
 
 NETS = ["resstf_prior", "edcstfn"]
 BANDS = ("g", "r", "n")
@@ -61,7 +61,7 @@ def test_never_zero_steps_with_few_dates(name: str, n_pairs: int, task: str) -> 
     model = create_model(name, bands=BANDS, size="tiny")
     report = model.fit(s, bands=BANDS, progress=False)
     assert report.steps > 0 and report.task.startswith(task)
-    assert report.validation.startswith("held-back rows")
+    assert report.validation.startswith("held-back blocks")
     assert report.start_val_rmse is not None and report.end_val_rmse <= report.start_val_rmse
     assert model.params["band_std"] is not None and len(model.params["band_mean"]) == 3
 
@@ -78,10 +78,90 @@ def test_training_lowers_held_back_error_from_the_start(name: str) -> None:
     assert report.end_val_rmse < 0.9 * report.start_val_rmse
 
 
+def unmixing_scenes(n_dates: int = 6, size: int = 48, block: int = 4) -> list[Scene]:
+    """Two classes in 2-px fields; only vegetation changes; MODIS = 4 x 4 block means.
+
+    The smoothed-change start gives every fine pixel its coarse pixel's mean
+    change; the truth is that change unmixed by class (ESTARFM's premise).
+    """
+    rng = np.random.default_rng(0)
+    veg = (rng.random((size // 2, size // 2)) < 0.5).repeat(2, 0).repeat(2, 1)
+    soil, plant = np.array([0.10, 0.12, 0.20]), np.array([0.05, 0.04, 0.35])
+    base = np.where(veg, plant[:, None, None], soil[:, None, None])
+    scenes = []
+    for k in range(n_dates):
+        fine = (base + veg * 0.03 * k * np.array([-0.2, -0.5, 1.0])[:, None, None]).astype(
+            np.float32
+        )
+        means = fine.reshape(3, size // block, block, size // block, block).mean((2, 4))
+        coarse = means.repeat(block, 1).repeat(block, 2).astype(np.float32)
+        scenes.append(Scene(dt.date(2001, 5, 1) + dt.timedelta(days=16 * k), coarse, fine))
+    return scenes
+
+
+@pytest.mark.parametrize("name", NETS)
+def test_training_unmixes_the_coarse_change_by_class(name: str) -> None:
+    model = create_model(
+        name, bands=BANDS, size="tiny", change_window=1, change_windows=[1],
+        epochs=10, steps_per_epoch=10, batch_size=4, patch=24, lr=3e-3, warmup_steps=5,
+    )  # fmt: skip
+    report = model.fit(unmixing_scenes(), bands=BANDS, progress=False)
+    assert report.validation.startswith("date")
+    assert report.end_val_rmse < 0.7 * report.start_val_rmse
+
+
 def test_budget_stops_training() -> None:
     model = create_model("resstf_prior", bands=BANDS, size="tiny", budget_s=0, epochs=50)
     report = model.fit(gain_error_scenes(), bands=BANDS, progress=False)
     assert report.steps == 1 and report.epochs == 1
+
+
+def test_held_back_blocks_spread_and_never_in_a_training_loss() -> None:
+    s = gain_error_scenes(n_dates=3, size=64)
+    s = [s[0], s[1], Scene(s[2].date + dt.timedelta(days=40), s[2].coarse, s[2].fine)]
+    model = create_model("resstf_prior", bands=BANDS, size="tiny", val_split="blocks")
+    setup = plan(model, s, ())
+    held = setup.held.cores
+    assert held and len({y for y, _ in held}) > 1 and len({x for _, x in held}) > 1
+    block = setup.held.core
+    for y, x in held:  # the training sampler's labels are invalid on every held block
+        assert not any(v[y : y + block, x : x + block].any() for v in setup.train.valid)
+    # scored on the shortest-gap tasks only (16 d), never the 56-day one
+    gaps = {abs((t.refs[0].date - t.target.date).days) for t in setup.held.tasks}
+    assert gaps == {16} and "gap 16 d" in setup.validation
+
+
+def test_early_stopping_keeps_the_start_when_training_only_hurts() -> None:
+    model = create_model("resstf_prior", bands=BANDS, size="tiny", lr=5.0, budget_steps=6)
+    report = model.fit(gain_error_scenes(n_dates=2), bands=BANDS, progress=False)
+    assert report.steps == 6 and report.end_val_rmse == report.start_val_rmse
+    for name, value in model.net.state_dict().items():
+        assert torch.equal(value, model.start_state[name])
+
+
+@pytest.mark.parametrize("steps", [1, 7, 13])
+def test_step_budget_takes_exactly_that_many_steps(steps: int) -> None:
+    # epochs x steps_per_epoch = 4 would stop sooner: the step budget sets the epochs
+    model = create_model("resstf_prior", bands=BANDS, size="tiny", budget_steps=steps, patience=100)
+    report = model.fit(gain_error_scenes(), bands=BANDS, progress=False)
+    assert report.steps == steps and report.epochs == -(-steps // 2)
+
+
+def test_short_budget_is_not_spent_warming_up() -> None:
+    # a 20-step warm-up inside a 10-step budget left ResStf at its start (issue 14)
+    model = create_model(
+        "resstf", bands=BANDS, size="tiny", budget_steps=10, warmup_steps=20, lr=1e-3
+    )
+    report = model.fit(gain_error_scenes(n_dates=1), bands=BANDS, progress=False)
+    assert report.history[1]["lr"] > 0.5e-3
+
+
+def test_step_budget_is_shared_between_resstf_streams() -> None:
+    s = gain_error_scenes(n_dates=3)
+    model = create_model("resstf", bands=BANDS, size="tiny", budget_steps=9, patience=100)
+    report = model.fit(s, bands=BANDS, progress=False)
+    assert [v["steps"] for v in report.notes["streams"].values()] == [3, 3, 3]
+    assert model.params["budget_steps"] == 9
 
 
 def test_tasks_match_the_prediction_gaps() -> None:
@@ -110,7 +190,7 @@ def test_full_presets_use_large_patches_and_budgets() -> None:
     for name in (*NETS, "resstf"):
         params = create_model(name, bands=BANDS, size="full").params
         assert params["patch"] >= 128 and params["budget_s"] <= 360
-        assert params.get("date_fallback", "rows") == "rows"
+        assert params.get("date_fallback", "rows") in ("rows", "blocks")  # never "start"
 
 
 def test_schedule_warms_up_then_decays() -> None:

@@ -71,3 +71,13 @@ def test_hand_checked_regression_on_the_coarse_grid() -> None:
     out = model.predict(inputs)
     assert out.fine[0, 5, 5] == pytest.approx(1.27, abs=1e-5)
     assert out.fine[0, 5, 6] == pytest.approx(2 * 0.46 + 0.11 + 0.08, abs=1e-5)
+
+
+def test_model_stage_passes_the_grid_ratio() -> None:
+    from pipeline.config import ModelSpec
+    from pipeline.train import _params
+
+    spec = ModelSpec(name="fitfc")
+    assert _params(spec, "fitfc", 8)["ratio"] == 8  # the grid's coarse_factor, not 16
+    assert _params(ModelSpec(name="fitfc", params={"ratio": 4}), "fitfc", 8)["ratio"] == 4
+    assert "ratio" not in _params(ModelSpec(name="starfm"), "starfm", 8)
