@@ -47,15 +47,22 @@ def test_bad_field_named_in_one_line(patch: dict, field: str, reason: str) -> No
     assert info.value.exit_code == 2
 
 
-def test_yaml_file_and_relative_paths(tmp_path: Path) -> None:
-    path = tmp_path / "region.yaml"
+def test_yaml_file_and_relative_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inputs resolve against the config's folder, output_root against the working directory."""
+    folder, workdir = tmp_path / "configs", tmp_path / "work"
+    folder.mkdir()
+    workdir.mkdir()
+    path = folder / "region.yaml"
     path.write_text(
         "region: {bbox: [10.0, 45.0, 10.2, 45.1]}\n"
         "time: {start: 2024-04-01, end: 2024-04-10}\n"
         "output_root: out\n"
+        "model: {weights: w.safetensors}\n"
     )
+    monkeypatch.chdir(workdir)
     cfg = load_config(path)
-    assert cfg.output_root == tmp_path / "out"
+    assert cfg.output_root == workdir / "out"
+    assert cfg.model.weights == folder / "w.safetensors"
 
 
 def test_unparseable_yaml_is_one_line(tmp_path: Path) -> None:

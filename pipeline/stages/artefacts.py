@@ -53,8 +53,10 @@ class Items:
         """Write ``directory/items.json`` (full item JSON); returns its path."""
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / self.FILE
+        # Unsigned hrefs only: links are signed when read (pipeline.catalog.signing).
         data = {
             "url": self.result.url,
+            "coarse_url": self.result.coarse_url,
             "fine": [it.to_dict() for it in self.result.fine],
             "coarse": [it.to_dict() for it in self.result.coarse],
         }
@@ -66,7 +68,13 @@ class Items:
         """The items of an ``items.json`` written by :meth:`save`."""
         data = json.loads(Path(path).read_text())
         found = {k: [pystac.Item.from_dict(d) for d in data[k]] for k in ("fine", "coarse")}
-        return cls(SearchResult(fine=found["fine"], coarse=found["coarse"], url=data["url"]))
+        result = SearchResult(
+            fine=found["fine"],
+            coarse=found["coarse"],
+            url=data["url"],
+            coarse_url=data.get("coarse_url"),
+        )
+        return cls(result)
 
 
 @dataclass(frozen=True)
