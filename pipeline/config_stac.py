@@ -52,6 +52,12 @@ class EndpointSpec(_Spec):
         default=False,
         description="assets in requester-pays S3 buckets: GDAL sends AWS_REQUEST_PAYER=requester",
     )
+    alternate: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="read each asset's alternate.<name> link where it has one (Earth Search "
+        "Landsat: s3, the usgs-landsat bucket; its https links need a USGS login)",
+    )
 
     @field_validator("url")
     @classmethod
@@ -62,8 +68,9 @@ class EndpointSpec(_Spec):
 class StacSpec(_Spec):
     """Where to search. ``url: demo`` means the embedded demo world served on 127.0.0.1.
 
-    ``url``/``signing``/``requester_pays`` apply to both collections unless ``fine`` or
-    ``coarse`` names an endpoint of its own. Search results never keep signed links:
+    ``url``, ``signing``, ``requester_pays`` and ``alternate`` apply to both collections
+    unless ``fine`` or ``coarse`` names an endpoint of its own. Search results never keep
+    signed links:
     Planetary Computer links are signed when an asset is read, so a cached search
     (``items.json``, the flows' 6 h cache) never hands on an expired token.
 
@@ -82,6 +89,12 @@ class StacSpec(_Spec):
     requester_pays: bool = Field(
         default=False,
         description="assets in requester-pays S3 buckets: GDAL sends AWS_REQUEST_PAYER=requester",
+    )
+    alternate: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="read each asset's alternate.<name> link where it has one (Earth Search "
+        "Landsat: s3, the usgs-landsat bucket; its https links need a USGS login)",
     )
     fine: EndpointSpec | None = Field(
         default=None, description="own endpoint of the fine collection (else url/signing above)"
@@ -104,7 +117,12 @@ class StacSpec(_Spec):
         own = self.fine if role == "fine" else self.coarse
         if own is not None:
             return own
-        return EndpointSpec(url=self.url, signing=self.signing, requester_pays=self.requester_pays)
+        return EndpointSpec(
+            url=self.url,
+            signing=self.signing,
+            requester_pays=self.requester_pays,
+            alternate=self.alternate,
+        )
 
     def for_role(self, role: Role) -> StacSpec:
         """This spec with ``role``'s endpoint as its only one (what one search needs)."""
@@ -114,6 +132,7 @@ class StacSpec(_Spec):
                 "url": ep.url,
                 "signing": ep.signing,
                 "requester_pays": ep.requester_pays,
+                "alternate": ep.alternate,
                 "fine": None,
                 "coarse": None,
             }

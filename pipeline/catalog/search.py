@@ -111,6 +111,8 @@ def search_items(cfg: RunConfig, url: str, coarse_url: str | None = None) -> Sea
     extra = dt.timedelta(days=COARSE_EXTRA_DAYS)
     window = (start - extra, end + extra)
     coarse = _search(coarse_client, cfg, cfg.collections.coarse, window, coarse_url or url)
+    fine = use_alternate(fine, cfg.stac.endpoint("fine").alternate)
+    coarse = use_alternate(coarse, cfg.stac.endpoint("coarse").alternate)
     clear = [it for it in fine if _cloud_cover(it) <= cfg.max_cloud_cover]
     if not clear:
         raise InputError(
@@ -167,6 +169,23 @@ def _to_item(data: dict[str, Any]) -> pystac.Item:
     if epsg is not None and "proj:epsg" not in item.properties:
         item.properties["proj:epsg"] = epsg
     return item
+
+
+def use_alternate(items: list[pystac.Item], name: str | None) -> list[pystac.Item]:
+    """``items`` with each asset's ``alternate.<name>`` href as its href, where it has one.
+
+    Earth Search serves Landsat with https links to USGS LandsatLook (a login is
+    needed) and the same file in the requester-pays ``usgs-landsat`` bucket as the
+    ``s3`` alternate (STAC Alternate Assets extension): the readers only read ``href``.
+    """
+    if name is None:
+        return items
+    for item in items:
+        for asset in item.assets.values():
+            link = (asset.extra_fields.get("alternate") or {}).get(name) or {}
+            if link.get("href"):
+                asset.href = link["href"]
+    return items
 
 
 def _cloud_cover(item: pystac.Item) -> float:
