@@ -43,7 +43,7 @@ def demo_like_config(world: World, stac_url: str) -> dict:
         "bands": list(DEMO_OVERRIDES["bands"]),
         "model": DEMO_OVERRIDES["model"],
         "compute": DEMO_OVERRIDES["compute"],
-        "chunks": {"y": 48, "x": 48, "time": 366},
+        "chunks": {"y": 64, "x": 64, "time": 366},  # 2 x 2 blocks, as the demo
         "store": {"path": "fusion.zarr"},
         "products": {
             "ndvi": True,
