@@ -322,7 +322,7 @@ def read_stackstac(
             band_coords=False,
             gdal_env=env,
             errors_as_nodata=(),
-            reader=functools.partial(_RetryingStackstacReader, signer=signer),  # type: ignore[arg-type]
+            reader=functools.partial(_RetryingStackstacReader, signer=signer),
         )
         if arr.shape[-2:] != geobox.shape.yx:
             raise RuntimeError(f"stackstac grid {arr.shape[-2:]} differs from {geobox.shape.yx}")
