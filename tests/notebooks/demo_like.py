@@ -35,10 +35,10 @@ class DemoRun:
 
 
 def demo_like_config(world: World, stac_url: str) -> dict:
-    """The demo's settings over the tiny world (its dates and a chunk that fits 96 px)."""
+    """The demo's settings over the tiny world (its five weeks, 2 x 2 blocks as the demo)."""
     return {
         "region": {"name": "demo", "bbox": list(world.bbox)},
-        "time": {"start": "2024-06-05", "end": "2024-06-30", "search_margin_days": 8},
+        "time": {"start": "2024-06-01", "end": "2024-07-05", "search_margin_days": 8},
         "stac": {"url": stac_url},
         "bands": list(DEMO_OVERRIDES["bands"]),
         "model": DEMO_OVERRIDES["model"],
