@@ -77,7 +77,7 @@ def _demo_run(tiny_world: World, out: Path, bands: tuple[str, ...] | None) -> Pa
                 "time": {"start": "2024-06-01", "end": "2024-07-05"},
                 "stac": {"url": url},
                 "model": {"name": "starfm", "size": "tiny"},
-                "chunks": {"y": 48, "x": 48, "time": 16},
+                "chunks": {"y": 64, "x": 64, "time": 16},  # 2 x 2 blocks: fewer read tasks
                 "store": {"path": "demo.zarr"},
                 "products": {
                     "ndvi": True,
