@@ -25,6 +25,7 @@ import pystac
 from pipeline.catalog.search import SearchResult
 from pipeline.config import RunConfig
 from pipeline.cube.cubes import CubeFacts, Cubes
+from pipeline.security import redact
 
 if TYPE_CHECKING:
     from pipeline.fuse.engine import FuseOutcome
@@ -53,13 +54,16 @@ class Items:
         """Write ``directory/items.json`` (full item JSON); returns its path."""
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / self.FILE
-        # Unsigned hrefs only: links are signed when read (pipeline.catalog.signing).
-        data = {
-            "url": self.result.url,
-            "coarse_url": self.result.coarse_url,
-            "fine": [it.to_dict() for it in self.result.fine],
-            "coarse": [it.to_dict() for it in self.result.coarse],
-        }
+        # Unsigned hrefs only: links are signed when read (pipeline.catalog.signing). A token
+        # in an endpoint URL (or an item link built from it) is masked: this file stays on disk.
+        data = redact(
+            {
+                "url": self.result.url,
+                "coarse_url": self.result.coarse_url,
+                "fine": [it.to_dict() for it in self.result.fine],
+                "coarse": [it.to_dict() for it in self.result.coarse],
+            }
+        )
         path.write_text(json.dumps(data))
         return path
 
