@@ -29,6 +29,10 @@ from pydantic import (
     model_validator,
 )
 
+# Re-exported: the STAC specs live in their own module, the run config is read from here.
+from pipeline.config_stac import DEMO_ENDPOINT as DEMO_ENDPOINT
+from pipeline.config_stac import EndpointSpec as EndpointSpec
+from pipeline.config_stac import StacSpec
 from pipeline.errors import ConfigError
 from pipeline.model_table import available_models
 from pipeline.sensors import COARSE_SENSORS, FINE_SENSORS
@@ -40,9 +44,6 @@ BANDS: tuple[str, ...] = ("blue", "green", "red", "nir", "swir1", "swir2")
 
 #: Landsat's native pixel size (m); the fine grid must be a multiple of it.
 LANDSAT_RESOLUTION_M = 30.0
-
-#: The endpoint name that means "the embedded demo world on 127.0.0.1".
-DEMO_ENDPOINT = "demo"
 
 
 class Spec(BaseModel):
@@ -172,24 +173,6 @@ class CollectionsSpec(Spec):
                 f"unknown coarse collection {self.coarse!r}; known: {sorted(COARSE_SENSORS)}"
             )
         return self
-
-
-class StacSpec(Spec):
-    """Where to search. ``url: demo`` means the embedded demo world served on 127.0.0.1."""
-
-    url: str = DEMO_ENDPOINT
-    signing: Literal["none", "planetary-computer"] = "none"
-    page_size: int = Field(default=100, ge=1, le=10_000)
-    max_items: int = Field(default=5_000, ge=1)
-    retries: int = Field(default=4, ge=0, le=20)
-    timeout_s: float = Field(default=30.0, gt=0)
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        if value != DEMO_ENDPOINT and not value.startswith(("http://", "https://")):
-            raise ValueError(f"must be 'demo' or an http(s) URL, got {value!r}")
-        return value
 
 
 class ChunkSpec(Spec):
@@ -356,7 +339,11 @@ class RunConfig(Spec):
     store: StoreSpec = StoreSpec()
     compute: ComputeSpec = ComputeSpec()
     products: ProductsSpec = ProductsSpec()
-    output_root: Path = Path("out")
+    output_root: Path = Field(
+        default=Path("out"),
+        description="where runs write (store, work files, models, products); a relative path "
+        "is relative to the working directory of the command, not to the config file",
+    )
 
     @field_validator("bands")
     @classmethod
@@ -393,8 +380,11 @@ def _describe(error: Any) -> str:
 def parse_config(data: Any, source: str = "<config>", base_dir: Path | None = None) -> RunConfig:
     """Validate a mapping (from YAML/JSON) into a :class:`RunConfig`.
 
-    Relative paths (``output_root``, ``model.weights``, ``products.labels``,
-    a ``region.geojson`` given as a path) are resolved against ``base_dir``.
+    Relative input paths (``model.weights``, ``products.labels``, a ``region.geojson``
+    given as a path) are resolved against ``base_dir`` (the config file's folder): they
+    travel with the config. ``output_root`` is not: a relative output root is relative
+    to the working directory, so an example config run from anywhere writes there and
+    never into the folder that holds the config (a repository, say).
     """
     if not isinstance(data, dict):
         raise ConfigError(f"config error in {source}: expected a mapping at the top level")
@@ -434,13 +424,9 @@ def _resolve_paths(cfg: RunConfig, base_dir: Path) -> RunConfig:
     products = cfg.products
     if products.labels is not None:
         products = products.model_copy(update={"labels": _resolve(products.labels, base_dir)})
-    return cfg.model_copy(
-        update={
-            "output_root": _resolve(cfg.output_root, base_dir),
-            "model": model,
-            "products": products,
-        }
-    )
+    # Outputs go where the command runs (see parse_config); absolute from here on.
+    output_root = _resolve(cfg.output_root, Path.cwd())
+    return cfg.model_copy(update={"model": model, "products": products, "output_root": output_root})
 
 
 def load_config(path: str | Path) -> RunConfig:

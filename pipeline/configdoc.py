@@ -100,10 +100,12 @@ def config_reference() -> str:
     lines = [
         "# Configuration reference",
         "",
-        "Generated from the pydantic models in `pipeline/config.py` by",
+        "Generated from the pydantic models in `pipeline/config.py` (+ `config_stac.py`) by",
         "`python -m pipeline.configdoc > docs/CONFIG.md` (a test checks it is current).",
-        "`stf init FILE` writes a commented template. Unknown keys are refused; relative",
-        "paths resolve as `load_config` documents.",
+        "`stf init FILE` writes a commented template. Unknown keys are refused. Relative",
+        "paths: `output_root` is relative to the working directory of the command (never",
+        "to the config file's folder); input files (`model.weights`, `products.labels`, a",
+        "`region.geojson` path) are relative to the config file's folder.",
         "",
         f"{_doc(RunConfig)}",
         "",
@@ -120,13 +122,31 @@ def config_reference() -> str:
             continue
         lines += [f"## `{name}` ({model.__name__})", "", _doc(model), ""]
         lines += ["| field | type | default | constraints / meaning |", "|---|---|---|---|"]
-        for field, finfo in model.model_fields.items():
-            note = "; ".join(x for x in (_bounds(finfo), finfo.description or "") if x)
-            cells = [f"`{name}.{field}`", f"`{_type_name(finfo.annotation)}`", _default(finfo)]
-            cells = [c.replace("|", "\\|") for c in [*cells, note]]  # "|" would split a cell
-            lines.append("| " + " | ".join(cells) + " |")
+        lines += _rows(name, model)
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _nested(annotation: Any) -> type[BaseModel] | None:
+    """The spec class inside ``X | None`` (a sub-section such as ``stac.fine``), else None."""
+    for arg in (annotation, *typing.get_args(annotation)):
+        if inspect.isclass(arg) and issubclass(arg, BaseModel):
+            return arg
+    return None
+
+
+def _rows(prefix: str, model: type[BaseModel]) -> list[str]:
+    """Table rows of ``model``'s fields, sub-sections' fields after their own row."""
+    rows = []
+    for field, finfo in model.model_fields.items():
+        note = "; ".join(x for x in (_bounds(finfo), finfo.description or "") if x)
+        cells = [f"`{prefix}.{field}`", f"`{_type_name(finfo.annotation)}`", _default(finfo)]
+        cells = [c.replace("|", "\\|") for c in [*cells, note]]  # "|" would split a cell
+        rows.append("| " + " | ".join(cells) + " |")
+        sub = _nested(finfo.annotation)
+        if sub is not None:
+            rows += _rows(f"{prefix}.{field}", sub)
+    return rows
 
 
 def config_template() -> str:

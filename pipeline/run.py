@@ -102,6 +102,7 @@ def run(
             log(f"  {len(items.result.fine)} fine + {len(items.result.coarse)} coarse items")
         with _stage("cubes", log):
             cube_set = stages.cubes(cfg, items, progress=progress, log=log)
+            cube_set.save(stages.run_dir(cfg))  # the notebooks reopen the cubes from here
             _log_cubes(cube_set, log)
         with _stage("model", log):
             trained = stages.model(cfg, cube_set, progress=progress)

@@ -32,6 +32,10 @@ def test_minimal_config_gets_defaults() -> None:
         ({"model": {"name": "nope"}}, "model.name", "unknown model"),
         ({"collections": {"fine": "sentinel-2-l2a"}}, "collections", "unknown fine collection"),
         ({"stac": {"url": "ftp://x"}}, "stac.url", "http"),
+        ({"stac": {"fine": {"url": "s3://x"}}}, "stac.fine.url", "http"),
+        ({"stac": {"coarse": {"signing": "planetary-computer"}}}, "stac.coarse.url", "missing"),
+        ({"stac": {"coarse": {"url": "demo", "signing": "aws"}}}, "stac.coarse.signing", "'none'"),
+        ({"stac": {"fine": {"url": "demo", "alternate": "s3 x"}}}, "stac.fine.alternate", "match"),
         ({"colour": "blue"}, "colour", "unknown field"),
         ({"products": {"cropmap": True}}, "products", "need products.labels"),
         ({"compute": {"window_mib": 0}}, "compute.window_mib", "greater than 0"),
@@ -47,15 +51,22 @@ def test_bad_field_named_in_one_line(patch: dict, field: str, reason: str) -> No
     assert info.value.exit_code == 2
 
 
-def test_yaml_file_and_relative_paths(tmp_path: Path) -> None:
-    path = tmp_path / "region.yaml"
+def test_yaml_file_and_relative_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inputs resolve against the config's folder, output_root against the working directory."""
+    folder, workdir = tmp_path / "configs", tmp_path / "work"
+    folder.mkdir()
+    workdir.mkdir()
+    path = folder / "region.yaml"
     path.write_text(
         "region: {bbox: [10.0, 45.0, 10.2, 45.1]}\n"
         "time: {start: 2024-04-01, end: 2024-04-10}\n"
         "output_root: out\n"
+        "model: {weights: w.safetensors}\n"
     )
+    monkeypatch.chdir(workdir)
     cfg = load_config(path)
-    assert cfg.output_root == tmp_path / "out"
+    assert cfg.output_root == workdir / "out"
+    assert cfg.model.weights == folder / "w.safetensors"
 
 
 def test_unparseable_yaml_is_one_line(tmp_path: Path) -> None:
@@ -68,3 +79,26 @@ def test_unparseable_yaml_is_one_line(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "absent.yaml")
+
+
+def test_each_collection_may_have_its_own_endpoint() -> None:
+    pc = "https://planetarycomputer.microsoft.com/api/stac/v1"
+    es = "https://earth-search.aws.element84.com/v1"
+    cfg = parse_config(
+        {
+            **BASE,
+            "stac": {
+                "url": pc,
+                "signing": "planetary-computer",
+                "fine": {"url": es, "requester_pays": True, "alternate": "s3"},
+            },
+        }
+    )
+    fine, coarse = cfg.stac.endpoint("fine"), cfg.stac.endpoint("coarse")
+    assert (fine.url, fine.signing, fine.requester_pays, fine.alternate) == (es, "none", True, "s3")
+    assert (coarse.url, coarse.signing, coarse.requester_pays) == (pc, "planetary-computer", False)
+    assert cfg.stac.signings == {"planetary-computer"} and cfg.stac.requester_pays_any
+    one = cfg.stac.for_role("fine")  # what the search of one collection sees
+    assert one.url == es and one.fine is None and one.coarse is None and one.alternate == "s3"
+    plain = parse_config(BASE).stac
+    assert plain.endpoint("fine") == plain.endpoint("coarse") and not plain.signings

@@ -2,7 +2,11 @@
 
 Any STAC API works (Planetary Computer, Earth Search, the embedded demo world
 served by ``rustac serve``); this module only ever sees its URL (the ``demo`` endpoint
-name is resolved on the demo side, :func:`pipeline.demo.open_endpoint`). Cloud cover is
+name is resolved on the demo side, :func:`pipeline.demo.open_endpoint`). The fine and the
+coarse collection may come from different APIs (``stac.fine`` / ``stac.coarse``). Items
+keep the catalogue's unsigned asset hrefs: links are signed when an asset is read
+(:mod:`pipeline.catalog.signing`), so a saved or cached search never holds a token
+that expires. Cloud cover is
 filtered here, on the client, because not every API implements the ``query``/``filter``
 extensions (rustac's in-memory backend silently returns nothing for CQL2 filters).
 """
@@ -10,7 +14,6 @@ extensions (rustac's in-memory backend silently returns nothing for CQL2 filters
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +24,7 @@ from pystac_client.exceptions import APIError
 from pystac_client.stac_api_io import StacApiIO
 from urllib3.util.retry import Retry
 
+from pipeline.catalog.signing import check_signers
 from pipeline.config import RunConfig
 from pipeline.errors import InputError, ServiceError
 from pipeline.security import redact_url
@@ -41,16 +45,18 @@ class SearchResult:
     ----------
     fine : Landsat items, cloud cover <= the configured maximum.
     coarse : MODIS items.
-    url : the STAC API searched.
+    url : the STAC API searched for the fine items.
+    coarse_url : the STAC API searched for the coarse items, None when it is ``url``.
     """
 
     fine: list[pystac.Item]
     coarse: list[pystac.Item]
     url: str
+    coarse_url: str | None = None
 
 
 def open_client(cfg: RunConfig, url: str) -> Client:
-    """A pystac-client ``Client`` with retries/backoff, timeout and optional signing.
+    """A pystac-client ``Client`` with retries/backoff and timeout (no signing: see the module).
 
     Raises
     ------
@@ -66,7 +72,7 @@ def open_client(cfg: RunConfig, url: str) -> Client:
     )
     stac_io = StacApiIO(max_retries=retry, timeout=cfg.stac.timeout_s)
     try:
-        return Client.open(url, stac_io=stac_io, modifier=_signer(cfg))
+        return Client.open(url, stac_io=stac_io)
     except (requests.RequestException, APIError, pystac.STACError, ValueError) as exc:
         raise ServiceError(_unreachable(url, cfg, exc)) from None
 
@@ -79,25 +85,12 @@ def _unreachable(url: str, cfg: RunConfig, exc: Exception) -> str:
     )
 
 
-def _signer(cfg: RunConfig) -> Callable[[Any], None] | None:
-    if cfg.stac.signing != "planetary-computer":
-        return None
-    try:
-        import planetary_computer
-    except ImportError:
-        raise InputError(
-            "stac.signing: planetary-computer needs the planetary-computer package; "
-            "pip install 'stf-pipeline[planetary]'"
-        ) from None
-    return planetary_computer.sign_inplace
-
-
-def search_items(cfg: RunConfig, url: str) -> SearchResult:
+def search_items(cfg: RunConfig, url: str, coarse_url: str | None = None) -> SearchResult:
     """Search fine and coarse items for ``cfg``'s region and (widened) dates.
 
     Fine items: the time range widened by ``time.search_margin_days`` on both
-    sides, cloud cover <= ``max_cloud_cover``. Coarse items: the fine window
-    plus :data:`COARSE_EXTRA_DAYS`.
+    sides, cloud cover <= ``max_cloud_cover``, from ``url``. Coarse items: the fine
+    window plus :data:`COARSE_EXTRA_DAYS`, from ``coarse_url`` (``url`` when None).
 
     Raises
     ------
@@ -106,34 +99,40 @@ def search_items(cfg: RunConfig, url: str) -> SearchResult:
     ServiceError
         The endpoint is unreachable or fails after retries.
     """
-    client = open_client(cfg, url)
-    _check_collections(client, cfg, url)
+    check_signers(cfg.stac)
+    coarse_url = None if coarse_url in (None, url) else coarse_url
+    fine_client = open_client(cfg, url)
+    coarse_client = fine_client if coarse_url is None else open_client(cfg, coarse_url)
+    _check_collection(fine_client, "fine", cfg.collections.fine, cfg, url)
+    _check_collection(coarse_client, "coarse", cfg.collections.coarse, cfg, coarse_url or url)
     margin = dt.timedelta(days=cfg.time.search_margin_days)
     start, end = cfg.time.start - margin, cfg.time.end + margin
-    fine = _search(client, cfg, cfg.collections.fine, (start, end), url)
+    fine = _search(fine_client, cfg, cfg.collections.fine, (start, end), url)
     extra = dt.timedelta(days=COARSE_EXTRA_DAYS)
-    coarse = _search(client, cfg, cfg.collections.coarse, (start - extra, end + extra), url)
+    window = (start - extra, end + extra)
+    coarse = _search(coarse_client, cfg, cfg.collections.coarse, window, coarse_url or url)
+    fine = use_alternate(fine, cfg.stac.endpoint("fine").alternate)
+    coarse = use_alternate(coarse, cfg.stac.endpoint("coarse").alternate)
     clear = [it for it in fine if _cloud_cover(it) <= cfg.max_cloud_cover]
     if not clear:
         raise InputError(
             f"all {len(fine)} {cfg.collections.fine} items have eo:cloud_cover above "
             f"{cfg.max_cloud_cover:g}%; raise max_cloud_cover or widen the dates"
         )
-    return SearchResult(fine=clear, coarse=coarse, url=url)
+    return SearchResult(fine=clear, coarse=coarse, url=url, coarse_url=coarse_url)
 
 
-def _check_collections(client: Client, cfg: RunConfig, url: str) -> None:
+def _check_collection(client: Client, role: str, wanted: str, cfg: RunConfig, url: str) -> None:
     try:
         offered = sorted(c.id for c in client.get_collections())
     except (requests.RequestException, APIError) as exc:
         raise ServiceError(_unreachable(url, cfg, exc)) from None
-    for role, wanted in (("fine", cfg.collections.fine), ("coarse", cfg.collections.coarse)):
-        if wanted not in offered:
-            shown = ", ".join(offered[:20]) + (" ..." if len(offered) > 20 else "")
-            raise InputError(
-                f"collections.{role}: {redact_url(url)} has no collection {wanted!r}; "
-                f"it offers: {shown}"
-            )
+    if wanted not in offered:
+        shown = ", ".join(offered[:20]) + (" ..." if len(offered) > 20 else "")
+        raise InputError(
+            f"collections.{role}: {redact_url(url)} has no collection {wanted!r}; "
+            f"it offers: {shown} (give the collection its own endpoint: stac.{role}.url)"
+        )
 
 
 def _search(
@@ -170,6 +169,23 @@ def _to_item(data: dict[str, Any]) -> pystac.Item:
     if epsg is not None and "proj:epsg" not in item.properties:
         item.properties["proj:epsg"] = epsg
     return item
+
+
+def use_alternate(items: list[pystac.Item], name: str | None) -> list[pystac.Item]:
+    """``items`` with each asset's ``alternate.<name>`` href as its href, where it has one.
+
+    Earth Search serves Landsat with https links to USGS LandsatLook (a login is
+    needed) and the same file in the requester-pays ``usgs-landsat`` bucket as the
+    ``s3`` alternate (STAC Alternate Assets extension): the readers only read ``href``.
+    """
+    if name is None:
+        return items
+    for item in items:
+        for asset in item.assets.values():
+            link = (asset.extra_fields.get("alternate") or {}).get(name) or {}
+            if link.get("href"):
+                asset.href = link["href"]
+    return items
 
 
 def _cloud_cover(item: pystac.Item) -> float:

@@ -13,9 +13,14 @@ import typer
 
 from pipeline.cli.app import app
 
-Store = Annotated[Path, typer.Argument(help="fused Zarr store written by `stf run` / `stf demo`")]
+# str, not Path: a Path would turn s3://bucket/x into s3:/bucket/x.
+Store = Annotated[
+    str,
+    typer.Argument(help="fused Zarr store written by `stf run` / `stf demo` (path or fsspec URL)"),
+]
 Out = Annotated[
-    Path | None, typer.Option("--out", help="output root (default: the store's folder)")
+    str | None,
+    typer.Option("--out", help="output root, path or URL (default: the store's folder)"),
 ]
 RunId = Annotated[
     str | None, typer.Option("--run-id", help="products run id (default: UTC timestamp)")
@@ -34,7 +39,7 @@ Labels = Annotated[
 
 
 def _start(
-    store: Path, out: Path | None, run_id: str | None, overwrite: bool, smooth: str, lam: float
+    store: str, out: str | None, run_id: str | None, overwrite: bool, smooth: str, lam: float
 ):
     from pipeline.errors import InputError
     from pipeline.products.runner import start

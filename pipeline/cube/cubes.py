@@ -14,6 +14,7 @@ meaningless). ``coarse_on_fine`` block-replicates it onto the fine grid.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -28,8 +29,9 @@ from odc.geo.geobox import GeoBox
 from odc.geo.xr import xr_coords
 from rasterio.errors import RasterioError
 
-from pipeline.catalog.gdal_env import configure_client
+from pipeline.catalog.gdal_env import configure_client, read_settings
 from pipeline.catalog.search import SearchResult, item_datetime
+from pipeline.catalog.signing import AssetSigner, asset_signer
 from pipeline.config import RunConfig
 from pipeline.coregister import Coregistration
 from pipeline.cube.coregister_cubes import coregister
@@ -172,8 +174,8 @@ def load_cubes(
         A read failed although every asset opens; or the unreadable items leave
         no item of a collection, no clear fine scene or no pair.
     """
-    read = reader or _reader(backend)
-    configure_client(_current_client())
+    read = reader or _reader(backend, asset_signer(cfg.stac))
+    configure_client(_current_client(), *read_settings(cfg.stac))
     fine_sensor, coarse_sensor = sensor(cfg.collections.fine), sensor(cfg.collections.coarse)
     _check_bands(cfg, coarse_sensor)
     geobox, coarse_geobox = target_grids(cfg, grid_anchor(result.fine))
@@ -205,8 +207,9 @@ def load_cubes(
             fine, coarse = _with_clear_fractions(*build(), progress)
             break
         except _ReadFailed as failed:
-            lost = _unreadable(fine_items, fine_sensor, cfg.bands)
-            lost += _unreadable(coarse_items, coarse_sensor, cfg.bands)
+            signer = asset_signer(cfg.stac)
+            lost = _unreadable(fine_items, fine_sensor, cfg.bands, signer)
+            lost += _unreadable(coarse_items, coarse_sensor, cfg.bands, signer)
             if not lost:
                 raise failed.error() from None
             skipped += lost
@@ -257,11 +260,11 @@ def _refusal(skipped: Sequence[SkippedItem], consequence: str) -> ServiceError:
 
 
 def _unreadable(
-    items: Sequence[pystac.Item], sensor_: Sensor, bands: tuple[str, ...]
+    items: Sequence[pystac.Item], sensor_: Sensor, bands: tuple[str, ...], signer: AssetSigner
 ) -> list[SkippedItem]:
     """Items with an asset the run reads that does not open (probed, see :mod:`.unreadable`)."""
     keys = dict.fromkeys(spec.key for spec in asset_specs(sensor_, bands, "nearest"))
-    return unreadable_items(items, keys)
+    return unreadable_items(items, keys, signer=signer)
 
 
 def _current_client() -> Any | None:
@@ -274,11 +277,12 @@ def _current_client() -> Any | None:
         return None
 
 
-def _reader(backend: str) -> Reader:
+def _reader(backend: str, signer: AssetSigner) -> Reader:
     try:
-        return READERS[backend]
+        read = READERS[backend]
     except KeyError:
         raise InputError(f"unknown backend {backend!r}; use one of: {', '.join(READERS)}") from None
+    return functools.partial(read, signer=signer) if signer else read  # type: ignore[call-arg]
 
 
 def _check_bands(cfg: RunConfig, coarse: Sensor) -> None:

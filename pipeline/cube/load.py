@@ -26,6 +26,7 @@ configuration options.
 from __future__ import annotations
 
 import contextlib
+import functools
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -186,9 +187,19 @@ class _RetryingRioReader(RioReader):
 
 
 class RetryingRioDriver(RioDriver):
-    """odc-loader's rasterio driver whose readers check and retry (pickled into the Dask graph)."""
+    """odc-loader's rasterio driver whose readers check and retry (pickled into the Dask graph).
+
+    ``signer`` (e.g. :class:`pipeline.catalog.signing.AssetSigner`) signs each href in
+    :meth:`open`, which odc-loader calls inside the read task: links are signed when read.
+    """
+
+    def __init__(self, signer: Callable[[str], str] | None = None) -> None:
+        super().__init__()
+        self.signer = signer
 
     def open(self, src: Any, ctx: Any) -> RioReader:
+        if self.signer:
+            src = src.patch(uri=self.signer(src.uri))
         return _RetryingRioReader(src, ctx)
 
 
@@ -197,7 +208,12 @@ class _RetryingStackstacReader(AutoParallelRioReader):
 
     stackstac opens the file itself (once per thread), so the georeferencing check
     runs on a separate open just before the read: weaker than the odc reader's.
+    stackstac creates its readers in a task of the graph, so ``signer`` signs the href
+    at compute time, not when the graph is built.
     """
+
+    def __init__(self, *, url: str, signer: Callable[[str], str] | None = None, **kw: Any) -> None:
+        super().__init__(url=signer(url) if signer else url, **kw)
 
     def read(self, window: Any, **kwargs: Any) -> np.ndarray:
         def once() -> np.ndarray:
@@ -244,8 +260,12 @@ def read_odc(
     assets: Sequence[AssetSpec],
     geobox: GeoBox,
     chunks: Mapping[str, int],
+    signer: Callable[[str], str] | None = None,
 ) -> xr.Dataset:
-    """Read with odc-stac (handles sinusoidal MODIS WKT2 without an EPSG code)."""
+    """Read with odc-stac (handles sinusoidal MODIS WKT2 without an EPSG code).
+
+    ``signer`` makes each asset href readable when it is read (Planetary Computer).
+    """
     import odc.stac
 
     collections = {str(it.collection_id) for it in items}
@@ -259,7 +279,7 @@ def read_odc(
         resampling={a.key: a.resampling for a in assets},
         chunks=dict(chunks),
         fail_on_error=True,
-        driver=RetryingRioDriver(),
+        driver=RetryingRioDriver(signer),
         stac_cfg={c: {"assets": per_asset} for c in collections},
     )
     return ds.drop_vars("time")
@@ -270,6 +290,7 @@ def read_stackstac(
     assets: Sequence[AssetSpec],
     geobox: GeoBox,
     chunks: Mapping[str, int],
+    signer: Callable[[str], str] | None = None,
 ) -> xr.Dataset:
     """Read with stackstac on exactly ``geobox`` (explicit epsg, bounds and resolution)."""
     import stackstac
@@ -301,7 +322,7 @@ def read_stackstac(
             band_coords=False,
             gdal_env=env,
             errors_as_nodata=(),
-            reader=_RetryingStackstacReader,
+            reader=functools.partial(_RetryingStackstacReader, signer=signer),
         )
         if arr.shape[-2:] != geobox.shape.yx:
             raise RuntimeError(f"stackstac grid {arr.shape[-2:]} differs from {geobox.shape.yx}")

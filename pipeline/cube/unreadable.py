@@ -11,7 +11,7 @@ attempt is missing for this run and for every step that reloads the cubes.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -66,7 +66,10 @@ def open_error(href: str, attempts: int = READ_ATTEMPTS) -> str | None:
 
 
 def unreadable_items(
-    items: Sequence[pystac.Item], keys: Iterable[str], attempts: int = READ_ATTEMPTS
+    items: Sequence[pystac.Item],
+    keys: Iterable[str],
+    attempts: int = READ_ATTEMPTS,
+    signer: Callable[[str], str] | None = None,
 ) -> list[SkippedItem]:
     """Items (in their order) with an asset among ``keys`` that does not open, first such asset.
 
@@ -75,11 +78,14 @@ def unreadable_items(
     items : STAC items whose assets the run reads.
     keys : asset keys read from every item, in the order they are reported.
     attempts : opens per asset before it counts as unreadable.
+    signer : makes an href readable right before it is opened (Planetary Computer);
+        the reported href stays the unsigned one.
     """
     keys = list(keys)
     assets = [(it, key, it.assets[key].get_absolute_href() or "") for it in items for key in keys]
     with ThreadPoolExecutor(PROBE_THREADS) as pool:
-        errors = list(pool.map(lambda a: open_error(a[2], attempts), assets))
+        sign = signer or str
+        errors = list(pool.map(lambda a: open_error(sign(a[2]), attempts), assets))
     skipped: dict[str, SkippedItem] = {}
     for (item, key, href), error in zip(assets, errors, strict=True):
         if error is not None and item.id not in skipped:

@@ -25,6 +25,7 @@ import pystac
 from pipeline.catalog.search import SearchResult
 from pipeline.config import RunConfig
 from pipeline.cube.cubes import CubeFacts, Cubes
+from pipeline.security import redact
 
 if TYPE_CHECKING:
     from pipeline.fuse.engine import FuseOutcome
@@ -53,11 +54,16 @@ class Items:
         """Write ``directory/items.json`` (full item JSON); returns its path."""
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / self.FILE
-        data = {
-            "url": self.result.url,
-            "fine": [it.to_dict() for it in self.result.fine],
-            "coarse": [it.to_dict() for it in self.result.coarse],
-        }
+        # Unsigned hrefs only: links are signed when read (pipeline.catalog.signing). A token
+        # in an endpoint URL (or an item link built from it) is masked: this file stays on disk.
+        data = redact(
+            {
+                "url": self.result.url,
+                "coarse_url": self.result.coarse_url,
+                "fine": [it.to_dict() for it in self.result.fine],
+                "coarse": [it.to_dict() for it in self.result.coarse],
+            }
+        )
         path.write_text(json.dumps(data))
         return path
 
@@ -66,7 +72,13 @@ class Items:
         """The items of an ``items.json`` written by :meth:`save`."""
         data = json.loads(Path(path).read_text())
         found = {k: [pystac.Item.from_dict(d) for d in data[k]] for k in ("fine", "coarse")}
-        return cls(SearchResult(fine=found["fine"], coarse=found["coarse"], url=data["url"]))
+        result = SearchResult(
+            fine=found["fine"],
+            coarse=found["coarse"],
+            url=data["url"],
+            coarse_url=data.get("coarse_url"),
+        )
+        return cls(result)
 
 
 @dataclass(frozen=True)

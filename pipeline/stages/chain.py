@@ -14,11 +14,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.catalog.search import SearchResult, search_items
+from pipeline.catalog.search import SearchResult
 from pipeline.config import ProductsSpec, RunConfig
 from pipeline.cube.cubes import CubeFacts, Cubes, load_cubes
 from pipeline.errors import InputError
 from pipeline.stages.artefacts import CubeSet, FusedStore, Items, TrainedModel, store_url
+from pipeline.stages.search import search as search
 from pipeline.stages.size import RunEstimate, check_size, estimate
 from pipeline.store.template import remove_store
 from pipeline.store.write import check_region
@@ -37,14 +38,6 @@ def _quiet(_msg: str) -> None:
 
 
 # --- search and cubes ----------------------------------------------------------------
-
-
-def search(cfg: RunConfig) -> Items:
-    """STAC search of ``cfg.stac`` (the demo world served for ``demo``) over region and dates."""
-    from pipeline.demo import open_endpoint
-
-    with open_endpoint(cfg.stac) as url:
-        return Items(search_items(cfg, url))
 
 
 def build_cubes(

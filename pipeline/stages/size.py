@@ -106,7 +106,8 @@ def check_size(cfg: RunConfig, size: RunEstimate) -> None:
     """InputError (one line with the estimate) if the run is beyond the data or the budget."""
     if size.coverage < MIN_COVERAGE:
         raise InputError(
-            f"region {cfg.region.name!r} reaches beyond the data at {cfg.stac.url}: "
+            f"region {cfg.region.name!r} reaches beyond the data at "
+            f"{cfg.stac.endpoint('fine').url}: "
             f"{size.describe()}; shrink region.bbox to where the catalog has scenes"
         )
     total_gib = (size.bytes_in + size.bytes_out) / GIB

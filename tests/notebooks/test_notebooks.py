@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from pipeline.config import parse_config
 from pipeline.products import run_products
 from pipeline.run import run, store_url
 from pipeline.synth import World
+from tests.notebooks.demo_like import DemoRun, run_demo_like
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
@@ -58,9 +60,11 @@ def demo_out(tiny_world: World, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 
 @pytest.fixture(scope="session")
-def demo_out_3band(tiny_world: World, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny run with the bands ``make demo`` fuses (green, red, nir): no blue."""
-    return _demo_run(tiny_world, tmp_path_factory.mktemp("demo-out-3band"), ("green", "red", "nir"))
+def demo_like(
+    tiny_world: World, stac_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> DemoRun:
+    """``make demo``'s command line path with the demo's settings on the tiny world."""
+    return run_demo_like(tiny_world, stac_url, tmp_path_factory.mktemp("demo-like"))
 
 
 def _demo_run(tiny_world: World, out: Path, bands: tuple[str, ...] | None) -> Path:
@@ -73,7 +77,7 @@ def _demo_run(tiny_world: World, out: Path, bands: tuple[str, ...] | None) -> Pa
                 "time": {"start": "2024-06-01", "end": "2024-07-05"},
                 "stac": {"url": url},
                 "model": {"name": "starfm", "size": "tiny"},
-                "chunks": {"y": 48, "x": 48, "time": 16},
+                "chunks": {"y": 64, "x": 64, "time": 16},  # 2 x 2 blocks: fewer read tasks
                 "store": {"path": "demo.zarr"},
                 "products": {
                     "ndvi": True,
@@ -115,14 +119,49 @@ def test_notebook_executes(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_executes_from_notebooks_folder_on_a_three_band_run(
-    path: Path, demo_out_3band: Path, venv_kernel: str, monkeypatch: pytest.MonkeyPatch
+def test_notebook_executes_from_notebooks_folder_on_a_demo_like_run(
+    path: Path, demo_like: DemoRun, venv_kernel: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """What a user does: Jupyter started in notebooks/, the run named by a relative path."""
-    monkeypatch.setenv("STF_DEMO_OUT", os.path.relpath(demo_out_3band, path.parent))
+    """What a user does: Jupyter started in notebooks/, the run named by a relative path.
+
+    The run is ``make demo``'s path (the CLI, the demo's green/red/NIR bands, model and
+    products) on the tiny world: the real ``make demo`` takes minutes of CPU.
+    """
+    monkeypatch.setenv("STF_DEMO_OUT", os.path.relpath(demo_like.out, path.parent))
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     nb = nbformat.read(path, as_version=4)
     NotebookClient(
         nb, timeout=300, kernel_name=venv_kernel, resources={"metadata": {"path": str(path.parent)}}
     ).execute()
-    assert not [o for o in _outputs(nb) if o.output_type == "error"]
+    outputs = _outputs(nb)
+    assert not [o for o in outputs if o.output_type == "error"]
+    if "hvplot" in "".join(c.source for c in nb.cells):  # the interactive cells rendered
+        assert any(
+            "application/vnd.holoviews_load.v0+json" in o.get("data", {})
+            or "application/vnd.holoviews_exec.v0+json" in o.get("data", {})
+            for o in outputs
+        ), path.name
+    if path.name.startswith("01"):  # the input cubes are shown before the store
+        text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+        assert "Landsat cube" in text and "MODIS cube" in text and "clear" in text
+
+
+#: A library warning's class name in a log line (RuntimeWarning, ZarrUserWarning, ...).
+WARNING_CLASS = re.compile(r"\b[A-Z]\w*Warning\b")
+
+
+@pytest.mark.slow
+def test_demo_log_reads_well(demo_like: DemoRun) -> None:
+    """The log of ``make demo``'s path: short lines, no library warning leaked into it."""
+    log = demo_like.log.read_text()
+    assert "[fuse] done" in log and "[products]" in log
+    for name, text in (
+        ("log file", log),
+        ("stdout", demo_like.stdout),
+        ("stderr", demo_like.stderr),
+    ):
+        long = [line[:120] for line in text.splitlines() if len(line) > 300]
+        assert not long, f"{name}: {len(long)} line(s) over 300 characters: {long[:2]}"
+        assert "\r" not in text, f"{name}: carriage-return redraws"
+        leaked = [line[:200] for line in text.splitlines() if WARNING_CLASS.search(line)]
+        assert not leaked, f"{name}: library warnings leaked: {leaked[:3]}"
