@@ -18,7 +18,10 @@ Writes ``<out>/results.json`` and confusion-matrix PNGs; prints Markdown tables.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
+import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -207,6 +210,44 @@ def regime_experiment(
     return rows
 
 
+def regimes_markdown(rows: list[dict], command: str, started: str, load: str) -> str:
+    """The three-regime section: command, machine, load, date; kappa/OA/F1; flag shares."""
+    import platform
+
+    lines = [
+        "## Three cloud regimes, full season: fused seamless vs Landsat-only",
+        "",
+        f"Command: `{command}`  ",
+        f"Machine: {platform.node()} ({os.cpu_count()} CPUs, shared); started {started} UTC; "
+        f"load average at start / end: {load} / {_load()}",
+        "",
+        "| regime | series | classifier | OA | kappa | crop-only kappa | test px | fuse s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ck = f"{r['crop_kappa']:.3f}" if r.get("crop_kappa") is not None else "-"
+        lines.append(
+            f"| {r['data']} | {r['series']} | {r['classifier']} | {r['oa']:.3f} | "
+            f"{r['kappa']:.3f} | {ck} | {r['n_test']} | {r.get('fuse_s', '-')} |"
+        )
+    lines += ["", "Per-class F1:", ""]
+    for r in rows:
+        f1 = ", ".join(f"{k} {v:.3f}" for k, v in r["f1"].items())
+        lines.append(f"- {r['regime']} / {r['series']} / {r['classifier']}: {f1}")
+    lines += ["", "In-coverage pixel-days per flag (observed / fused / filled / gap):", ""]
+    for r in {r["regime"]: r for r in rows}.values():
+        f = r["flags"]
+        lines.append(
+            f"- {r['regime']}: {f['observed']:.3f} / {f['fused']:.3f} / {f['filled']:.3f} / "
+            f"{f['gap']:.3f}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _load() -> str:
+    return ", ".join(f"{v:.1f}" for v in os.getloadavg())
+
+
 def flag_shares(store: Path) -> dict[str, float]:
     """Shares of the in-coverage pixel-days observed / fused / filled / gap in a store."""
     q = open_fused(store)["quality"].values
@@ -311,7 +352,12 @@ def main() -> None:
     if args.store is not None:
         rows += store_experiment(args.store, args.labels, args.classifiers, args.out)
     if args.regimes is not None:
-        rows += regime_experiment(args.regimes, args.size, args.classifiers, args.out, args.model)
+        started, load = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"), _load()
+        found = regime_experiment(args.regimes, args.size, args.classifiers, args.out, args.model)
+        command = "python -m benchmarks.cropmap_accuracy " + " ".join(sys.argv[1:])
+        text = regimes_markdown(found, command, started, load)
+        (args.out / "regimes.md").write_text(text)
+        rows += found
     for world_root in args.world:
         rows += world_experiment(world_root, args.classifiers, args.out)
     if not args.skip_lgc:
