@@ -76,7 +76,7 @@ def landsat_only_dataset(world_root: Path) -> xr.Dataset:
     """
     import rioxarray  # noqa: F401  (registers .rio)
 
-    from pipeline.catalog import sensors as s
+    from pipeline import sensors as s
     from pipeline.products.features import FEATURE_BANDS
     from pipeline.synth import open_world
     from pipeline.synth.measure import items, read
