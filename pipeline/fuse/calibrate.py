@@ -80,6 +80,9 @@ class SeriesCalibration:
         sigma is then the model's own, or :data:`PRIOR_SIGMA`).
     floor : reflectance added in quadrature to ``scale * u`` (0: a pure scale).
     band_factors : per band, its sigma over the pixel-day's (RMS over bands 1; empty: all 1).
+    coarse_sigma : 1-sigma (RMS over bands) of fused pixels where a model that reports a
+        sigma gave none: it found no fine candidate and fell back to the coarse value
+        (STARFM); fitted on ``|fine - coarse|`` of the pairs (0: none fitted).
     """
 
     scale: float
@@ -87,6 +90,7 @@ class SeriesCalibration:
     samples: int
     floor: float = 0.0
     band_factors: tuple[float, ...] = ()
+    coarse_sigma: float = 0.0
 
     def factors(self, n_bands: int) -> np.ndarray:
         """(band,) float64 :attr:`band_factors`, ones when none were fitted."""
@@ -151,6 +155,8 @@ class Residuals:
     gap_h : (m,) float32 the Brownian-bridge days ``d0 d1 / (d0 + d1)`` of each.
     gap_w2 : (m,) float32 ``w0^2 + w1^2``, the interpolation weights' share of the ends' noise.
     sums, counts : (band,) summed squared daily change rate between consecutive pairs, count.
+    coarse_err : (band, k) float32 |fine - coarse| of the pairs (the error of a coarse fallback).
+    has_sigma : whether the model reports a sigma (else ``u`` is all ones).
     """
 
     err: np.ndarray
@@ -160,19 +166,27 @@ class Residuals:
     gap_w2: np.ndarray
     sums: np.ndarray
     counts: np.ndarray
+    coarse_err: np.ndarray | None = None
+    has_sigma: bool = False
 
     @classmethod
     def concat(cls, parts: list[Residuals], n_bands: int) -> Residuals:
         """All windows' residuals as one (empty arrays when there are none)."""
         if not parts:
             none, rows = np.zeros(0, np.float32), np.zeros((n_bands, 0), np.float32)
-            return cls(rows, none, rows, none, none, np.zeros(n_bands), np.zeros(n_bands))
-        cat = {f: np.concatenate([getattr(p, f) for p in parts], axis=-1) for f in _CAT_FIELDS}
+            return cls(rows, none, rows, none, none, np.zeros(n_bands), np.zeros(n_bands), rows)
+        cat = {f: np.concatenate([_field(p, f, n_bands) for p in parts], axis=-1) for f in _CAT}
         sums = np.sum([p.sums for p in parts], axis=0)
-        return cls(**cat, sums=sums, counts=np.sum([p.counts for p in parts], axis=0))
+        counts = np.sum([p.counts for p in parts], axis=0)
+        return cls(**cat, sums=sums, counts=counts, has_sigma=any(p.has_sigma for p in parts))
 
 
-_CAT_FIELDS = ("err", "u", "gap_err", "gap_h", "gap_w2")
+_CAT = ("err", "u", "gap_err", "gap_h", "gap_w2", "coarse_err")
+
+
+def _field(part: Residuals, name: str, n_bands: int) -> np.ndarray:
+    value = getattr(part, name)
+    return np.zeros((n_bands, 0), np.float32) if value is None else value
 
 
 def _subsample(arrays: list[np.ndarray], limit: int = _MAX_RESIDUALS) -> list[np.ndarray]:
@@ -186,13 +200,15 @@ def _subsample(arrays: list[np.ndarray], limit: int = _MAX_RESIDUALS) -> list[np
 
 def _fused_residuals(
     scenes: list, core: tuple[slice, slice], model_key: str, bands: tuple[str, ...]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each pair left out once and fused from its neighbours: (band, n) |error|, (n,) u."""
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Each pair left out once and fused from its neighbours: (band, n) |error|, (n,) u, and
+    whether the model reported a sigma."""
     from pipeline.fuse.worker import _MODELS
     from pipeline.models.base import FusionInput, Scene
 
     model = _MODELS[model_key]
     errs, us = [np.zeros((len(bands), 0), np.float32)], [np.zeros(0, np.float32)]
+    has_sigma = False
     for k, scene in enumerate(scenes):
         refs = tuple(scenes[j] for j in (k - 1, k + 1) if 0 <= j < len(scenes))
         if not refs:
@@ -203,12 +219,13 @@ def _fused_residuals(
         pred = model.predict(FusionInput(refs, Scene(scene.date, scene.coarse), bands))
         err = np.abs(pred.fine - scene.fine)[(..., *core)]
         sig = None if pred.uncertainty is None else pred.uncertainty[(..., *core)]
+        has_sigma = has_sigma or sig is not None
         u = np.broadcast_to(rms_sigma(sig, err.shape), err.shape[-2:]).ravel()
         err = err.reshape(len(bands), -1)
         ok = np.isfinite(err).all(axis=0) & np.isfinite(u)
         errs.append(err[:, ok].astype(np.float32))
         us.append(u[ok].astype(np.float32))
-    return np.concatenate(errs, axis=1), np.concatenate(us)
+    return np.concatenate(errs, axis=1), np.concatenate(us), has_sigma
 
 
 def _gap_residuals(scenes: list, core: tuple[slice, slice]) -> tuple[np.ndarray, ...]:
@@ -253,8 +270,12 @@ def window_residuals(
     scenes = [
         s for s in scenes if np.isfinite(s.fine[(..., *core)]).all(axis=0).mean() >= min_clear
     ]
-    err, u = _subsample(list(_fused_residuals(scenes, core, model_key, bands)))
+    err, u, has_sigma = _fused_residuals(scenes, core, model_key, bands)
+    err, u = _subsample([err, u])
     gap_err, gap_h, gap_w2 = _subsample(list(_gap_residuals(scenes, core)))
+    coarse = [np.abs(s.fine - s.coarse)[(..., *core)].reshape(len(bands), -1) for s in scenes]
+    coarse_err = np.concatenate([np.zeros((len(bands), 0)), *coarse], axis=1)
+    (coarse_err,) = _subsample([coarse_err[:, np.isfinite(coarse_err).all(axis=0)]])
     sums, counts = np.zeros(len(bands)), np.zeros(len(bands))
     for a, b in itertools.pairwise(scenes):
         rate = (b.fine - a.fine)[(..., *core)].astype(np.float64) ** 2 / (b.date - a.date).days
@@ -262,7 +283,7 @@ def window_residuals(
         sums += np.where(ok, rate, 0.0).sum(axis=(1, 2))
         counts += ok.sum(axis=(1, 2))
     return Residuals(err, u, gap_err, gap_h.astype(np.float32), gap_w2.astype(np.float32),
-                     sums, counts)  # fmt: skip
+                     sums, counts, coarse_err.astype(np.float32), has_sigma)  # fmt: skip
 
 
 def rms_sigma(sigma: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
@@ -294,7 +315,15 @@ def calibration_from(res: Residuals) -> SeriesCalibration:
         q[b] = q[b] if fitted is None else fitted
     samples = int(res.err.size)
     bands = tuple(float(v) for v in factors) if samples else ()
-    return SeriesCalibration(scale, tuple(float(v) for v in q), samples, floor, bands)
+    coarse = 0.0
+    if res.has_sigma and res.coarse_err is not None and res.coarse_err.size:
+        # a coarse fallback's error is the fine-coarse disagreement of the pairs: one
+        # constant sigma (u = 1), placed on both quantiles like the fused one
+        zc = (res.coarse_err / factors[:, None]).ravel().astype(np.float64)
+        s_c, f_c = sigma_fit.scale_and_floor(zc, np.ones_like(zc))
+        coarse = float(np.hypot(s_c, f_c))
+    q_out = tuple(float(v) for v in q)
+    return SeriesCalibration(scale, q_out, samples, floor, bands, coarse)
 
 
 def fit_calibration(

@@ -250,9 +250,11 @@ def _fused_sigma(model_sigma: np.ndarray, calib: SeriesCalibration) -> np.ndarra
     if not calib.samples:  # no pair to calibrate on: the model's own sigma, else a prior
         pixel = np.where(np.isfinite(u), u, PRIOR_SIGMA)
     else:
-        # a model without sigma was calibrated with u = 1; a missing pixel takes the typical u
+        # a model without sigma was calibrated with u = 1; a missing pixel takes the typical u,
+        # or, where the calibration knows it, the sigma of the coarse fallback it got there
         typical = float(np.nanmedian(u)) if np.isfinite(u).any() else 1.0
-        pixel = calib.fused(np.where(np.isfinite(u), u, typical))
+        missing = calib.coarse_sigma or calib.fused(np.float64(typical))
+        pixel = np.where(np.isfinite(u), calib.fused(np.where(np.isfinite(u), u, 1.0)), missing)
     return pixel[:, None] * calib.factors(model_sigma.shape[1])[None, :, None, None]
 
 

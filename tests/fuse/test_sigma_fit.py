@@ -83,3 +83,26 @@ def test_calibration_from_residuals_and_without_any() -> None:
     empty = calibration_from(Residuals.concat([], 2))
     assert empty.samples == 0 and empty.band_factors == () and empty.scale == 1.0
     np.testing.assert_allclose(SeriesCalibration(2.0, (), 1).factors(3), 1.0)
+
+
+def test_coarse_fallback_pixels_get_the_fine_coarse_sigma() -> None:
+    """A model that reports a sigma but gave none at a pixel (no fine candidate: STARFM fell
+    back to the coarse value) gets the sigma fitted on the pairs' |fine - coarse|."""
+    from pipeline.fuse.worker import _fused_sigma
+
+    rng = np.random.default_rng(5)
+    err, u = _heavy_tailed(20_000)
+    coarse = np.abs(rng.normal(0, 0.04, (2, 20_000))).astype(np.float32)
+    rows = np.zeros((2, 0), np.float32)
+    res = Residuals(np.stack([err, err]).astype(np.float32), u.astype(np.float32), rows,
+                    np.zeros(0, np.float32), np.zeros(0, np.float32), np.zeros(2), np.zeros(2),
+                    coarse, has_sigma=True)  # fmt: skip
+    cal = calibration_from(res)
+    assert abs(cal.coarse_sigma - 0.04) < 0.006
+    model_sigma = np.full((1, 2, 2, 2), 0.01, np.float32)
+    model_sigma[0, :, 0, 0] = np.nan  # the fallback pixel
+    sig = _fused_sigma(model_sigma, cal)
+    rms = np.sqrt(np.mean(sig**2, axis=1))[0]
+    assert rms[0, 0] == np.float64(cal.coarse_sigma) or abs(rms[0, 0] - cal.coarse_sigma) < 1e-9
+    np.testing.assert_allclose(rms[1, 1], cal.fused(np.float64(0.01)))
+    assert calibration_from(Residuals(**{**res.__dict__, "has_sigma": False})).coarse_sigma == 0
