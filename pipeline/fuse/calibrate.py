@@ -98,7 +98,7 @@ class SeriesCalibration:
             return np.ones(n_bands)
         return np.asarray(self.band_factors, np.float64)
 
-    def fused(self, u: np.ndarray) -> np.ndarray:
+    def fused(self, u: np.ndarray | np.floating) -> np.ndarray:
         """Calibrated 1-sigma (RMS over bands) of fused values whose model sigma is ``u``."""
         return np.sqrt(np.square(self.scale * u) + self.floor**2)
 
@@ -265,20 +265,23 @@ def window_residuals(
     """
     from pipeline.models.base import Scene
 
-    scenes = [Scene(d, coarse[k], fine[k]) for k, d in enumerate(dates)]
     # only pairs clear in the window are references, as in the plan's rule
-    scenes = [
-        s for s in scenes if np.isfinite(s.fine[(..., *core)]).all(axis=0).mean() >= min_clear
+    keep = [
+        k
+        for k in range(len(dates))
+        if np.isfinite(fine[k][(..., *core)]).all(axis=0).mean() >= min_clear
     ]
+    scenes = [Scene(dates[k], coarse[k], fine[k]) for k in keep]
     err, u, has_sigma = _fused_residuals(scenes, core, model_key, bands)
     err, u = _subsample([err, u])
     gap_err, gap_h, gap_w2 = _subsample(list(_gap_residuals(scenes, core)))
-    coarse = [np.abs(s.fine - s.coarse)[(..., *core)].reshape(len(bands), -1) for s in scenes]
-    coarse_err = np.concatenate([np.zeros((len(bands), 0)), *coarse], axis=1)
+    diffs = [np.abs(fine[k] - coarse[k])[(..., *core)].reshape(len(bands), -1) for k in keep]
+    coarse_err = np.concatenate([np.zeros((len(bands), 0)), *diffs], axis=1)
     (coarse_err,) = _subsample([coarse_err[:, np.isfinite(coarse_err).all(axis=0)]])
     sums, counts = np.zeros(len(bands)), np.zeros(len(bands))
-    for a, b in itertools.pairwise(scenes):
-        rate = (b.fine - a.fine)[(..., *core)].astype(np.float64) ** 2 / (b.date - a.date).days
+    for a, b in itertools.pairwise(keep):
+        days = (dates[b] - dates[a]).days
+        rate = (fine[b] - fine[a])[(..., *core)].astype(np.float64) ** 2 / days
         ok = np.isfinite(rate)
         sums += np.where(ok, rate, 0.0).sum(axis=(1, 2))
         counts += ok.sum(axis=(1, 2))
