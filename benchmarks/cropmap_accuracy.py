@@ -18,9 +18,13 @@ Writes ``<out>/results.json`` and confusion-matrix PNGs; prints Markdown tables.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
+import os
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -41,7 +45,7 @@ def _same_pixels(features: xr.DataArray, like: Samples) -> Samples:
 
 
 def store_experiment(
-    store: Path, labels_path: Path, classifiers: list[str], out: Path
+    store: Path, labels_path: Path, classifiers: list[str], out: Path, prefix: str = "store"
 ) -> list[dict]:
     """Dense fused vs Landsat-only features on one store; one row per (series, classifier)."""
     ds = open_fused(store)
@@ -56,7 +60,7 @@ def store_experiment(
         for clf in classifiers:
             t0 = time.perf_counter()
             _, rep = train_and_assess(samples, clf, layout_of(feats), labels.class_names)
-            stem = f"store-{series.split()[0].lower()}-{clf}"
+            stem = f"{prefix}-{series.split()[0].lower()}-{clf}"
             rep.save(out, stem)
             rows.append(_row("store", series, clf, rep, t_feat, time.perf_counter() - t0, stem))
             rows[-1]["crop_kappa"] = _crop_only_kappa(out / f"{stem}.json", labels)
@@ -72,7 +76,7 @@ def landsat_only_dataset(world_root: Path) -> xr.Dataset:
     """
     import rioxarray  # noqa: F401  (registers .rio)
 
-    from pipeline.catalog import sensors as s
+    from pipeline import sensors as s
     from pipeline.products.features import FEATURE_BANDS
     from pipeline.synth import open_world
     from pipeline.synth.measure import items, read
@@ -135,6 +139,125 @@ def world_experiment(
         )
         results[-1]["crop_kappa"] = _crop_only_kappa(out / f"{stem}.json", labels)
     return results
+
+
+#: The three cloud regimes of the comparison: world ``cloudiness`` (mean daily cloud fraction).
+REGIMES: dict[str, float] = {"clearer": 0.2, "calibrated": 0.4, "cloudier": 0.6}
+#: The full season of the comparison (the worlds are built 2024-04-01..10-31).
+SEASON = ("2024-04-15", "2024-10-15")
+
+
+def season_config(world: Any, out: Path, model: str = "starfm") -> Any:
+    """A 6-band, full-season run over the whole of ``world`` (its grid, bbox inset by ~100 m)."""
+    from pipeline.config import BANDS, parse_config
+
+    w, s, e, n = world.bbox
+    params = {"window": 5} if model == "starfm" else {}
+    return parse_config(
+        {
+            "region": {"name": "regime", "bbox": [w + 1e-3, s + 1e-3, e - 1e-3, n - 1e-3]},
+            "time": {"start": SEASON[0], "end": SEASON[1], "search_margin_days": 24},
+            "bands": list(BANDS),
+            "stac": {"url": "demo"},
+            "model": {"name": model, "size": "tiny", "params": params},
+            "compute": {"n_workers": 2, "threads_per_worker": 1, "batch_days": 8},
+            "chunks": {"y": 128, "x": 128, "time": 366},
+            "output_root": str(out),
+            "store": {"path": "fusion.zarr"},
+        }
+    )
+
+
+def fuse_season(world_root: Path, out: Path, model: str = "starfm") -> tuple[Path, float]:
+    """Build nothing, fuse the season of the world at ``world_root``; (store path, seconds)."""
+    import os
+
+    from pipeline.demo import DEMO_WORLD_ENV
+    from pipeline.run import run
+    from pipeline.synth import open_world
+
+    os.environ[DEMO_WORLD_ENV] = str(world_root)  # the ``demo`` endpoint serves this world
+    cfg = season_config(open_world(world_root), out, model)
+    t0 = time.perf_counter()
+    summary = run(cfg, progress=False, log=lambda m: print(f"  [{world_root.name}] {m}"))
+    return Path(summary.store), time.perf_counter() - t0
+
+
+def regime_experiment(
+    work: Path, size: int, classifiers: list[str], out: Path, model: str = "starfm"
+) -> list[dict]:
+    """Fused seamless vs Landsat-only season on the clearer, calibrated and cloudier worlds.
+
+    Each world (``size`` px, seed 42, cloudiness of :data:`REGIMES`) is built under
+    ``work`` (reused when complete), its season fused by ``stf run``'s chain, and both
+    series classified by :func:`store_experiment` (same pixels, field split, classifier).
+    """
+    from pipeline.demo import build_demo_world
+
+    rows = []
+    for name, cloudiness in REGIMES.items():
+        root = work / f"world-{name}"
+        changes = {"width": size, "height": size, "cloudiness": cloudiness}
+        t0 = time.perf_counter()
+        build_demo_world(root, changes=changes)
+        t_world = time.perf_counter() - t0
+        store, t_fuse = fuse_season(root, work / f"run-{name}", model)
+        labels = root / "truth" / "fields.parquet"
+        found = store_experiment(store, labels, classifiers, out, prefix=name)
+        extra = {"regime": name, "cloudiness": cloudiness, "flags": flag_shares(store)}
+        extra |= {"world_s": round(t_world, 1), "fuse_s": round(t_fuse, 1), "size_px": size}
+        rows += [r | extra | {"data": f"{name} (cloudiness {cloudiness})"} for r in found]
+    return rows
+
+
+def regimes_markdown(rows: list[dict], command: str, started: str, load: str) -> str:
+    """The three-regime section: command, machine, load, date; kappa/OA/F1; flag shares."""
+    import platform
+
+    lines = [
+        "## Three cloud regimes, full season: fused seamless vs Landsat-only",
+        "",
+        f"Command: `{command}`  ",
+        f"Machine: {platform.node()} ({os.cpu_count()} CPUs, shared); started {started} UTC; "
+        f"load average at start / end: {load} / {_load()}",
+        "",
+        "| regime | series | classifier | OA | kappa | crop-only kappa | test px | fuse s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ck = f"{r['crop_kappa']:.3f}" if r.get("crop_kappa") is not None else "-"
+        lines.append(
+            f"| {r['data']} | {r['series']} | {r['classifier']} | {r['oa']:.3f} | "
+            f"{r['kappa']:.3f} | {ck} | {r['n_test']} | {r.get('fuse_s', '-')} |"
+        )
+    lines += ["", "Per-class F1:", ""]
+    for r in rows:
+        f1 = ", ".join(f"{k} {v:.3f}" for k, v in r["f1"].items())
+        lines.append(f"- {r['regime']} / {r['series']} / {r['classifier']}: {f1}")
+    lines += ["", "In-coverage pixel-days per flag (observed / fused / filled / gap):", ""]
+    for r in {r["regime"]: r for r in rows}.values():
+        f = r["flags"]
+        lines.append(
+            f"- {r['regime']}: {f['observed']:.3f} / {f['fused']:.3f} / {f['filled']:.3f} / "
+            f"{f['gap']:.3f}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _load() -> str:
+    return ", ".join(f"{v:.1f}" for v in os.getloadavg())
+
+
+def flag_shares(store: Path) -> dict[str, float]:
+    """Shares of the in-coverage pixel-days observed / fused / filled / gap in a store."""
+    q = open_fused(store)["quality"].values
+    inside = (q & 16) == 0
+    n = max(int(inside.sum()), 1)
+    return {k: float(((q & bit) > 0)[inside].sum() / n) for k, bit in FLAG_BITS.items()}
+
+
+#: Quality bits reported per regime (docs/CONTRACTS.md).
+FLAG_BITS = {"observed": 1, "fused": 2, "filled": 32, "gap": 8}
 
 
 def _crop_only_kappa(report_json: Path, labels: LabelGrid) -> float | None:
@@ -214,11 +337,27 @@ def main() -> None:
     parser.add_argument("--classifiers", nargs="+", default=["hgb", "rf", "tcn"])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/cropmap-accuracy"))
     parser.add_argument("--skip-lgc", action="store_true")
+    parser.add_argument(
+        "--regimes",
+        type=Path,
+        metavar="WORKDIR",
+        help="build the clearer/calibrated/cloudier worlds under WORKDIR, fuse a full season "
+        "of each and compare fused vs Landsat-only (the three-regime comparison)",
+    )
+    parser.add_argument("--size", type=int, default=256, help="world size (px) for --regimes")
+    parser.add_argument("--model", default="starfm", help="fusion model for --regimes")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
     if args.store is not None:
         rows += store_experiment(args.store, args.labels, args.classifiers, args.out)
+    if args.regimes is not None:
+        started, load = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"), _load()
+        found = regime_experiment(args.regimes, args.size, args.classifiers, args.out, args.model)
+        command = "python -m benchmarks.cropmap_accuracy " + " ".join(sys.argv[1:])
+        text = regimes_markdown(found, command, started, load)
+        (args.out / "regimes.md").write_text(text)
+        rows += found
     for world_root in args.world:
         rows += world_experiment(world_root, args.classifiers, args.out)
     if not args.skip_lgc:

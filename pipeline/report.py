@@ -283,9 +283,10 @@ def calibration_on(
     from pipeline.evaluate.calibration import calibrate, within_sigma
 
     bands = tuple(ds.attrs["stf_bands"])
+    factors = band_factors(ds, len(bands))
     ds, rows, cols = crop_to_world(ds, world)
     parts: dict[str, dict[str, list[np.ndarray]]] = {
-        k: {"obs": [], "truth": [], "sigma": []} for k in ("fused", "filled")
+        k: {"obs": [], "truth": [], "sigma": [], "pooled": []} for k in ("fused", "filled")
     }
     for day in days:
         one = ds.sel(time=str(day))
@@ -297,18 +298,25 @@ def calibration_on(
             mask = classes == k
             parts[name]["obs"].append((fused - observed)[:, mask].ravel())
             parts[name]["truth"].append((fused - truth)[:, mask].ravel())
-            sigma = np.broadcast_to(one["uncertainty"].values[mask], (len(bands), int(mask.sum())))
-            parts[name]["sigma"].append(sigma.ravel())
+            pooled = np.broadcast_to(one["uncertainty"].values[mask], (len(bands), int(mask.sum())))
+            parts[name]["pooled"].append(pooled.ravel())
+            parts[name]["sigma"].append((pooled * factors[:, None]).ravel())
     got = {k: {n: np.concatenate(v) for n, v in p.items()} for k, p in parts.items()}
-    every = {n: np.concatenate([got[k][n] for k in got]) for n in ("obs", "truth", "sigma")}
+    every = {
+        n: np.concatenate([got[k][n] for k in got]) for n in ("obs", "truth", "sigma", "pooled")
+    }
     out: dict[str, Any] = within_sigma(every["obs"], every["sigma"])
     out["days"] = [d.isoformat() for d in days]
     out["by_flag"] = {k: within_sigma(g["obs"], g["sigma"]) for k, g in got.items()}
     out["vs_truth"] = within_sigma(every["truth"], every["sigma"])
+    out["pooled_sigma"] = within_sigma(every["obs"], every["pooled"])
+    out["band_factors"] = dict(zip(bands, factors.tolist(), strict=True))
     out["convention"] = (
-        "per band-pixel-day |value - withheld clear fine observation| vs the stored 1-sigma "
-        "(RMS over bands), fused and filled pixel-days inside the coverage, on days without a "
-        "Landsat scene; the observation is the truth with the world's Landsat noise"
+        "per band-pixel-day |value - withheld clear fine observation| vs the band's 1-sigma "
+        "(the stored uncertainty, RMS over bands, times the band's factor from the run's "
+        "calibration, provenance model.seamless.band_factors; pooled_sigma: the stored "
+        "uncertainty for every band), fused and filled pixel-days inside the coverage, on days "
+        "without a Landsat scene; the observation is the truth with the world's Landsat noise"
     )
     curves = {
         k: calibrate(g["obs"][None, None], g["sigma"][None, None], np.zeros((1, 1, g["obs"].size)))
@@ -316,6 +324,20 @@ def calibration_on(
         if np.isfinite(g["sigma"]).any()
     }
     return out, curves
+
+
+def band_factors(ds: xr.Dataset, n_bands: int) -> np.ndarray:
+    """(band,) factors turning the stored uncertainty into each band's 1-sigma (ones if none).
+
+    Recorded by the run's calibration under ``model.seamless.band_factors`` in the
+    ``stf_provenance`` attr (:mod:`pipeline.fuse.calibrate`).
+    """
+    try:
+        seamless = json.loads(ds.attrs.get("stf_provenance", "{}"))["model"]["seamless"]
+        factors = np.asarray(seamless.get("band_factors") or (), np.float64)
+    except (KeyError, TypeError, ValueError):
+        factors = np.zeros(0)
+    return factors if factors.size == n_bands else np.ones(n_bands)
 
 
 def _flags_figure(ds: xr.Dataset, days: list[dt.date], path: Path) -> None:

@@ -45,7 +45,12 @@ def test_tiny_world_store_is_seamless_and_calibrated(
     finite = np.isfinite(ds["red"].values) & np.isfinite(ds["uncertainty"].values)
     assert finite[inside].mean() >= 0.995
     prov = json.loads(ds.attrs["stf_provenance"])
-    assert prov["model"]["seamless"]["samples"] > 0 and len(prov["model"]["seamless"]["q"]) == 3
+    seamless = prov["model"]["seamless"]
+    assert seamless["samples"] > 0 and len(seamless["q"]) == 3
+    # per-band factors (RMS 1) and the scale + floor of the fused sigma, fitted on the pairs
+    assert len(seamless["band_factors"]) == 3
+    assert np.sqrt(np.mean(np.square(seamless["band_factors"]))) == pytest.approx(1.0)
+    assert seamless["scale"] > 0 and seamless["floor"] >= 0
 
     metrics = write_report(summary.store, tiny_world, tmp_path / "report", n_days=3)
     saved = json.loads((tmp_path / "report" / "metrics.json").read_text())
@@ -55,5 +60,7 @@ def test_tiny_world_store_is_seamless_and_calibrated(
     assert cal["within_1sigma"] == pytest.approx(metrics["calibration"]["within_1sigma"])
     assert cal["count"] > 1000 and set(cal["by_flag"]) == {"fused", "filled"}
     assert 0.0 < cal["within_1sigma"] < cal["within_2sigma"] <= 1.0
+    assert set(cal["band_factors"]) == {"green", "red", "nir"} and "pooled_sigma" in cal
+    print("tiny world calibration:", json.dumps({k: v for k, v in cal.items() if k != "days"}))
     for name in ("flags.png", "reliability.png", "maps.png"):
         assert (tmp_path / "report" / name).stat().st_size > 10_000

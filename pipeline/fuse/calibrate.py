@@ -14,13 +14,23 @@
   and every tiling gets the same one), fitted on the training (pair) dates
   only, on a few fixed sample windows of the grid: each clear pair is left out
   once and predicted from its neighbouring clear pairs, as a target day would
-  be; the scale ``s`` makes ``|error| <= s * u`` hold for 68.27 % of the
-  band-pixels, ``u`` being the model's sigma (RMS over bands) or 1 when the
-  model gives none (then ``s`` is the error's 1-sigma itself). One scale per
-  model, pooled over bands, because the store keeps one sigma per pixel-day.
-  The daily random-walk variance ``q`` of the gap filler (per band) is the
-  mean squared change between consecutive clear pairs divided by their days
-  apart, on the same windows.
+  be. Three parts, because one scale cannot place both the 1- and the 2-sigma
+  quantile of a heavy-tailed error:
+
+  - per band a factor ``f_b`` (RMS over bands 1): band ``b``'s sigma is the
+    pixel-day's sigma times ``f_b`` (green errors are a fraction of NIR ones; the
+    store keeps one sigma per pixel-day, the RMS over bands, and the factors
+    in the provenance);
+  - the fused sigma ``sqrt((scale * u)^2 + floor^2)``, ``u`` the model's sigma
+    (RMS over bands; 1 when the model gives none): ``scale`` and ``floor`` are
+    chosen together so that ``|error_b| / f_b`` lies within 1 sigma for 68.27 %
+    and within 2 sigma for as close to 95.45 % as the pair allows (the floor is
+    the error a model's own spread misses: misregistration, unflagged cloud);
+  - the gap filler's daily variance ``q`` per band: each inner clear pair is
+    also predicted by interpolating its two neighbours in time (a gap as long
+    as their distance, clear ends), and ``q`` is the variance per day of a
+    Brownian bridge that covers 68.27 % of those errors (the mean squared
+    change rate between consecutive pairs where fewer than three pairs exist).
 """
 
 from __future__ import annotations
@@ -32,7 +42,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pipeline.evaluate.calibration import ONE_SIGMA
+from pipeline.fuse import sigma_fit
 from pipeline.fuse.plan import FuseTask
 from pipeline.fuse.tiles import crop
 
@@ -68,11 +78,29 @@ class SeriesCalibration:
     q : per band, the daily random-walk variance of the gap filler (reflectance^2 per day).
     samples : band-pixels ``scale`` was fitted on (0: no pair could be left out; the fused
         sigma is then the model's own, or :data:`PRIOR_SIGMA`).
+    floor : reflectance added in quadrature to ``scale * u`` (0: a pure scale).
+    band_factors : per band, its sigma over the pixel-day's (RMS over bands 1; empty: all 1).
+    coarse_sigma : 1-sigma (RMS over bands) of fused pixels where a model that reports a
+        sigma gave none: it found no fine candidate and fell back to the coarse value
+        (STARFM); fitted on ``|fine - coarse|`` of the pairs (0: none fitted).
     """
 
     scale: float
     q: tuple[float, ...]
     samples: int
+    floor: float = 0.0
+    band_factors: tuple[float, ...] = ()
+    coarse_sigma: float = 0.0
+
+    def factors(self, n_bands: int) -> np.ndarray:
+        """(band,) float64 :attr:`band_factors`, ones when none were fitted."""
+        if len(self.band_factors) != n_bands:
+            return np.ones(n_bands)
+        return np.asarray(self.band_factors, np.float64)
+
+    def fused(self, u: np.ndarray | np.floating) -> np.ndarray:
+        """Calibrated 1-sigma (RMS over bands) of fused values whose model sigma is ``u``."""
+        return np.sqrt(np.square(self.scale * u) + self.floor**2)
 
 
 def coverage(task: FuseTask, coarse: np.ndarray, obs: np.ndarray) -> np.ndarray:
@@ -115,40 +143,72 @@ def sample_windows(
     return sorted(set(out))
 
 
-def window_residuals(
-    fine: np.ndarray,
-    coarse: np.ndarray,
-    dates: tuple[dt.date, ...],
-    core: tuple[slice, slice],
-    model_key: str,
-    bands: tuple[str, ...],
-    min_clear: float = 0.5,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Leave-one-pair-out ``|error| / u`` and pair-change sums of one sample window (worker).
+@dataclass(frozen=True)
+class Residuals:
+    """Training residuals of one or more sample windows (worker -> client).
 
-    Parameters
+    Attributes
     ----------
-    fine, coarse : (pair, band, y, x) float32 clear pairs' fine and coarse-on-fine window
-        (padded by the model's halo), NaN = invalid.
-    dates : the pairs' dates, ascending.
-    core : slices of the unpadded window inside the padded one.
-    min_clear : a pair is a reference when this fraction of the window is clear.
-
-    Returns
-    -------
-    ``z`` (n,) float64 standardized absolute errors; per band the summed squared daily
-    change rate between consecutive pairs and its count (for ``q``).
+    err : (band, n) float32 |left-out pair - fusion of its neighbours| (reflectance).
+    u : (n,) float32 the model's sigma there (RMS over bands, at least :data:`U_FLOOR`).
+    gap_err : (band, m) float32 |left-out pair - its neighbours interpolated in time|.
+    gap_h : (m,) float32 the Brownian-bridge days ``d0 d1 / (d0 + d1)`` of each.
+    gap_w2 : (m,) float32 ``w0^2 + w1^2``, the interpolation weights' share of the ends' noise.
+    sums, counts : (band,) summed squared daily change rate between consecutive pairs, count.
+    coarse_err : (band, k) float32 |fine - coarse| of the pairs (the error of a coarse fallback).
+    has_sigma : whether the model reports a sigma (else ``u`` is all ones).
     """
+
+    err: np.ndarray
+    u: np.ndarray
+    gap_err: np.ndarray
+    gap_h: np.ndarray
+    gap_w2: np.ndarray
+    sums: np.ndarray
+    counts: np.ndarray
+    coarse_err: np.ndarray | None = None
+    has_sigma: bool = False
+
+    @classmethod
+    def concat(cls, parts: list[Residuals], n_bands: int) -> Residuals:
+        """All windows' residuals as one (empty arrays when there are none)."""
+        if not parts:
+            none, rows = np.zeros(0, np.float32), np.zeros((n_bands, 0), np.float32)
+            return cls(rows, none, rows, none, none, np.zeros(n_bands), np.zeros(n_bands), rows)
+        cat = {f: np.concatenate([_field(p, f, n_bands) for p in parts], axis=-1) for f in _CAT}
+        sums = np.sum([p.sums for p in parts], axis=0)
+        counts = np.sum([p.counts for p in parts], axis=0)
+        return cls(**cat, sums=sums, counts=counts, has_sigma=any(p.has_sigma for p in parts))
+
+
+_CAT = ("err", "u", "gap_err", "gap_h", "gap_w2", "coarse_err")
+
+
+def _field(part: Residuals, name: str, n_bands: int) -> np.ndarray:
+    value = getattr(part, name)
+    return np.zeros((n_bands, 0), np.float32) if value is None else value
+
+
+def _subsample(arrays: list[np.ndarray], limit: int = _MAX_RESIDUALS) -> list[np.ndarray]:
+    """The same deterministic subset of the last axis of every array (keeps transfers small)."""
+    n = arrays[0].shape[-1]
+    if n <= limit:
+        return arrays
+    keep = np.sort(np.random.default_rng(0).choice(n, limit, replace=False))
+    return [a[..., keep] for a in arrays]
+
+
+def _fused_residuals(
+    scenes: list, core: tuple[slice, slice], model_key: str, bands: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Each pair left out once and fused from its neighbours: (band, n) |error|, (n,) u, and
+    whether the model reported a sigma."""
     from pipeline.fuse.worker import _MODELS
     from pipeline.models.base import FusionInput, Scene
 
     model = _MODELS[model_key]
-    scenes = [Scene(d, coarse[k], fine[k]) for k, d in enumerate(dates)]
-    # only pairs clear in the window are references, as in the plan's rule
-    scenes = [
-        s for s in scenes if np.isfinite(s.fine[(..., *core)]).all(axis=0).mean() >= min_clear
-    ]
-    z = []
+    errs, us = [np.zeros((len(bands), 0), np.float32)], [np.zeros(0, np.float32)]
+    has_sigma = False
     for k, scene in enumerate(scenes):
         refs = tuple(scenes[j] for j in (k - 1, k + 1) if 0 <= j < len(scenes))
         if not refs:
@@ -158,21 +218,75 @@ def window_residuals(
             refs = (nearest,) if 1 in model.n_refs else (nearest, nearest)
         pred = model.predict(FusionInput(refs, Scene(scene.date, scene.coarse), bands))
         err = np.abs(pred.fine - scene.fine)[(..., *core)]
-        u = rms_sigma(
-            None if pred.uncertainty is None else pred.uncertainty[(..., *core)], err.shape
-        )
-        ratio = (err / np.broadcast_to(u, err.shape)).ravel()
-        z.append(ratio[np.isfinite(ratio)])
+        sig = None if pred.uncertainty is None else pred.uncertainty[(..., *core)]
+        has_sigma = has_sigma or sig is not None
+        u = np.broadcast_to(rms_sigma(sig, err.shape), err.shape[-2:]).ravel()
+        err = err.reshape(len(bands), -1)
+        ok = np.isfinite(err).all(axis=0) & np.isfinite(u)
+        errs.append(err[:, ok].astype(np.float32))
+        us.append(u[ok].astype(np.float32))
+    return np.concatenate(errs, axis=1), np.concatenate(us), has_sigma
+
+
+def _gap_residuals(scenes: list, core: tuple[slice, slice]) -> tuple[np.ndarray, ...]:
+    """Each inner pair predicted by interpolating its neighbours in time: |error|, h, w0^2+w1^2."""
+    n_bands = scenes[0].fine.shape[0] if scenes else 0
+    errs, hs, ws = [np.zeros((n_bands, 0), np.float32)], [np.zeros(0)], [np.zeros(0)]
+    for a, mid, b in zip(scenes, scenes[1:], scenes[2:], strict=False):
+        d0, d1 = (mid.date - a.date).days, (b.date - mid.date).days
+        w1 = d0 / (d0 + d1)
+        guess = (1 - w1) * a.fine + w1 * b.fine
+        err = np.abs(guess - mid.fine)[(..., *core)].reshape(n_bands, -1)
+        err = err[:, np.isfinite(err).all(axis=0)]
+        errs.append(err.astype(np.float32))
+        hs.append(np.full(err.shape[1], d0 * d1 / (d0 + d1)))
+        ws.append(np.full(err.shape[1], (1 - w1) ** 2 + w1**2))
+    return np.concatenate(errs, axis=1), np.concatenate(hs), np.concatenate(ws)
+
+
+def window_residuals(
+    fine: np.ndarray,
+    coarse: np.ndarray,
+    dates: tuple[dt.date, ...],
+    core: tuple[slice, slice],
+    model_key: str,
+    bands: tuple[str, ...],
+    min_clear: float = 0.5,
+) -> Residuals:
+    """Leave-one-pair-out residuals of one sample window (worker), see :class:`Residuals`.
+
+    Parameters
+    ----------
+    fine, coarse : (pair, band, y, x) float32 clear pairs' fine and coarse-on-fine window
+        (padded by the model's halo), NaN = invalid.
+    dates : the pairs' dates, ascending.
+    core : slices of the unpadded window inside the padded one.
+    min_clear : a pair is a reference when this fraction of the window is clear.
+    """
+    from pipeline.models.base import Scene
+
+    # only pairs clear in the window are references, as in the plan's rule
+    keep = [
+        k
+        for k in range(len(dates))
+        if np.isfinite(fine[k][(..., *core)]).all(axis=0).mean() >= min_clear
+    ]
+    scenes = [Scene(dates[k], coarse[k], fine[k]) for k in keep]
+    err, u, has_sigma = _fused_residuals(scenes, core, model_key, bands)
+    err, u = _subsample([err, u])
+    gap_err, gap_h, gap_w2 = _subsample(list(_gap_residuals(scenes, core)))
+    diffs = [np.abs(fine[k] - coarse[k])[(..., *core)].reshape(len(bands), -1) for k in keep]
+    coarse_err = np.concatenate([np.zeros((len(bands), 0)), *diffs], axis=1)
+    (coarse_err,) = _subsample([coarse_err[:, np.isfinite(coarse_err).all(axis=0)]])
     sums, counts = np.zeros(len(bands)), np.zeros(len(bands))
-    for a, b in itertools.pairwise(scenes):
-        rate = (b.fine - a.fine)[(..., *core)].astype(np.float64) ** 2 / (b.date - a.date).days
+    for a, b in itertools.pairwise(keep):
+        days = (dates[b] - dates[a]).days
+        rate = (fine[b] - fine[a])[(..., *core)].astype(np.float64) ** 2 / days
         ok = np.isfinite(rate)
         sums += np.where(ok, rate, 0.0).sum(axis=(1, 2))
         counts += ok.sum(axis=(1, 2))
-    found = np.concatenate(z) if z else np.zeros(0)
-    if found.size > _MAX_RESIDUALS:
-        found = found[np.random.default_rng(0).choice(found.size, _MAX_RESIDUALS, replace=False)]
-    return found, sums, counts
+    return Residuals(err, u, gap_err, gap_h.astype(np.float32), gap_w2.astype(np.float32),
+                     sums, counts, coarse_err.astype(np.float32), has_sigma)  # fmt: skip
 
 
 def rms_sigma(sigma: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
@@ -183,14 +297,36 @@ def rms_sigma(sigma: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
     return np.maximum(np.sqrt(np.mean(np.square(sigma, dtype=np.float64), axis=0)), U_FLOOR)
 
 
-def _window_task(
-    fine: np.ndarray, small: np.ndarray, factor: int, *args: object
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _window_task(fine: np.ndarray, small: np.ndarray, factor: int, *args: object) -> Residuals:
     """:func:`window_residuals` after replicating the coarse window onto the fine one."""
     coarse = small.repeat(factor, axis=-2).repeat(factor, axis=-1)[
         ..., : fine.shape[-2], : fine.shape[-1]
     ]
     return window_residuals(fine.astype(np.float32), coarse.astype(np.float32), *args)  # type: ignore[arg-type]
+
+
+def calibration_from(res: Residuals) -> SeriesCalibration:
+    """Fit the :class:`SeriesCalibration` to the training residuals (module docstring)."""
+    factors = sigma_fit.band_factors(res.err, res.u)
+    z = (res.err / factors[:, None]).ravel()
+    u = np.broadcast_to(res.u, res.err.shape).ravel().astype(np.float64)
+    scale, floor = sigma_fit.scale_and_floor(z, u)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = np.where(res.counts > 0, res.sums / np.maximum(res.counts, 1), PRIOR_Q)
+    for b in range(len(q)):  # the bridge fit where enough inner pairs exist
+        fitted = sigma_fit.bridge_q(res.gap_err[b], res.gap_h, res.gap_w2, float(OBS_SIGMA))
+        q[b] = q[b] if fitted is None else fitted
+    samples = int(res.err.size)
+    bands = tuple(float(v) for v in factors) if samples else ()
+    coarse = 0.0
+    if res.has_sigma and res.coarse_err is not None and res.coarse_err.size:
+        # a coarse fallback's error is the fine-coarse disagreement of the pairs: one
+        # constant sigma (u = 1), placed on both quantiles like the fused one
+        zc = (res.coarse_err / factors[:, None]).ravel().astype(np.float64)
+        s_c, f_c = sigma_fit.scale_and_floor(zc, np.ones_like(zc))
+        coarse = float(np.hypot(s_c, f_c))
+    q_out = tuple(float(v) for v in q)
+    return SeriesCalibration(scale, q_out, samples, floor, bands, coarse)
 
 
 def fit_calibration(
@@ -223,10 +359,4 @@ def fit_calibration(
         args = (pairs, core, model_key, bands, min_clear)
         tasks.append(dask.delayed(_window_task)(fine[:, :, py0:py1, px0:px1], small, f, *args))
     results = client.compute(tasks, sync=True) if tasks else []
-    z = np.concatenate([r[0] for r in results]) if results else np.zeros(0)
-    sums = np.sum([r[1] for r in results], axis=0) if results else np.zeros(len(bands))
-    counts = np.sum([r[2] for r in results], axis=0) if results else np.zeros(len(bands))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        q = np.where(counts > 0, sums / np.maximum(counts, 1), PRIOR_Q)
-    scale = float(np.quantile(z, ONE_SIGMA)) if z.size else 1.0
-    return SeriesCalibration(scale, tuple(float(v) for v in q), int(z.size))
+    return calibration_from(Residuals.concat(list(results), len(bands)))

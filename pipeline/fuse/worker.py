@@ -244,14 +244,18 @@ def assemble_day(
 
 
 def _fused_sigma(model_sigma: np.ndarray, calib: SeriesCalibration) -> np.ndarray:
-    """Calibrated 1-sigma (time, y, x) of fused pixel-days from the model's (time, band, y, x)."""
+    """Calibrated 1-sigma (time, band, y, x) of fused pixel-days from the model's."""
     with np.errstate(invalid="ignore"):  # NaN where the model gave no sigma: handled below
         u = np.maximum(np.sqrt(np.mean(np.square(model_sigma, dtype=np.float64), axis=1)), U_FLOOR)
     if not calib.samples:  # no pair to calibrate on: the model's own sigma, else a prior
-        return np.where(np.isfinite(u), u, PRIOR_SIGMA)
-    # a model without sigma was calibrated with u = 1; a missing pixel takes the typical u
-    typical = float(np.nanmedian(u)) if np.isfinite(u).any() else 1.0
-    return calib.scale * np.where(np.isfinite(u), u, typical)
+        pixel = np.where(np.isfinite(u), u, PRIOR_SIGMA)
+    else:
+        # a model without sigma was calibrated with u = 1; a missing pixel takes the typical u,
+        # or, where the calibration knows it, the sigma of the coarse fallback it got there
+        typical = float(np.nanmedian(u)) if np.isfinite(u).any() else 1.0
+        missing = calib.coarse_sigma or calib.fused(np.float64(typical))
+        pixel = np.where(np.isfinite(u), calib.fused(np.where(np.isfinite(u), u, 1.0)), missing)
+    return pixel[:, None] * calib.factors(model_sigma.shape[1])[None, :, None, None]
 
 
 def seamless_window(
@@ -281,8 +285,9 @@ def seamless_window(
     quality = np.stack([day["quality"] for day in days])
     observed, fused = (quality & OBSERVED) > 0, (quality & FUSED) > 0
     values[np.broadcast_to((quality == GAP)[:, None], full)] = np.nan
-    sigma = np.where(observed, OBS_SIGMA, np.where(fused, _fused_sigma(model_sigma, calib), np.nan))
-    sigma = np.broadcast_to(sigma[:, None], full).astype(np.float32)
+    fused_sigma = _fused_sigma(model_sigma, calib)
+    sigma = np.where(observed[:, None], OBS_SIGMA, np.where(fused[:, None], fused_sigma, np.nan))
+    sigma = sigma.astype(np.float32)
     result = fill_gaps(values, sigma, cover, np.asarray(calib.q) if calib.q else None, method)
     quality[result.filled] = FILLED
     quality[:, ~cover] = OUTSIDE

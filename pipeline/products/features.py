@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from pipeline.errors import InputError
 from pipeline.products.indices import ndvi, weights_of
 from pipeline.products.phenology import phenology
 from pipeline.products.smoothing import DEFAULT_LAMBDA, Method, smooth
@@ -66,8 +67,14 @@ def feature_stack(
     smoothed : output of :func:`smoothed_series` (time, y, x) daily.
     period_days : composite length (days), e.g. 8 or 10.
     """
-    if smoothed.sizes["time"] == 0:
-        raise ValueError("an empty series has no composite periods")
+    n_days = smoothed.sizes["time"]
+    if n_days < period_days:
+        # shorter than one composite: the phenology metrics are all NaN and a classifier
+        # has nothing to learn from (HGB's binning failed on the empty columns)
+        raise InputError(
+            f"the series has {n_days} day(s), fewer than one {period_days}-day composite "
+            f"period: crop-map features need at least {period_days} days; fuse a longer period"
+        )
     keys, starts, labels = calendar_periods(pd.DatetimeIndex(smoothed["time"].values), period_days)
     period = xr.DataArray(keys, dims="time", coords={"time": smoothed["time"]}, name="period")
     comp = smoothed.groupby(period).mean().rename(period="time")

@@ -121,10 +121,9 @@ def test_seamless_window_flags_coverage_fills_and_sigma(method: str) -> None:
     np.testing.assert_allclose(out["uncertainty"][5][inside[5]], 0.02, rtol=1e-6)  # 2 x 0.01
     np.testing.assert_allclose(out["uncertainty"][0][inside[0]], OBS_SIGMA, rtol=1e-6)
     gap_sigma = out["uncertainty"][3][inside[3]]
-    if method == "linear":  # weights 2/3, 1/3 on the neighbours' 0.02, plus the bridge
-        np.testing.assert_allclose(gap_sigma, np.sqrt(5 / 9 * 0.02**2 + 1e-5 * 2 / 3), rtol=1e-5)
-    else:  # the smoother pools every fused day as an independent measurement
-        assert (gap_sigma > 0).all() and (out["uncertainty"][4][inside[4]] > 0).all()
+    # both methods: the bridge with correlated ends (weights 2/3, 1/3 on the neighbours'
+    # 0.02 add as sigmas: fused errors share reference pairs), plus the bridge term
+    np.testing.assert_allclose(gap_sigma, np.sqrt(0.02**2 + 1e-5 * 2 / 3), rtol=1e-5)
 
 
 def test_a_window_of_gap_days_keeps_the_store_band_count() -> None:
@@ -135,3 +134,12 @@ def test_a_window_of_gap_days_keeps_the_store_band_count() -> None:
     days = [{**_day(placeholder, gap), "sigma": placeholder} for _ in range(3)]
     out = seamless_window(days, np.ones(shape, bool), SeriesCalibration(1.0, (), 0), n_bands=3)
     assert out["values"].shape == (3, 3, *shape)
+
+
+def test_correlated_ends_add_as_sigmas() -> None:
+    values = np.array([[0.1], [np.nan], [0.2]])
+    sigma = np.array([[0.01], [np.nan], [0.03]])
+    _, indep = fill_linear(values, sigma, q=0.0)
+    _, corr = fill_linear(values, sigma, q=0.0, correlated=True)
+    np.testing.assert_allclose(indep[1, 0], 0.25 * 0.01**2 + 0.25 * 0.03**2)
+    np.testing.assert_allclose(corr[1, 0], (0.5 * 0.01 + 0.5 * 0.03) ** 2)

@@ -60,3 +60,15 @@ def test_predict_map_on_dask_marks_nodata(tmp_path: Path) -> None:
     np.testing.assert_allclose(out["probability"].sum("class").values.ravel()[1:], 1, atol=1e-5)
     paths = assess(s.y[1:48], crop.ravel()[1:], {0: "a", 1: "b", 2: "c"}).save(tmp_path)
     assert paths["png"].stat().st_size > 0 and "kappa" in paths["md"].read_text()
+
+
+def test_a_series_shorter_than_one_period_is_refused_in_one_line(tmp_path: Path) -> None:
+    """Three days: no composite period, all-NaN phenology; a one-line InputError (exit 2)."""
+    from pipeline.errors import InputError
+    from pipeline.products.features import feature_stack, smoothed_series
+    from pipeline.products.source import open_fused
+    from tests.products.storegen import write_store
+
+    ds = open_fused(write_store(tmp_path / "short.zarr", n_days=3))
+    with pytest.raises(InputError, match="fewer than one 10-day composite period"):
+        feature_stack(smoothed_series(ds))
