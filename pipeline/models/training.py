@@ -26,6 +26,8 @@
    so a zero-initialised head never ends worse than its start on held-back data).
 7. **budget** — ``budget_s`` seconds of training on CPU, ``budget_s_gpu`` on CUDA
    (None = no limit); the epoch in progress finishes at its next step.
+   ``budget_steps`` (None = no limit) caps the gradient steps, so a benchmark's
+   figures do not depend on the machine's load.
 8. **report** — steps, epochs, held-back RMSE at start and end, the curve.
 
 ``model.select_after(held, train_pairs)`` may choose post-hoc options on the
@@ -230,7 +232,9 @@ def _train(
     p = model.params
     per_epoch = int(p["steps_per_epoch"])
     optimizer = make_optimizer(model)
-    lr_schedule = schedule(optimizer, int(p["warmup_steps"]), setup.epochs * per_epoch)
+    max_steps = p.get("budget_steps") or math.inf
+    total = int(min(setup.epochs * per_epoch, max_steps))
+    lr_schedule = schedule(optimizer, int(p["warmup_steps"]), total)
     best, stale, steps, best_state = history[0]["val_loss"], 0, 0, None
     budget, began = budget_seconds(model), time.perf_counter()
     bar = progress_bar(
@@ -245,7 +249,7 @@ def _train(
             losses.append(model.training_step(batch, optimizer))
             lr_schedule.step()
             steps += 1
-            if time.perf_counter() - began > budget:
+            if time.perf_counter() - began > budget or steps >= max_steps:
                 break
         val_loss = validate(model, val_batches)
         history.append({
@@ -258,6 +262,7 @@ def _train(
             best_state = copy.deepcopy(model.net.state_dict())
         else:
             stale += 1
-        if stale >= int(p["patience"]) or time.perf_counter() - began > budget:
+        out_of_budget = time.perf_counter() - began > budget or steps >= max_steps
+        if stale >= int(p["patience"]) or out_of_budget:
             break
     return steps, best_state
