@@ -155,8 +155,10 @@ class GanStfm(TorchFusionModel):
         began = time.perf_counter()
         fine = torch.as_tensor(np.stack([s.fine for s in self._fit_pairs]))  # type: ignore[misc]
         images = torch.nan_to_num(self.standardise(fine))
-        ae, mse = train_autoencoder(images, tuple(self.params["ae_widths"]),
-                                    int(self.params["ae_steps"]), 64, int(self.params["seed"]))  # fmt: skip
+        p = self.params
+        ae, mse = train_autoencoder(
+            images, tuple(p["ae_widths"]), int(p["ae_steps"]), 64, int(p["seed"])
+        )
         self.autoencoder = ae.to(self.device)
         self._ae_notes = {"autoencoder_mse": mse, "autoencoder_s": time.perf_counter() - began}
 
