@@ -71,3 +71,29 @@ def test_cuda_bf16_fit_predict(name: str) -> None:
     model.fit(pairs, progress=False, bands=bands)
     out = model.predict(FusionInput(tuple(pairs[:2]), Scene(pairs[2].date, pairs[2].coarse), bands))
     assert out.fine.dtype == np.float32 and np.isfinite(out.fine).all()
+
+
+def test_published_discriminator_depths() -> None:
+    from pipeline.models.ganstfm_net import MultiScaleDiscriminator, scale_widths
+
+    published = (32, 32, 64, 64, 128, 128, 256, 256)
+    assert scale_widths(published, 1) == (32, 64, 64, 128, 128, 256, 256)
+    assert scale_widths(published, 2) == (32, 64, 128, 128, 256, 256)
+    disc = MultiScaleDiscriminator(3, published)
+    assert [len(s) - 1 for s in disc.scales] == [8, 7, 6]  # residual blocks per scale
+    assert disc(torch.zeros(2, 6, 64, 64)).shape == (2,)
+
+
+def test_needs_no_coarse_reference_and_reports_loss_shares() -> None:
+    """One fine reference + the target coarse image: the coarse reference is never read;
+    the fit trains the region's autoencoder first and reports each term's share."""
+    model, report, out = fit_and_predict("ganstfm", 3, n_refs=1)
+    assert report.steps > 0 and report.notes["autoencoder_mse"] > 0
+    shares = report.notes["loss_share_end"]
+    assert set(shares) == {"ssim", "feature", "cosine", "adversarial"}
+    assert abs(sum(shares.values()) - 1) < 1e-6
+    pairs = toy_pairs(3)
+    blind = Scene(pairs[0].date, np.full_like(pairs[0].coarse, np.nan), pairs[0].fine)
+    target = Scene(pairs[2].date, pairs[2].coarse)
+    again = model.predict(FusionInput((blind,), target, model.bands))
+    np.testing.assert_allclose(again.fine, out.fine, atol=1e-6)
