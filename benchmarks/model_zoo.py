@@ -68,6 +68,8 @@ def _one(manifest: Path, name: str, steps: int) -> dict[str, Any]:
         ev = evaluate(manifest, name, size=size, budget_steps=steps, budget_s=None)
     except StfError as exc:
         return {"model": name, "family": family, "skipped": str(exc).splitlines()[0]}
+    except Exception as exc:  # one broken model must not lose the other rows
+        return {"model": name, "family": family, "skipped": f"failed: {exc!r}"[:300]}
     r, training = ev.result, ev.result.get("training", {})
     row = {
         "dataset": r["dataset"], "model": name, "family": family, "size": size,
@@ -88,14 +90,16 @@ def _one(manifest: Path, name: str, steps: int) -> dict[str, Any]:
     return row
 
 
-def _dataset_rows(manifest: Path, names: list[str], steps: int) -> list[dict[str, Any]]:
+def _dataset_rows(
+    dataset: str, manifest: Path, names: list[str], steps: int
+) -> list[dict[str, Any]]:
     """Every model on one dataset (one worker process, one torch thread)."""
     import torch
 
     torch.set_num_threads(1)
     rows = []
     for name in names:
-        print(f"{manifest.stem}: {name} ({_load()})", flush=True)
+        print(f"{dataset}: {name} ({_load()})", flush=True)
         rows.append(_one(manifest, name, steps))
     return rows
 
@@ -121,7 +125,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             manifests["synthetic-season"] = synth
         chosen = [d for d in manifests if not args.datasets or d in args.datasets.split(",")]
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            futures = [pool.submit(_dataset_rows, manifests[d], names, args.steps) for d in chosen]
+            futures = [
+                pool.submit(_dataset_rows, d, manifests[d], names, args.steps) for d in chosen
+            ]
             for future in futures:
                 results["rows"] += future.result()
     results["load_end"] = _load()

@@ -66,7 +66,7 @@ class StfDiff(TorchFusionModel):
         "tiny": {**_COMMON, "widths": [8, 16], "blocks": 1, "ddim_steps": 3, "val_steps": 2,
                  "samples": 2, "epochs": 2, "steps_per_epoch": 2, "batch_size": 2, "patch": 16,
                  "change_window": 3, "change_windows": [1, 3]},
-        "small": {**_COMMON, "widths": [16, 32, 64], "blocks": 1, "ddim_steps": 50,
+        "small": {**_COMMON, "widths": [8, 16, 32], "blocks": 1, "ddim_steps": 50,
                   "samples": 4, "patch": 64, "batch_size": 4, "lr": 1e-3, "epochs": 30,
                   "steps_per_epoch": 20, "patience": 6, "budget_s": 300, "budget_s_gpu": 1800,
                   "change_window": 17, "change_windows": [1, 9, 17, 33]},
