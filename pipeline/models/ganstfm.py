@@ -30,7 +30,9 @@ reference code (theonegis/ganstfm) and what deviates (named):
 
 Uncertainty: *test-time augmentation* -- the spread over flip views
 (``tta``) combined with the two-reference disagreement when two pairs are
-given; the fuse stage calibrates its scale.
+given, scaled on the held-back date so that 68 % of its errors fall within
+one sigma (:func:`calibrate_tta`, ``sigma_scale``); without a held-back date the
+fuse stage's per-run calibration sets the scale.
 
 Halo: the generator's convolutions or half the largest change window; the
 switchable normalisation's instance/layer statistics are per tile, so tiles
@@ -57,6 +59,8 @@ from pipeline.models.patches import Batch
 #: Flip axes of the test-time views of (band, y, x) arrays.
 _VIEWS: tuple[tuple[int, ...], ...] = ((), (2,), (1,), (1, 2))
 _COMMON: dict[str, Any] = {"val_split": "date", "date_fallback": "rows", "adv_weight": 1e-3}
+#: Fraction of a normal error within one sigma: the target of :func:`calibrate_tta`.
+_ONE_SIGMA = 0.6827
 
 
 def loss_shares(log: list[dict[str, float]], per_epoch: int) -> dict[str, Any]:
@@ -80,6 +84,9 @@ def _flip_scene(scene: Scene, axes: tuple[int, ...]) -> Scene:
 def tta_predict(model: TorchFusionModel, inputs: FusionInput, views: int) -> Prediction:
     """Mean over flip views of the engine's prediction; sigma = view spread (+ ref spread).
 
+    The sigma is multiplied by ``model.params["sigma_scale"]`` (1 unless
+    :func:`calibrate_tta` fitted it on a held-back date).
+
     Parameters
     ----------
     model : a trained torch fusion model.
@@ -100,7 +107,31 @@ def tta_predict(model: TorchFusionModel, inputs: FusionInput, views: int) -> Pre
     stack = np.stack(fines)
     fine = stack.mean(0)
     var = stack.var(0) + (np.mean(spreads, 0) if spreads else 0.0)
-    return Prediction(fine.astype(np.float32), np.sqrt(var).astype(np.float32))
+    sigma = np.sqrt(var) * float(model.params.get("sigma_scale", 1.0))
+    return Prediction(fine.astype(np.float32), sigma.astype(np.float32))
+
+
+def calibrate_tta(model: TorchFusionModel, held: Sequence[Scene], pairs: Sequence[Scene]) -> None:
+    """Fit ``sigma_scale`` so that ``|error| <= sigma`` on 68.27 % of held-back pixels.
+
+    Each held-back date is predicted from ``pairs`` by the shared reference-pair
+    rule; without a held-back date the scale stays 1 and the fuse stage's
+    per-run calibration (:mod:`pipeline.fuse.calibrate`) sets it.
+    """
+    from pipeline.models.pairs import choose_scenes
+
+    ratios = []
+    model.params["sigma_scale"] = 1.0
+    for target in held:
+        if target.fine is None or len(pairs) < min(model.n_refs):
+            continue
+        refs = choose_scenes(pairs, target.date, model.n_refs)
+        out = model.predict(FusionInput(refs, Scene(target.date, target.coarse), model.bands))
+        assert out.uncertainty is not None
+        ok = np.isfinite(target.fine) & (out.uncertainty > 0)
+        ratios.append(np.abs(out.fine - target.fine)[ok] / out.uncertainty[ok])
+    if ratios and np.concatenate(ratios).size:
+        model.params["sigma_scale"] = float(np.quantile(np.concatenate(ratios), _ONE_SIGMA))
 
 
 class GanStfm(TorchFusionModel):
@@ -222,6 +253,10 @@ class GanStfm(TorchFusionModel):
         """Loss-term shares at the first and last epoch and the autoencoder's figures."""
         return {**loss_shares(self.loss_log, int(self.params["steps_per_epoch"])),
                 **self._ae_notes}  # fmt: skip
+
+    def select_after(self, held: Sequence[Scene], pairs: Sequence[Scene]) -> None:
+        """Calibrate the test-time-augmentation sigma on the held-back date (if any)."""
+        calibrate_tta(self, held, pairs)
 
     def predict(self, inputs: FusionInput) -> Prediction:
         """Engine prediction averaged over flip views; sigma from their spread (see module doc)."""

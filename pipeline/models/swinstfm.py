@@ -35,12 +35,13 @@ the largest change window; expect tile seams below the model's own error (the
 test states the tolerance at tiny size), not bit-exactness.
 
 Uncertainty: *ensemble spread* over flip test-time views plus the
-two-reference disagreement (see :func:`pipeline.models.ganstfm.tta_predict`).
+two-reference disagreement, calibrated on the held-back date (see
+:func:`pipeline.models.ganstfm.tta_predict` and :func:`~pipeline.models.ganstfm.calibrate_tta`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -48,8 +49,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from pipeline.models._torch import TorchFusionModel, smoothed_change
-from pipeline.models.base import FusionInput, Prediction
-from pipeline.models.ganstfm import loss_shares, tta_predict
+from pipeline.models.base import FusionInput, Prediction, Scene
+from pipeline.models.ganstfm import calibrate_tta, loss_shares, tta_predict
 from pipeline.models.losses import ms_ssim_loss
 from pipeline.models.patches import Batch
 from pipeline.models.swinstfm_net import SwinStfmNet, size_multiple
@@ -133,6 +134,10 @@ class SwinStfm(TorchFusionModel):
     def fit_notes(self) -> dict[str, Any]:
         """Each loss term's share of the total over the first and the last epoch."""
         return loss_shares(self.loss_log, int(self.params["steps_per_epoch"]))
+
+    def select_after(self, held: Sequence[Scene], pairs: Sequence[Scene]) -> None:
+        """Calibrate the test-time-augmentation sigma on the held-back date (if any)."""
+        calibrate_tta(self, held, pairs)
 
     def predict(self, inputs: FusionInput) -> Prediction:
         """Engine prediction averaged over flip views; sigma from their spread."""

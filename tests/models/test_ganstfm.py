@@ -97,3 +97,17 @@ def test_needs_no_coarse_reference_and_reports_loss_shares() -> None:
     target = Scene(pairs[2].date, pairs[2].coarse)
     again = model.predict(FusionInput((blind,), target, model.bands))
     np.testing.assert_allclose(again.fine, out.fine, atol=1e-6)
+
+
+def test_tta_sigma_calibrated_on_the_held_back_date() -> None:
+    """Three pairs: the middle one is held back; the flip-view sigma is scaled so that
+    68 % of its errors fall within one sigma."""
+    model, _, _ = fit_and_predict("ganstfm", 2)
+    scale = model.params["sigma_scale"]
+    assert np.isfinite(scale) and scale > 0 and scale != 1.0
+    pairs = toy_pairs(2)
+    held = pairs[1]
+    out = model.predict(FusionInput((pairs[0], pairs[2]), Scene(held.date, held.coarse),
+                                    model.bands))  # fmt: skip
+    within = np.mean(np.abs(out.fine - held.fine) <= out.uncertainty)
+    assert 0.6 < within < 0.76
