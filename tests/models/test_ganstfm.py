@@ -85,14 +85,17 @@ def test_published_discriminator_depths() -> None:
 
 
 def test_needs_no_coarse_reference_and_reports_loss_shares() -> None:
-    """One fine reference + the target coarse image: the coarse reference is never read;
-    the fit trains the region's autoencoder first and reports each term's share."""
-    model, report, out = fit_and_predict("ganstfm", 3, n_refs=1)
+    """With the one-pair base the coarse reference is never read (fine reference + target
+    coarse only); the fit trains the region's autoencoder first and reports each share."""
+    bands = ALL_BANDS[:3]
+    model = create_model("ganstfm", bands=bands, size="tiny", base="one_pair")
+    report = model.fit(toy_pairs(3), progress=False, bands=bands)
+    pairs = toy_pairs(3)
+    out = model.predict(FusionInput((pairs[0],), Scene(pairs[2].date, pairs[2].coarse), bands))
     assert report.steps > 0 and report.notes["autoencoder_mse"] > 0
     shares = report.notes["loss_share_end"]
     assert set(shares) == {"ssim", "feature", "cosine", "adversarial"}
     assert abs(sum(shares.values()) - 1) < 1e-6
-    pairs = toy_pairs(3)
     blind = Scene(pairs[0].date, np.full_like(pairs[0].coarse, np.nan), pairs[0].fine)
     target = Scene(pairs[2].date, pairs[2].coarse)
     again = model.predict(FusionInput((blind,), target, model.bands))
