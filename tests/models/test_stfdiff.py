@@ -53,3 +53,12 @@ def test_deterministic_and_round_trip(tmp_path) -> None:
     np.testing.assert_allclose(again.predict(inputs).fine, out.fine, atol=1e-5)
     assert model.train_steps == 100 and model.params["ddim_steps"] < 100
     assert create_model("stfdiff", bands=("red",), size="small").params["ddim_steps"] >= 50
+
+
+def test_step_budget_caps_the_steps() -> None:
+    """``budget_steps`` (the zoo benchmark's load-independent budget) stops training."""
+    bands = ALL_BANDS[:1]
+    model = create_model("stfdiff", bands=bands, size="tiny", epochs=5, steps_per_epoch=4,
+                         patience=10, budget_steps=6)  # fmt: skip
+    report = model.fit(toy_pairs(1), progress=False, bands=bands)
+    assert report.steps == 6 and report.epochs == 2
