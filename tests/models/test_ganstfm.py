@@ -114,3 +114,10 @@ def test_tta_sigma_calibrated_on_the_held_back_date() -> None:
                                     model.bands))  # fmt: skip
     within = np.mean(np.abs(out.fine - held.fine) <= out.uncertainty)
     assert 0.6 < within < 0.76
+
+
+def test_reflectance_dominant_variant_reports_its_share() -> None:
+    bands = ALL_BANDS[:2]
+    model = create_model("ganstfm", bands=bands, size="tiny", pixel_weight=1.0)
+    report = model.fit(toy_pairs(2), progress=False, bands=bands)
+    assert "reflectance" in report.notes["loss_share_end"]
