@@ -212,6 +212,12 @@ class ModelSpec(Spec):
         ge=3,
         description="held-out pairs scored per candidate when selecting, spread over the dates",
     )
+    select_budget_s: float = Field(
+        default=600.0,
+        ge=0,
+        description="training seconds each learned candidate may spend over all its folds "
+        "when selecting; one whose share per fold is below 15 s is skipped",
+    )
 
     @field_validator("name")
     @classmethod

@@ -40,7 +40,7 @@ SELECTION_FILE = "selection.json"
 def _training_key(cfg: RunConfig, cubes: Cubes) -> str:
     # candidates and select_folds matter only when selecting: leaving them out otherwise
     # keeps the keys (and so the trained models) of runs configured before they existed
-    unused = None if cfg.model.select else {"candidates", "select_folds"}
+    unused = None if cfg.model.select else {"candidates", "select_folds", "select_budget_s"}
     facts = {
         "model": cfg.model.model_dump(mode="json", exclude=unused),
         "bands": list(cfg.bands),
@@ -105,6 +105,7 @@ def select_for(cfg: RunConfig, scenes: list[Scene]) -> SelectionResult:
     return select_model(
         scenes, spec.candidates, cfg.bands, spec.size,
         ratio=1.0 / cfg.grid.coarse_factor, params=params, max_folds=spec.select_folds,
+        budget_s=spec.select_budget_s,
     )  # fmt: skip
 
 

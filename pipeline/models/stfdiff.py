@@ -1,24 +1,43 @@
-"""STFDiff (Huang et al. 2024): conditional diffusion with a dual-stream U-Net noise predictor.
+"""STFDiff (Huang et al. 2024): conditional diffusion with a dual-stream U-Net denoiser.
 
-The target is the scaled residual ``x0 = (fine_target - base) / scale`` over
-``base``, the inverse-time weighted "fine ref + coarse change" of the two
-references. Training: ``train_steps`` (100) cosine-schedule steps, epsilon
-prediction, masked MSE (overrides the engine's ``training_step``; sampling,
-validation, early stopping and checkpoints are the shared engine's). Inference:
-deterministic DDIM (eta = 0) with ``ddim_steps`` (10) steps from Gaussian noise
-drawn from a generator seeded by ``seed + sample index``, so a prediction is
-reproducible for a given seed and tiling.
+What is diffused is the residual over a physical base, in unit variance:
+``x0 = (fine_target - base) / residual_std``. ``base`` is the two-reference,
+inverse-time weighted "fine ref + coarse change box-smoothed over
+``change_window`` px" (the window chosen among ``change_windows`` on the
+validation patches before training, like EDCSTFN's); ``residual_std`` (per band,
+reflectance) is the standard deviation of that residual over the training
+tasks, so noise and signal have the same scale (the former code divided by a
+fixed 0.05 against a residual std of ~0.01).
 
-Uncertainty: the *sampling spread* -- standard deviation over ``samples``
-seeds of the DDIM output (its mean is the prediction).
+* **x0 prediction** with a zero-initialised head: an untrained denoiser predicts
+  ``x0 = 0`` at every step, so the sampler returns the base exactly and the
+  engine's start is the smoothed-change blend; training can only move it on
+  held-back evidence (the engine keeps the start when it is better).
+* **Conditioning** (:meth:`StfDiff.condition`): standardised fine and coarse
+  references, their explicit fp32 differences (fine - coarse, coarse change),
+  the target coarse image and the base, ``10 * bands`` channels, subtracted
+  from the noise stream at every level (:mod:`pipeline.models.stfdiff_net`).
+* **Training** (overrides :meth:`TorchFusionModel.training_step`): a random step of
+  the ``train_steps`` (100) cosine schedule, masked MSE on ``x0``.
+* **Sampling**: DDIM with ``ddim_steps`` steps (50, the reference uses >= 50; ``eta``
+  0 deterministic, 1 DDPM-like), from noise drawn from a generator seeded by
+  ``seed + sample index``, so a prediction is reproducible for a seed and tiling.
+  The engine's validation uses ``val_steps`` (5) to keep epochs cheap.
 
-Halo: the U-Net's convolutional receptive field (see :attr:`StfDiff.halo`);
-the noise is drawn per tile, so tiled output is a different (equally valid)
-sample than the whole image, not an identical one.
+Uncertainty: the *sample spread*, the standard deviation over ``samples`` seeds
+(their mean is the prediction). Where the residual is predictable the samples
+agree; where it is not, a trained denoiser draws different residuals
+(``tests/models/test_stfdiff_spread.py`` checks the Spearman rank correlation
+of spread and |error| on withheld days). The fuse stage calibrates its scale.
+
+Halo: the U-Net's convolutional receptive field or half the largest change
+window; the noise is drawn per tile, so tiled output is a different (equally
+valid) sample than the whole image, not an identical one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -26,11 +45,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from pipeline.models._torch import TorchFusionModel, autocast
-from pipeline.models.base import FusionInput, Prediction
+from pipeline.models._torch import TorchFusionModel, smoothed_change
+from pipeline.models.base import FusionInput, Prediction, Scene
 from pipeline.models.losses import masked_mse
-from pipeline.models.patches import Batch
+from pipeline.models.patches import Batch, fill_invalid, make_tasks
 from pipeline.models.stfdiff_net import DualStreamUNet, cosine_alphas_bar
+
+_COMMON: dict[str, Any] = {"val_split": "date", "date_fallback": "rows", "eta": 0.0,
+                           "val_steps": 5}  # fmt: skip
 
 
 class StfDiff(TorchFusionModel):
@@ -39,25 +61,30 @@ class StfDiff(TorchFusionModel):
     name: ClassVar[str] = "stfdiff"
     n_refs: ClassVar[tuple[int, ...]] = (1, 2)
     train_refs: ClassVar[int] = 2
+    outer_amp: ClassVar[bool] = False
     presets: ClassVar[dict[str, dict[str, Any]]] = {
-        "tiny": {"widths": [8, 16], "blocks": 1, "ddim_steps": 3, "samples": 2, "epochs": 2,
-                 "steps_per_epoch": 2, "batch_size": 2, "patch": 16},
-        "small": {"widths": [32, 64, 128], "blocks": 1, "ddim_steps": 10, "samples": 4,
-                  "patch": 48},
-        "full": {"widths": [64, 128, 256], "blocks": 2, "ddim_steps": 10, "samples": 4,
-                 "patch": 64, "lr": 2e-4},
+        "tiny": {**_COMMON, "widths": [8, 16], "blocks": 1, "ddim_steps": 3, "val_steps": 2,
+                 "samples": 2, "epochs": 2, "steps_per_epoch": 2, "batch_size": 2, "patch": 16,
+                 "change_window": 3, "change_windows": [1, 3]},
+        "small": {**_COMMON, "widths": [8, 16, 32], "blocks": 1, "ddim_steps": 50,
+                  "samples": 4, "patch": 64, "batch_size": 4, "lr": 1e-3, "epochs": 30,
+                  "steps_per_epoch": 20, "patience": 6, "budget_s": 300, "budget_s_gpu": 1800,
+                  "change_window": 17, "change_windows": [1, 9, 17, 33]},
+        "full": {**_COMMON, "widths": [64, 128, 256], "blocks": 2, "ddim_steps": 50,
+                 "samples": 4, "patch": 128, "batch_size": 4, "lr": 2e-4, "epochs": 30,
+                 "steps_per_epoch": 20, "patience": 6, "budget_s": 600, "budget_s_gpu": 1800,
+                 "change_window": 33, "change_windows": [1, 9, 17, 33, 65]},
     }  # fmt: skip
     train_steps: ClassVar[int] = 100
-    scale: ClassVar[float] = 0.05  # reflectance units of one residual unit (~typical error)
-    #: Bound of every predicted x0 in residual units (+-0.2 reflectance): the "clip denoised"
-    #: of DDPM/DDIM. At the first step 1/sqrt(alpha_bar) ~ 2000 amplifies any epsilon error;
-    #: unbounded, an undertrained network's x0 lands far outside any plausible residual.
-    clip: ClassVar[float] = 4.0
+    #: Bound of every predicted x0 in residual-std units: DDIM's "clip denoised".
+    clip: ClassVar[float] = 6.0
 
     def __init__(self, bands: tuple[str, ...], size: str = "full", **params: Any) -> None:
         super().__init__(bands, size, **params)
         self.alphas_bar = cosine_alphas_bar(self.train_steps).to(self.device)
         self._sample = 0
+        self._predicting = False
+        self._fit_pairs: list[Scene] = []
 
     def build(self, n_bands: int) -> torch.nn.Module:
         return DualStreamUNet(n_bands, tuple(self.params["widths"]), int(self.params["blocks"]))
@@ -66,16 +93,50 @@ class StfDiff(TorchFusionModel):
     def halo(self) -> int:
         # Two 3x3 convs per block (+ stem), doubling at every level.
         widths, blocks = self.params["widths"], int(self.params["blocks"])
-        return sum(2 * (2 * blocks + 1) * 2**i for i in range(len(widths)))
+        unet = sum(2 * (2 * blocks + 1) * 2**i for i in range(len(widths)))
+        return max(unet, max(self.params["change_windows"]) // 2)
 
-    def _condition(self, refs_coarse: Tensor, refs_fine: Tensor, tgt_coarse: Tensor,
-                   days: Tensor) -> tuple[Tensor, Tensor]:  # fmt: skip
-        """Base estimate (N, B, h, w) and condition (N, 5B, h, w) from two refs."""
-        w = 1.0 / days.abs().clamp_min(1.0)
+    # --- the residual's scale ---------------------------------------------------------
+    def set_band_stats(self, pairs: Sequence[Scene]) -> None:
+        """Band statistics (engine) and the pairs the residual's scale is measured on."""
+        super().set_band_stats(pairs)
+        self._fit_pairs = list(pairs)
+
+    def select_start(self, score: Callable[[], float]) -> None:
+        """Choose ``change_window`` on the validation patches, then measure ``residual_std``."""
+        self.select_change_window(score)
+        if self._fit_pairs:
+            self.params["residual_std"] = residual_std(
+                self._fit_pairs, int(self.params["change_window"])
+            )
+
+    def _residual_std(self, like: Tensor) -> Tensor:
+        """(1, B, 1, 1) reflectance of one residual unit (0.01 before any fit)."""
+        std = self.params.get("residual_std") or [0.01] * len(self.bands)
+        return torch.tensor(std, dtype=torch.float32, device=like.device).view(1, -1, 1, 1)
+
+    # --- condition and sampling -------------------------------------------------------
+    def condition(self, refs_coarse: Tensor, refs_fine: Tensor, tgt_coarse: Tensor,
+                  days: Tensor) -> tuple[Tensor, Tensor]:  # fmt: skip
+        """Base (N, B, h, w) reflectance and condition (N, 10 B, h, w) from two refs.
+
+        The condition holds, per reference, the standardised fine and coarse images,
+        fine - coarse and the coarse change (both in band-std units, float32), then the
+        standardised target coarse image and base.
+        """
+        rc, rf, tc = refs_coarse.float(), refs_fine.float(), tgt_coarse.float()
+        window = int(self.params["change_window"])
+        w = 1.0 / days.float().abs().clamp_min(1.0)
         w = (w / w.sum(1, keepdim=True))[:, :, None, None, None]
-        base = (w * (refs_fine + tgt_coarse[:, None] - refs_coarse)).sum(1)
-        cond = torch.cat([refs_fine.flatten(1, 2), refs_coarse.flatten(1, 2), tgt_coarse], 1)
-        return base, cond
+        streams = [rf[:, r] + smoothed_change(tc, rc[:, r], window) for r in range(rf.shape[1])]
+        base = (w * torch.stack(streams, 1)).sum(1)
+        parts = []
+        for r in range(rf.shape[1]):
+            parts += [self.standardise(rf[:, r]), self.standardise(rc[:, r]),
+                      self.scale_difference(rf[:, r] - rc[:, r]),
+                      self.scale_difference(tc - rc[:, r])]  # fmt: skip
+        parts += [self.standardise(tc), self.standardise(base)]
+        return base, torch.cat(parts, 1)
 
     def _padded(self, *xs: Tensor) -> tuple[Tensor, ...]:
         m = self.net.multiple
@@ -83,51 +144,87 @@ class StfDiff(TorchFusionModel):
         pad = (0, (-w) % m, 0, (-h) % m)
         return tuple(F.pad(x, pad, mode="replicate") if any(pad) else x for x in xs)
 
-    def forward(self, refs_coarse: Tensor, refs_fine: Tensor, tgt_coarse: Tensor,
-                days: Tensor) -> Tensor:  # fmt: skip
-        """One deterministic DDIM sample (seed + current sample index) -> (N, B, h, w)."""
-        h, w = tgt_coarse.shape[-2:]
-        base, cond = self._condition(refs_coarse, refs_fine, tgt_coarse, days)
-        base, cond = self._padded(base, cond)
-        gen = torch.Generator(device=self.device).manual_seed(
-            int(self.params["seed"]) + self._sample
-        )
-        x = torch.randn(base.shape, generator=gen, device=self.device)
-        steps = np.linspace(self.train_steps - 1, 0, int(self.params["ddim_steps"])).round()
-        x0 = x
-        for i, t in enumerate(steps.astype(int)):
+    def sample(self, cond: Tensor, steps: int, seed: int) -> Tensor:
+        """One DDIM sample of the unit-variance residual (N, B, h, w) given ``cond``."""
+        gen = torch.Generator(device=self.device).manual_seed(seed)
+        n_bands = len(self.bands)
+        shape = (cond.shape[0], n_bands, *cond.shape[-2:])
+        x = torch.randn(shape, generator=gen, device=self.device)
+        ts = np.linspace(self.train_steps - 1, 0, max(1, steps)).round().astype(int)
+        eta, x0 = float(self.params.get("eta", 0.0)), x
+        for i, t in enumerate(ts):
             ab = self.alphas_bar[t]
             tt = torch.full((x.shape[0],), int(t), device=self.device)
-            eps = self.net(x, tt, cond).float()
-            x0 = ((x - (1 - ab).sqrt() * eps) / ab.sqrt()).clamp(-self.clip, self.clip)
-            ab_next = self.alphas_bar[int(steps[i + 1])] if i + 1 < len(steps) else torch.ones(())
-            x = ab_next.sqrt() * x0 + (1 - ab_next).sqrt() * eps
-        return (base + self.scale * x0)[..., :h, :w]
+            x0 = self.trunk(self.net, x, tt, cond).clamp(-self.clip, self.clip)
+            if i + 1 == len(ts):
+                break
+            eps = (x - ab.sqrt() * x0) / (1 - ab).sqrt()
+            ab_next = self.alphas_bar[int(ts[i + 1])]
+            sigma = eta * ((1 - ab_next) / (1 - ab) * (1 - ab / ab_next)).clamp_min(0).sqrt()
+            noise = torch.randn(shape, generator=gen, device=self.device) if eta else 0.0
+            x = ab_next.sqrt() * x0 + (1 - ab_next - sigma**2).sqrt() * eps + sigma * noise
+        return x0
+
+    def forward(self, refs_coarse: Tensor, refs_fine: Tensor, tgt_coarse: Tensor,
+                days: Tensor) -> Tensor:  # fmt: skip
+        """One seeded sample (seed + current sample index) -> (N, B, h, w) reflectance."""
+        h, w = tgt_coarse.shape[-2:]
+        base, cond = self.condition(refs_coarse, refs_fine, tgt_coarse, days)
+        (cond,) = self._padded(cond)
+        steps = int(self.params["ddim_steps" if self._predicting else "val_steps"])
+        x0 = self.sample(cond, steps, int(self.params["seed"]) + self._sample)
+        return base + self._residual_std(base) * x0[..., :h, :w]
 
     def training_step(self, batch: Batch, optimizer: torch.optim.Optimizer) -> float:
-        """Epsilon-prediction step at a random diffusion step; returns the loss."""
+        """x0-prediction step at a random diffusion step; returns the loss."""
         optimizer.zero_grad(set_to_none=True)
-        base, cond = self._condition(batch.refs_coarse, batch.refs_fine, batch.tgt_coarse,  # type: ignore[arg-type]
-                                     batch.days)  # type: ignore[arg-type]  # fmt: skip
-        x0 = (batch.tgt_fine - base) / self.scale * batch.valid  # type: ignore[operator]
+        base, cond = self.condition(batch.refs_coarse, batch.refs_fine, batch.tgt_coarse,  # type: ignore[arg-type]
+                                    batch.days)  # type: ignore[arg-type]  # fmt: skip
+        x0 = (batch.tgt_fine - base) / self._residual_std(base) * batch.valid  # type: ignore[operator]
         x0, cond, valid = self._padded(x0, cond, batch.valid)  # type: ignore[arg-type]
         t = torch.randint(0, self.train_steps, (x0.shape[0],), device=self.device)
         ab = self.alphas_bar[t][:, None, None, None]
-        noise = torch.randn_like(x0)
-        x_t = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
-        with autocast(self.device, self.params["amp"]):
-            eps = self.net(x_t, t, cond)
-        loss = masked_mse(eps.float(), noise, valid)
+        x_t = ab.sqrt() * x0 + (1 - ab).sqrt() * torch.randn_like(x0)
+        loss = masked_mse(self.trunk(self.net, x_t, t, cond), x0, valid)
         loss.backward()
         optimizer.step()
         return float(loss.detach())
 
     def predict(self, inputs: FusionInput) -> Prediction:
-        """Mean of ``samples`` seeded DDIM samples; sigma = their standard deviation."""
+        """Mean of ``samples`` seeded samples; sigma = their standard deviation."""
         samples = []
-        for k in range(int(self.params["samples"])):
-            self._sample = k
-            samples.append(TorchFusionModel.predict(self, inputs).fine)
-        self._sample = 0
+        self._predicting = True
+        try:
+            for k in range(int(self.params["samples"])):
+                self._sample = k
+                samples.append(TorchFusionModel.predict(self, inputs).fine)
+        finally:
+            self._sample, self._predicting = 0, False
         stack = np.stack(samples)
         return Prediction(stack.mean(0).astype(np.float32), stack.std(0).astype(np.float32))
+
+
+def residual_std(pairs: Sequence[Scene], window: int) -> list[float]:
+    """Per-band std (reflectance) of ``fine_target - base`` over the cross-date tasks.
+
+    ``base`` is the two-reference inverse-time blend of ``fine ref + box(coarse
+    change)``; a floor of 1e-3 keeps a single-pair fit (residual 0) finite.
+    """
+    residuals = []
+    for task in make_tasks(pairs, 2):
+        rc, rf, tc = fill_invalid(
+            np.stack([r.coarse for r in task.refs]),
+            np.stack([r.fine for r in task.refs]),
+            task.target.coarse,
+        )
+        days = np.array([abs((r.date - task.target.date).days) for r in task.refs], np.float64)
+        w = 1.0 / np.maximum(days, 1.0)
+        w = w / w.sum()
+        tct = torch.as_tensor(tc)[None]
+        base = sum(
+            wi * (rf[i] + smoothed_change(tct, torch.as_tensor(rc[i])[None], window)[0].numpy())
+            for i, wi in enumerate(w)
+        )
+        residuals.append(task.target.fine - base)
+    std = np.nanstd(np.stack(residuals), axis=(0, 2, 3))
+    return [float(max(v, 1e-3)) for v in np.nan_to_num(std)]

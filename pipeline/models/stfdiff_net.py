@@ -1,17 +1,21 @@
-"""STFDiff networks (Huang et al. 2024): dual-stream U-Net noise predictor and DDIM schedule.
+"""STFDiff networks (Huang et al. 2024): dual-stream U-Net denoiser and the noise schedule.
 
-The diffusion runs on the *residual* ``x0 = (fine_target - base) / scale``,
-``base`` the two-reference "fine + coarse change" estimate, so the network
-only has to generate what the classic change model misses. The noise
-predictor has two encoder streams of equal shape:
+The diffusion runs on the *residual* ``x0 = (fine_target - base) / residual_std``
+(unit variance per band), ``base`` the two-reference "fine + smoothed coarse
+change" estimate, so the network only has to generate what the classic change
+model misses. The denoiser has two encoder streams of equal shape:
 
-* the *condition stream* reads the reference pairs and the target coarse image
-  (``5 * bands`` channels: fine/coarse of both refs + coarse target);
+* the *condition stream* reads the standardised reference pairs, their explicit
+  differences, the target coarse image and the base (``cond_channels``);
 * the *noise stream* reads ``x_t`` and the diffusion step embedding;
 
-at every level the condition features are added into the noise stream, and a
-decoder with skip connections returns the predicted noise. Widths (64, 128,
-256) with two residual blocks per level give ~7.5 M parameters at 6 bands.
+at every level the condition features are *subtracted* from the noise stream's
+(the reference's fusion, issue 16: the former code added them), and a decoder
+with skip connections returns the predicted clean residual ``x0`` (x0
+prediction). Its last convolution starts at zero, so an untrained denoiser
+predicts ``x0 = 0`` at every step and the sampler returns the base exactly.
+Widths (64, 128, 256) with two residual blocks per level give ~7.6 M parameters
+at 6 bands.
 """
 
 from __future__ import annotations
@@ -79,7 +83,7 @@ class _Encoder(nn.Module):
             for block in blocks:
                 x = block(x, emb)
             if cond is not None:
-                x = x + cond[i]  # the dual-stream fusion: condition features join the noise stream
+                x = x - cond[i]  # dual-stream fusion: the reference subtracts the condition
             feats.append(x)
             if i < len(self.downs):
                 x = self.downs[i](x)
@@ -87,24 +91,30 @@ class _Encoder(nn.Module):
 
 
 class DualStreamUNet(nn.Module):
-    """eps_theta(x_t, t | condition): (n, band, y, x) noise prediction.
+    """x0_theta(x_t, t | condition): (n, band, y, x) predicted clean residual.
 
     Parameters
     ----------
     bands : spectral bands.
     widths : channels per level (y, x must be multiples of ``2 ** (levels - 1)``).
     blocks : residual blocks per level and stream.
+    cond_channels : channels of the condition (default ``10 * bands``, see
+        :meth:`pipeline.models.stfdiff.StfDiff.condition`).
     """
 
     def __init__(
-        self, bands: int, widths: tuple[int, ...] = (64, 128, 256), blocks: int = 2
+        self,
+        bands: int,
+        widths: tuple[int, ...] = (64, 128, 256),
+        blocks: int = 2,
+        cond_channels: int | None = None,
     ) -> None:
         super().__init__()
         emb = 4 * widths[0]
         self.emb_dim = widths[0]
         self.multiple = 2 ** (len(widths) - 1)
         self.time = nn.Sequential(nn.Linear(widths[0], emb), nn.SiLU(), nn.Linear(emb, emb))
-        self.cond = _Encoder(5 * bands, widths, blocks, None)
+        self.cond = _Encoder(cond_channels or 10 * bands, widths, blocks, None)
         self.noise = _Encoder(bands, widths, blocks, emb)
         self.ups, self.dec = nn.ModuleList(), nn.ModuleList()
         for i in reversed(range(len(widths) - 1)):
@@ -114,9 +124,12 @@ class DualStreamUNet(nn.Module):
                                              for _ in range(blocks - 1)]))  # fmt: skip
         self.out = nn.Sequential(nn.GroupNorm(min(8, widths[0]), widths[0]), nn.SiLU(),
                                  nn.Conv2d(widths[0], bands, 3, padding=1))  # fmt: skip
+        # Zero head: an untrained denoiser predicts x0 = 0, so sampling returns the base.
+        nn.init.zeros_(self.out[-1].weight)
+        nn.init.zeros_(self.out[-1].bias)
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """x_t (n, band, y, x), t (n,) int steps, cond (n, 5*band, y, x) -> predicted noise."""
+        """x_t (n, band, y, x), t (n,) int steps, cond (n, C, y, x) -> predicted x0 (float)."""
         emb = self.time(step_embedding(t, self.emb_dim))
         feats = self.noise(x_t, emb, self.cond(cond, None))
         x = feats[-1]

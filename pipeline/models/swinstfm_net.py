@@ -4,11 +4,12 @@ Two Swin encoders -- one for the fine reference, one shared by the reference
 and target coarse images -- each: patch embedding, then stages of (shifted)
 window self-attention blocks (depths 2, 2, 6, 2, window 8) joined by patch
 merging. A cross-attention decoder walks back up: at every stage, windows of
-fine-reference features attend to the coarse *change* features
-(coarse target - coarse reference), the result is fused with the upsampled
-deeper decoder output (patch expanding), and a final expansion returns to fine
-pixels. The network predicts the residual over ``fine_ref + (coarse_target -
-coarse_ref)``.
+fine-reference features attend first to the coarse *change* features
+(coarse target - coarse reference), then (shifted windows) to the *fine -
+coarse* features (fine reference - coarse reference: what the fine image adds
+to the coarse one); the result is fused with the upsampled deeper decoder output
+(patch expanding), and a final expansion returns to fine pixels. The network
+returns a residual (zero-initialised head); the caller adds it to its base.
 
 Inputs must be multiples of :func:`size_multiple` on both axes (the caller pads).
 """
@@ -186,19 +187,20 @@ class SwinStfmNet(nn.Module):
         self.ups = nn.ModuleList(_Expand(dims[i + 1], dims[i], 2) for i in range(len(dims) - 1))
         self.fuse = nn.ModuleList(nn.Linear(2 * d, d) for d in dims[:-1])
         self.head = _Expand(dims[0], bands, patch)
-        # Zero residual at init: training starts from fine_ref + coarse change.
+        # Zero residual at init: training starts from the caller's base.
         nn.init.zeros_(self.head.linear.weight)
         nn.init.zeros_(self.head.linear.bias)
 
     def forward(self, fine_ref: torch.Tensor, coarse_ref: torch.Tensor,
                 coarse_target: torch.Tensor) -> torch.Tensor:  # fmt: skip
+        """Standardised (n, band, y, x) images -> (n, band, y, x) residual (band-std units)."""
         fine = self.fine_enc(fine_ref)
-        change = [t - r for t, r in zip(self.coarse_enc(coarse_target), self.coarse_enc(coarse_ref),
-                                        strict=True)]  # fmt: skip
+        ref = self.coarse_enc(coarse_ref)
+        change = [t - r for t, r in zip(self.coarse_enc(coarse_target), ref, strict=True)]
+        detail = [f - r for f, r in zip(fine, ref, strict=True)]
         x = None
         for i in reversed(range(len(fine))):
-            cross, refine = self.cross[i]
-            y = refine(cross(fine[i], change[i]))
+            to_change, to_detail = self.cross[i]
+            y = to_detail(to_change(fine[i], change[i]), detail[i])
             x = y if x is None else self.fuse[i](torch.cat([y, self.ups[i](x)], -1))
-        residual = self.head(x).permute(0, 3, 1, 2)
-        return fine_ref + coarse_target - coarse_ref + residual
+        return self.head(x).permute(0, 3, 1, 2)

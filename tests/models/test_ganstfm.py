@@ -71,3 +71,53 @@ def test_cuda_bf16_fit_predict(name: str) -> None:
     model.fit(pairs, progress=False, bands=bands)
     out = model.predict(FusionInput(tuple(pairs[:2]), Scene(pairs[2].date, pairs[2].coarse), bands))
     assert out.fine.dtype == np.float32 and np.isfinite(out.fine).all()
+
+
+def test_published_discriminator_depths() -> None:
+    from pipeline.models.ganstfm_net import MultiScaleDiscriminator, scale_widths
+
+    published = (32, 32, 64, 64, 128, 128, 256, 256)
+    assert scale_widths(published, 1) == (32, 64, 64, 128, 128, 256, 256)
+    assert scale_widths(published, 2) == (32, 64, 128, 128, 256, 256)
+    disc = MultiScaleDiscriminator(3, published)
+    assert [len(s) - 1 for s in disc.scales] == [8, 7, 6]  # residual blocks per scale
+    assert disc(torch.zeros(2, 6, 64, 64)).shape == (2,)
+
+
+def test_needs_no_coarse_reference_and_reports_loss_shares() -> None:
+    """With the one-pair base the coarse reference is never read (fine reference + target
+    coarse only); the fit trains the region's autoencoder first and reports each share."""
+    bands = ALL_BANDS[:3]
+    model = create_model("ganstfm", bands=bands, size="tiny", base="one_pair")
+    report = model.fit(toy_pairs(3), progress=False, bands=bands)
+    pairs = toy_pairs(3)
+    out = model.predict(FusionInput((pairs[0],), Scene(pairs[2].date, pairs[2].coarse), bands))
+    assert report.steps > 0 and report.notes["autoencoder_mse"] > 0
+    shares = report.notes["loss_share_end"]
+    assert set(shares) == {"ssim", "feature", "cosine", "adversarial"}
+    assert abs(sum(shares.values()) - 1) < 1e-6
+    blind = Scene(pairs[0].date, np.full_like(pairs[0].coarse, np.nan), pairs[0].fine)
+    target = Scene(pairs[2].date, pairs[2].coarse)
+    again = model.predict(FusionInput((blind,), target, model.bands))
+    np.testing.assert_allclose(again.fine, out.fine, atol=1e-6)
+
+
+def test_tta_sigma_calibrated_on_the_held_back_date() -> None:
+    """Three pairs: the middle one is held back; the flip-view sigma is scaled so that
+    68 % of its errors fall within one sigma."""
+    model, _, _ = fit_and_predict("ganstfm", 2)
+    scale = model.params["sigma_scale"]
+    assert np.isfinite(scale) and scale > 0 and scale != 1.0
+    pairs = toy_pairs(2)
+    held = pairs[1]
+    out = model.predict(FusionInput((pairs[0], pairs[2]), Scene(held.date, held.coarse),
+                                    model.bands))  # fmt: skip
+    within = np.mean(np.abs(out.fine - held.fine) <= out.uncertainty)
+    assert 0.6 < within < 0.76
+
+
+def test_reflectance_dominant_variant_reports_its_share() -> None:
+    bands = ALL_BANDS[:2]
+    model = create_model("ganstfm", bands=bands, size="tiny", pixel_weight=1.0)
+    report = model.fit(toy_pairs(2), progress=False, bands=bands)
+    assert "reflectance" in report.notes["loss_share_end"]

@@ -38,3 +38,21 @@ def test_tiles_close_to_whole_and_round_trip(tmp_path) -> None:
     model.save(tmp_path)
     again = load_model(tmp_path)
     np.testing.assert_allclose(again.predict(inputs).fine, tiled, atol=1e-5)
+
+
+def test_untrained_is_its_smoothed_change_base_and_it_always_trains() -> None:
+    """Zero head: the untrained network returns fine ref + box(coarse change); with two
+    training dates the engine still takes gradient steps (cross-date task)."""
+    from pipeline.models._torch import smoothed_change
+
+    bands = ALL_BANDS[:2]
+    pairs = toy_pairs(2)
+    model = create_model("swinstfm", bands=bands, size="tiny", tta=1)
+    ref, target = pairs[0], pairs[2]
+    out = model.predict(FusionInput((ref,), Scene(target.date, target.coarse), bands)).fine
+    change = smoothed_change(torch.as_tensor(target.coarse)[None],
+                             torch.as_tensor(ref.coarse)[None], 3)[0].numpy()  # fmt: skip
+    np.testing.assert_allclose(out, ref.fine + change, atol=1e-5)
+    report = model.fit(pairs[:2], progress=False, bands=bands)
+    assert report.steps > 0 and report.task == "cross-date"
+    assert report.notes["loss_share_end"]["charbonnier"] > 0.5  # reflectance dominates
