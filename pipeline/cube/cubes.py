@@ -32,6 +32,7 @@ from pipeline.catalog.gdal_env import configure_client
 from pipeline.catalog.search import SearchResult, item_datetime
 from pipeline.config import RunConfig
 from pipeline.coregister import Coregistration
+from pipeline.cube.chunking import cube_chunking
 from pipeline.cube.coregister_cubes import coregister
 from pipeline.cube.grid import grid_anchor, target_grids
 from pipeline.cube.load import READERS, AssetSpec, Reader
@@ -177,20 +178,19 @@ def load_cubes(
     fine_sensor, coarse_sensor = sensor(cfg.collections.fine), sensor(cfg.collections.coarse)
     _check_bands(cfg, coarse_sensor)
     geobox, coarse_geobox = target_grids(cfg, grid_anchor(result.fine))
-    fine_chunks = {"time": 1, "y": cfg.chunks.y, "x": cfg.chunks.x}
     factor = cfg.grid.coarse_factor
-    coarse_chunks = {
-        "time": 1,
-        "y": max(1, cfg.chunks.y // factor),
-        "x": max(1, cfg.chunks.x // factor),
-    }
+    chunking = cube_chunking(cfg, (geobox.shape.y, geobox.shape.x))
     lon = float(np.mean(cfg.region.bounds()[::2]))
     gone = {s.item for s in facts.skipped} if facts else set()
     fine_items = [it for it in result.fine if it.id not in gone]
     coarse_items = [it for it in result.coarse if it.id not in gone]
     skipped: list[SkippedItem] = list(facts.skipped) if facts else []
 
-    def build() -> tuple[xr.DataArray, xr.DataArray]:
+    def build(clear_pass: bool = False) -> tuple[xr.DataArray, xr.DataArray]:
+        # the clear pass reads scene-sized chunks; the cubes that the fuse stage streams
+        # keep chunks near its blocks (pipeline.cube.chunking)
+        fine_chunks = chunking.clear_fine if clear_pass else chunking.fine
+        coarse_chunks = chunking.clear_coarse if clear_pass else chunking.coarse
         fine = _scenes(read, fine_items, fine_sensor, cfg.bands, geobox, fine_chunks, "nearest")
         coarse = _scenes(read, coarse_items, coarse_sensor, cfg.bands, coarse_geobox, coarse_chunks)
         return (
@@ -202,7 +202,8 @@ def load_cubes(
         fine, coarse = _with_known_clear(*build(), facts)
     while facts is None:  # each pass either reads every kept asset or drops >= 1 more item
         try:
-            fine, coarse = _with_clear_fractions(*build(), progress)
+            fine, coarse = _with_clear_fractions(*build(clear_pass=True), progress)
+            fine, coarse = _with_clear_of(*build(), fine, coarse)
             break
         except _ReadFailed as failed:
             lost = _unreadable(fine_items, fine_sensor, cfg.bands)
@@ -374,6 +375,16 @@ def _with_known_clear(
     return (
         fine.assign_coords(clear_fraction=("time", np.asarray(facts.fine_clear, dtype=float))),
         coarse.assign_coords(clear_fraction=("time", np.asarray(facts.coarse_clear, dtype=float))),
+    )
+
+
+def _with_clear_of(
+    fine: xr.DataArray, coarse: xr.DataArray, fine_known: xr.DataArray, coarse_known: xr.DataArray
+) -> tuple[xr.DataArray, xr.DataArray]:
+    """``fine`` and ``coarse`` with the clear fractions of the same scenes' clear-pass cubes."""
+    return (
+        fine.assign_coords(clear_fraction=("time", fine_known["clear_fraction"].values)),
+        coarse.assign_coords(clear_fraction=("time", coarse_known["clear_fraction"].values)),
     )
 
 
