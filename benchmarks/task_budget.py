@@ -171,3 +171,48 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def section(rows: list[dict[str, Any]]) -> list[str]:
+    """Markdown lines of the task-budget section of ``benchmarks/results.md``."""
+    from pipeline.cube.chunking import CLEAR_PX, COARSE_DAYS, FINE_READ_PX
+
+    head = (
+        "| grid | days | scenes fine + coarse | clear pass before → after | "
+        "fine cube before → after | coarse cube before → after | fuse tasks |"
+    )
+    lines = [
+        "## Task budget",
+        "",
+        "Dask tasks of each stage's optimised graph (`python -m benchmarks.task_budget`; graphs "
+        "built from the served demo world's items, nothing read; 6 bands). Before: one-day "
+        "chunks of the store block (fine 256 px, coarse 16 px), the clear pass on the same "
+        f"chunks. After (`pipeline/cube/chunking.py`): fine reads {FINE_READ_PX} px, coarse "
+        f"chunks of {COARSE_DAYS} days under them, the clear pass in scene-sized tasks "
+        f"(≤ {CLEAR_PX} px), block clear fractions one task per read chunk. Fuse tasks = "
+        "blocks × (1 inputs + ⌈days/8⌉ predict + 1 write) + pairs × read chunks.",
+        "",
+        head,
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        b, a = r["before"], r["after"]
+        lines.append(
+            f"| {a['shape'][0]}² | {a['days']} | {a['fine_scenes']} + {a['coarse_days']} | "
+            f"{b['clear']:,} → {a['clear']:,} | {b['fine']:,} → {a['fine']:,} | "
+            f"{b['coarse']:,} → {a['coarse']:,} | {b['fuse']:,} → {a['fuse']:,} |"
+        )
+    best = max(rows, key=lambda r: r["after"]["shape"][0] * r["after"]["days"])
+    proj = best["tile_year"]
+    lines += [
+        "",
+        f"Projected to a tile-year ({TILE_PX}² px, {TILE_DAYS} days, {TILE_SCENES} scenes, "
+        f"6 bands) from the tasks per chunk of the {best['after']['shape'][0]}² × "
+        f"{best['after']['days']}-day row: before {proj['before']['total']:,} tasks "
+        f"(clear {proj['before']['clear']:,}, fine {proj['before']['fine']:,}, coarse "
+        f"{proj['before']['coarse']:,}, fuse {proj['before']['fuse']:,}); after "
+        f"{proj['after']['total']:,} (clear {proj['after']['clear']:,}, fine "
+        f"{proj['after']['fine']:,}, coarse {proj['after']['coarse']:,}, fuse "
+        f"{proj['after']['fuse']:,}).",
+    ]
+    return lines

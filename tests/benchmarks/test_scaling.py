@@ -87,3 +87,13 @@ def test_tile_year_projection_scales_per_chunk_counts() -> None:
     # one task per chunk: the projection is the chunk count, far smaller after the rules
     assert after["fine"] == task_budget._tile_chunks("after")["fine"]
     assert after["total"] < before["total"] / 10
+
+
+def test_budget_section_names_before_after_and_the_projection() -> None:
+    per = {"clear_fine": 2.0, "clear_coarse": 2.0, "fine": 2.0, "coarse": 2.0}
+    counts = {"shape": [544, 544], "days": 45, "fine_scenes": 4, "coarse_days": 53}
+    counts |= {"clear": 10, "fine": 20, "coarse": 30, "fuse": 40, "per_chunk": per}
+    row = {"after": counts, "before": {**counts, "clear": 100}}
+    row["tile_year"] = {"after": task_budget.project(row), "before": task_budget.project(row)}
+    text = "\n".join(task_budget.section([row]))
+    assert "| 544² | 45 | 4 + 53 | 100 → 10 |" in text and "tile-year (7000²" in text
