@@ -101,8 +101,10 @@ def _extra_sections(results: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     if results.get("chain", {}).get("rows"):
         lines += [*scaling.section(results["chain"]), "", "![full chain](figures/chain.png)", ""]
-    if results.get("task_budget"):
-        lines += [*task_budget.section(results["task_budget"]), ""]
+    budget = results.get("task_budget")
+    if budget:
+        notes = tuple(budget.get("notes", ()))
+        lines += [*task_budget.section(budget["rows"], notes), ""]
     return lines
 
 

@@ -140,6 +140,8 @@ def section(result: dict[str, Any]) -> list[str]:
         "scheduler = CPU of the scheduler's event-loop thread in the fuse stage (shared with "
         "the client's comms: an upper bound) and its share of the fuse wall time.",
         "",
+        *(f"- {note}" for note in result.get("notes", [])),
+        "",
         "| size | days | model | items (fine+coarse) | wall s | CPU s | µs/px-day | "
         "search / cubes / model / fuse s | worker peak RSS MiB | client peak RSS MiB | "
         "tasks | scheduler CPU s | store MiB |",

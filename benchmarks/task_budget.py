@@ -173,8 +173,8 @@ if __name__ == "__main__":
     main()
 
 
-def section(rows: list[dict[str, Any]]) -> list[str]:
-    """Markdown lines of the task-budget section of ``benchmarks/results.md``."""
+def section(rows: list[dict[str, Any]], notes: tuple[str, ...] = ()) -> list[str]:
+    """Markdown lines of the task-budget section of results.md; ``notes``: bullets first."""
     from pipeline.cube.chunking import CLEAR_PX, COARSE_DAYS, FINE_READ_PX
 
     head = (
@@ -191,6 +191,8 @@ def section(rows: list[dict[str, Any]]) -> list[str]:
         f"chunks of {COARSE_DAYS} days under them, the clear pass in scene-sized tasks "
         f"(≤ {CLEAR_PX} px), block clear fractions one task per read chunk. Fuse tasks = "
         "blocks × (1 inputs + ⌈days/8⌉ predict + 1 write) + pairs × read chunks.",
+        "",
+        *(f"- {note}" for note in notes),
         "",
         head,
         "|---|---|---|---|---|---|---|",
