@@ -82,9 +82,11 @@ def _chain_cost(results: dict[str, Any]) -> list[str]:
     if not results.get("chain", {}).get("rows"):
         return []
     return [
-        "Measured end to end instead (STAC search, COG reads, cubes, model, fuse, store; "
+        "Also measured end to end (STAC search, COG reads, cubes, model, fuse, store; "
         '`benchmarks/results.md`, "Full chain at growing sizes"), scaled linearly to the '
-        "tile-year's pixel-days from each model's largest run; 3 bands, so 6 bands cost more:",
+        "tile-year's pixel-days from each model's largest run; 3 bands, STARFM with the demo's "
+        "5×5 window and ResStf tiny after 1 epoch (the rows above: 6 bands, default sizes), so "
+        "a production tile-year costs more:",
         "",
         "| model (run) | CPU per pixel-day | CPU core-h | CPU cost |",
         "|---|---|---|---|",
