@@ -13,7 +13,6 @@ meaningless). ``coarse_on_fine`` block-replicates it onto the fine grid.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -21,7 +20,6 @@ from typing import Any
 
 import dask
 import numpy as np
-import pandas as pd
 import pystac
 import xarray as xr
 from dask.callbacks import Callback
@@ -30,15 +28,16 @@ from odc.geo.xr import xr_coords
 from rasterio.errors import RasterioError
 
 from pipeline.catalog.gdal_env import configure_client, read_settings
-from pipeline.catalog.search import SearchResult, item_datetime
+from pipeline.catalog.search import SearchResult
 from pipeline.catalog.signing import AssetSigner, asset_signer
 from pipeline.config import RunConfig
 from pipeline.coregister import Coregistration
 from pipeline.cube.coregister_cubes import coregister
 from pipeline.cube.grid import grid_anchor, target_grids
-from pipeline.cube.load import READERS, AssetSpec, Reader
-from pipeline.cube.mask import clear_fraction, masked_cube, merge_same_day, qa_assets
+from pipeline.cube.load import READERS, Reader
+from pipeline.cube.mask import clear_fraction
 from pipeline.cube.pairs import DEFAULT_MIN_CLEAR, Pair, find_pairs
+from pipeline.cube.scenes import asset_specs, lazy_scenes
 from pipeline.cube.unreadable import SkippedItem, unreadable_items
 from pipeline.errors import InputError, ServiceError
 from pipeline.sensors import Sensor, sensor
@@ -179,32 +178,23 @@ def load_cubes(
     fine_sensor, coarse_sensor = sensor(cfg.collections.fine), sensor(cfg.collections.coarse)
     _check_bands(cfg, coarse_sensor)
     geobox, coarse_geobox = target_grids(cfg, grid_anchor(result.fine))
-    fine_chunks = {"time": 1, "y": cfg.chunks.y, "x": cfg.chunks.x}
     factor = cfg.grid.coarse_factor
-    coarse_chunks = {
-        "time": 1,
-        "y": max(1, cfg.chunks.y // factor),
-        "x": max(1, cfg.chunks.x // factor),
-    }
-    lon = float(np.mean(cfg.region.bounds()[::2]))
     gone = {s.item for s in facts.skipped} if facts else set()
     fine_items = [it for it in result.fine if it.id not in gone]
     coarse_items = [it for it in result.coarse if it.id not in gone]
     skipped: list[SkippedItem] = list(facts.skipped) if facts else []
 
-    def build() -> tuple[xr.DataArray, xr.DataArray]:
-        fine = _scenes(read, fine_items, fine_sensor, cfg.bands, geobox, fine_chunks, "nearest")
-        coarse = _scenes(read, coarse_items, coarse_sensor, cfg.bands, coarse_geobox, coarse_chunks)
-        return (
-            merge_same_day(fine, _days(fine_items, lon)),
-            merge_same_day(coarse, _days(coarse_items, None)),
-        )
+    def build(clear_pass: bool = False) -> tuple[xr.DataArray, xr.DataArray]:
+        # the clear pass reads scene-sized chunks; the cubes that the fuse stage streams
+        # keep chunks near its blocks (pipeline.cube.chunking)
+        return lazy_scenes(cfg, fine_items, coarse_items, read, (geobox, coarse_geobox), clear_pass)
 
     if facts is not None:
         fine, coarse = _with_known_clear(*build(), facts)
     while facts is None:  # each pass either reads every kept asset or drops >= 1 more item
         try:
-            fine, coarse = _with_clear_fractions(*build(), progress)
+            fine, coarse = _with_clear_fractions(*build(clear_pass=True), progress)
+            fine, coarse = _with_clear_of(*build(), fine, coarse)
             break
         except _ReadFailed as failed:
             signer = asset_signer(cfg.stac)
@@ -294,56 +284,6 @@ def _check_bands(cfg: RunConfig, coarse: Sensor) -> None:
         )
 
 
-def asset_specs(sensor_: Sensor, bands: Sequence[str], resampling: str) -> list[AssetSpec]:
-    """Reflectance assets of ``bands`` (``resampling``) plus their QA assets (nearest)."""
-    specs = [
-        AssetSpec(sensor_.asset_for(b), sensor_.dtype, sensor_.nodata, resampling) for b in bands
-    ]
-    qa_keys = dict.fromkeys(qa_assets(sensor_, tuple(bands)).values())
-    # QA dtypes: Landsat QA_PIXEL and MOD09 state are uint16, MCD43A4 quality uint8.
-    qa_dtype = "uint8" if sensor_.qa_per_band else "uint16"
-    specs += [AssetSpec(k, qa_dtype, sensor_.qa_nodata, "nearest") for k in qa_keys]
-    return specs
-
-
-def _scenes(
-    read: Reader,
-    items: Sequence[pystac.Item],
-    sensor_: Sensor,
-    bands: tuple[str, ...],
-    geobox: GeoBox,
-    chunks: dict[str, int],
-    resampling: str = "average",
-) -> xr.DataArray:
-    specs = asset_specs(sensor_, bands, resampling)
-    _check_assets(items, specs)
-    raw = read(items, specs, geobox, chunks)
-    raw = raw.assign_coords(time=[_naive_utc(item_datetime(it)) for it in items])
-    return masked_cube(raw, sensor_, bands)
-
-
-def _check_assets(items: Sequence[pystac.Item], specs: Sequence[AssetSpec]) -> None:
-    """InputError naming the first item whose STAC record lacks an asset the run reads."""
-    for item in items:
-        missing = [spec.key for spec in specs if spec.key not in item.assets]
-        if missing:
-            raise InputError(
-                f"STAC item {item.id} ({item.collection_id}) has no asset(s) {missing}; "
-                "the catalog record is incomplete: fix it or narrow the dates to skip it"
-            )
-
-
-def _naive_utc(when: dt.datetime) -> np.datetime64:
-    return np.datetime64(pd.Timestamp(when).tz_convert("UTC").tz_localize(None), "ns")
-
-
-def _days(items: Sequence[pystac.Item], lon: float | None) -> xr.DataArray:
-    """Day label per item: UTC date, or the local solar date at longitude ``lon`` (degrees)."""
-    shift = dt.timedelta(hours=lon / 15.0) if lon is not None else dt.timedelta(0)
-    days = [np.datetime64((item_datetime(it) + shift).date(), "ns") for it in items]
-    return xr.DataArray(np.array(days, dtype="datetime64[ns]"), dims="time")
-
-
 class _ReadFailed(Exception):
     """A read of the cubes failed; ``cause`` is the original error."""
 
@@ -378,6 +318,16 @@ def _with_known_clear(
     return (
         fine.assign_coords(clear_fraction=("time", np.asarray(facts.fine_clear, dtype=float))),
         coarse.assign_coords(clear_fraction=("time", np.asarray(facts.coarse_clear, dtype=float))),
+    )
+
+
+def _with_clear_of(
+    fine: xr.DataArray, coarse: xr.DataArray, fine_known: xr.DataArray, coarse_known: xr.DataArray
+) -> tuple[xr.DataArray, xr.DataArray]:
+    """``fine`` and ``coarse`` with the clear fractions of the same scenes' clear-pass cubes."""
+    return (
+        fine.assign_coords(clear_fraction=("time", fine_known["clear_fraction"].values)),
+        coarse.assign_coords(clear_fraction=("time", coarse_known["clear_fraction"].values)),
     )
 
 

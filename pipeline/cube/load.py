@@ -312,7 +312,7 @@ def read_stackstac(
             bounds=(left, bottom, right, top),
             snap_bounds=False,
             resampling=Resampling[spec.resampling],
-            chunksize=(1, 1, chunks["y"], chunks["x"]),
+            chunksize=(chunks.get("time", 1), 1, chunks["y"], chunks["x"]),
             dtype=np.dtype(spec.dtype),
             fill_value=np.dtype(spec.dtype).type(spec.nodata),  # its check needs a typed scalar
             rescale=False,

@@ -80,14 +80,34 @@ def block_clear_fraction(client: Client, sources: Sources, chunk: tuple[int, int
     these scenes again when they need them).
     """
     index = {d: i for i, d in enumerate(sources.dates("fine"))}
-    valid = sources.fine.isel(time=[index[d] for d in sources.pairs]).notnull().all("band")
-    valid = valid.chunk({"time": 1, "y": chunk[0], "x": chunk[1]}).data
+    valid = sources.fine.isel(time=[index[d] for d in sources.pairs]).notnull().all("band").data
+    cy, cx = chunk
+    if any(c % cy for c in valid.chunks[1][:-1]) or any(c % cx for c in valid.chunks[2][:-1]):
+        valid = valid.rechunk({1: cy, 2: cx})  # cube chunks not made of whole blocks
+    valid = valid.rechunk({0: 1})
+    # one task per cube chunk (pipeline.cube.chunking makes them whole blocks), not per block
+    out_chunks = tuple(
+        tuple(-(-c // step) for c in cs) for cs, step in zip(valid.chunks[1:], chunk, strict=True)
+    )
     means = valid.map_blocks(
-        lambda b: b.mean(axis=(1, 2), keepdims=True, dtype=np.float64),
-        chunks=(1, (1,) * len(valid.chunks[1]), (1,) * len(valid.chunks[2])),
+        _block_means,
+        chunk,
+        chunks=((1,) * len(valid.chunks[0]), *out_chunks),
         dtype=np.float64,
     )
     return np.asarray(client.compute(means).result())
+
+
+def _block_means(valid: np.ndarray, chunk: tuple[int, int]) -> np.ndarray:
+    """(t, y, x) bool -> (t, ny, nx) float64 mean of each ``chunk``-sized block (edges partial)."""
+    cy, cx = chunk
+    ny, nx = -(-valid.shape[1] // cy), -(-valid.shape[2] // cx)
+    out = np.empty((valid.shape[0], ny, nx))
+    for i in range(ny):
+        for j in range(nx):
+            block = valid[:, i * cy : (i + 1) * cy, j * cx : (j + 1) * cx]
+            out[:, i, j] = block.mean(axis=(1, 2), dtype=np.float64)
+    return out
 
 
 def _submit_inputs(client: Client, task: FuseTask, cache: ChunkCache, factor: int) -> Future:

@@ -54,7 +54,9 @@ def test_json_summary_from_the_demo_endpoint(
     ]
     assert summary["grid"]["crs"] == f"EPSG:{tiny_world.epsg}"
     assert summary["grid"]["shape"] == [96, 96] and summary["grid"]["coarse_shape"] == [6, 6]
-    assert summary["chunks"]["fine"]["y"] == 64
+    # the fine cube reads whole store blocks up to pipeline.cube.chunking.FINE_READ_PX a side:
+    # the 96 px grid of 64 px blocks is one chunk
+    assert summary["chunks"]["fine"]["y"] == 96
     assert summary["size_mb"]["fine"] == pytest.approx(1 * 2 * 96 * 96 * 4 / 1e6, abs=1e-3)
 
 

@@ -32,7 +32,11 @@ def test_cube_layout(cubes_odc: Cubes, tiny_cfg: RunConfig, tiny_world: World) -
     assert cubes_odc.geobox.crs.epsg == tiny_world.epsg
     assert tuple(cubes_odc.geobox.affine)[:6] == tuple(tiny_world.grid.transform)[:6]
     assert fine.shape[2:] == (96, 96) and coarse.shape[2:] == (6, 6)
-    assert fine.chunks[2] == (64, 32) and coarse.chunks[2] == (4, 2)
+    # reads of whole 64 px blocks up to FINE_READ_PX (pipeline.cube.chunking): one 96 px chunk;
+    # the coarse cube's chunks lie under the fine ones and hold up to COARSE_DAYS days
+    assert fine.chunks[2] == (96,) and coarse.chunks[2] == (6,)
+    assert fine.chunks[0] == (1,) * fine.sizes["time"]
+    assert coarse.chunks[0] == (coarse.sizes["time"],)
     assert [str(t)[:10] for t in fine.time.values] == ["2024-06-08", "2024-06-16"]
     assert fine.sizes["time"] == cubes_odc.fine_clear.size
 

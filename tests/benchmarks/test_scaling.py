@@ -1,0 +1,99 @@
+"""The full-chain scaling benchmark's plumbing: rows, growth figures, rendering, cost, budget."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from distributed import Client, LocalCluster
+
+from benchmarks import scaling, task_budget
+from benchmarks.chain_case import COUNTER, TaskCounter, _scheduler_done, config_for
+from pipeline.synth import World
+
+
+def _row(size: int, cpu: float, rss: float, model: str = "starfm") -> dict:
+    return {
+        "size": size,
+        "days": 16,
+        "model": model,
+        "pixels": size**2,
+        "pixel_days": size**2 * 16,
+        "fine_items": 2,
+        "coarse_items": 24,
+        "stages_s": {"world": 1.0, "search": 1.0, "cubes": 10.0, "model": 5.0, "fuse": 50.0},
+        "wall_s": 70.0,
+        "cpu_s": cpu,
+        "main_rss_peak_mib": 500.0,
+        "worker_rss_peak_mib": rss,
+        "tasks_cubes": 500,
+        "tasks_fuse": 2000,
+        "scheduler_cpu_s": 1.0,
+        "scheduler_share": 0.02,
+        "store_mib": 10.0,
+    }
+
+
+def test_growth_is_one_for_linear_cpu_and_renders(tmp_path: Path) -> None:
+    rows = [_row(512, 100.0, 1000.0), _row(1024, 400.0, 1100.0)]
+    result = scaling.summary(rows)
+    (g,) = result["growth"]
+    assert g["cpu_per_doubling"] == pytest.approx(1.0)
+    assert g["worker_rss_ratio"] == pytest.approx(1.1)
+    text = "\n".join(scaling.section(result))
+    assert "| 1024² | 16 | starfm |" in text and "1.00× beyond linear" in text
+    (cost,) = scaling.cost_lines(result)
+    assert "starfm" in cost and "µs" in cost
+    scaling.figure(result, tmp_path / "chain.png")
+    assert (tmp_path / "chain.png").stat().st_size > 0
+
+
+def test_rows_survive_in_the_jsonl_file(tmp_path: Path) -> None:
+    runs = tmp_path / "runs.jsonl"
+    assert scaling.read_rows(runs) == []
+    runs.write_text('{"a": 1}\n\n{"a": 2}\n')
+    assert scaling.read_rows(runs) == [{"a": 1}, {"a": 2}]
+
+
+def test_plans_name_the_issue_sizes(tmp_path: Path) -> None:
+    sizes = {(s, d) for s, d, _ in scaling.FULL_PLAN}
+    assert {(512, 184), (1024, 184), (2048, 60)} <= sizes
+    case = scaling.case_for(2048, 60, "starfm", tmp_path, tmp_path)
+    assert case.world_days == 60 and case.start == case.world_start == "2024-06-01"
+
+
+def test_config_covers_the_world(tiny_world: World) -> None:
+    from benchmarks.chain_case import ChainCase
+
+    case = ChainCase(96, 8, "starfm", str(tiny_world.root), "/tmp/x", start="2024-06-01")
+    cfg = config_for(case, tiny_world, "http://127.0.0.1:1")
+    assert len(cfg.time.days()) == 8 and cfg.model.params == {"window": 5}
+    assert cfg.compute.n_workers == 2 and cfg.store.overwrite
+
+
+def test_scheduler_plugin_counts_finished_tasks() -> None:
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False)
+    with cluster, Client(cluster) as client:
+        client.register_plugin(TaskCounter())
+        client.gather(client.map(lambda x: x + 1, range(5)))
+        assert client.run_on_scheduler(_scheduler_done) == 5
+        assert COUNTER in client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.plugins)
+
+
+def test_tile_year_projection_scales_per_chunk_counts() -> None:
+    per = {"clear_fine": 1.0, "clear_coarse": 1.0, "fine": 1.0, "coarse": 1.0}
+    row = {"after": {"per_chunk": per}, "before": {"per_chunk": per}}
+    after, before = task_budget.project(row, "after"), task_budget.project(row, "before")
+    # one task per chunk: the projection is the chunk count, far smaller after the rules
+    assert after["fine"] == task_budget._tile_chunks("after")["fine"]
+    assert after["total"] < before["total"] / 10
+
+
+def test_budget_section_names_before_after_and_the_projection() -> None:
+    per = {"clear_fine": 2.0, "clear_coarse": 2.0, "fine": 2.0, "coarse": 2.0}
+    counts = {"shape": [544, 544], "days": 45, "fine_scenes": 4, "coarse_days": 53}
+    counts |= {"clear": 10, "fine": 20, "coarse": 30, "fuse": 40, "per_chunk": per}
+    row = {"after": counts, "before": {**counts, "clear": 100}}
+    row["tile_year"] = {"after": task_budget.project(row), "before": task_budget.project(row)}
+    text = "\n".join(task_budget.section([row]))
+    assert "| 544² | 45 | 4 + 53 | 100 → 10 |" in text and "tile-year (7000²" in text
