@@ -38,11 +38,13 @@ def tiny_config(world: Any, stac_url: str, root: Path, **changes: Any) -> dict[s
 
 @pytest.fixture(scope="module")
 def tiny_run(
-    tiny_world: Any, stac_url: str, tmp_path_factory: pytest.TempPathFactory
+    tiny_world: Any, stac_url: str, cluster: str, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[RunConfig, RunSummary]:
+    """The tiny run, fused on the session's cluster (a run's own LocalCluster is exercised
+    by the killed run below, the flows and the worker-side kill trials)."""
     root = tmp_path_factory.mktemp("run")
     cfg = parse_config(tiny_config(tiny_world, stac_url, root))
-    return cfg, run(cfg, progress=False, log=lambda _m: None)
+    return cfg, run(cfg, scheduler=cluster, progress=False, log=lambda _m: None)
 
 
 def _values(url: str) -> dict[str, np.ndarray]:
