@@ -23,12 +23,14 @@ def test_demo_config_is_the_fast_setting(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_report_scores_maps_and_timeseries(tiny_world: Any, stac_url: str, tmp_path: Path) -> None:
+def test_report_scores_maps_and_timeseries(
+    tiny_world: Any, stac_url: str, cluster: str, tmp_path: Path
+) -> None:
     data = tiny_config(tiny_world, stac_url, tmp_path)
     data["model"] = {"name": "naive_change"}
     data["chunks"] = {"y": 256, "x": 256, "time": 16}
     data["products"] = {"ndvi": True}  # the product step of `stf run`, on the same store
-    summary = run(parse_config(data), progress=False, log=lambda _m: None)
+    summary = run(parse_config(data), scheduler=cluster, progress=False, log=lambda _m: None)
     assert Path(summary.products["manifest"]).is_file()
     assert Path(summary.products["manifest"]).parent.parent == tmp_path / "products"
     metrics = write_report(summary.store, tiny_world, tmp_path / "report", n_days=3)

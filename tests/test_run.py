@@ -38,11 +38,13 @@ def tiny_config(world: Any, stac_url: str, root: Path, **changes: Any) -> dict[s
 
 @pytest.fixture(scope="module")
 def tiny_run(
-    tiny_world: Any, stac_url: str, tmp_path_factory: pytest.TempPathFactory
+    tiny_world: Any, stac_url: str, cluster: str, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[RunConfig, RunSummary]:
+    """The tiny run, fused on the session's cluster (a run's own LocalCluster is exercised
+    by the killed run below, the flows and the worker-side kill trials)."""
     root = tmp_path_factory.mktemp("run")
     cfg = parse_config(tiny_config(tiny_world, stac_url, root))
-    return cfg, run(cfg, progress=False, log=lambda _m: None)
+    return cfg, run(cfg, scheduler=cluster, progress=False, log=lambda _m: None)
 
 
 def _values(url: str) -> dict[str, np.ndarray]:
@@ -69,7 +71,11 @@ def test_run_writes_the_contract_store(tiny_run: tuple[RunConfig, RunSummary]) -
 
 @pytest.mark.slow
 def test_sigkill_mid_run_then_rerun_is_bit_identical(
-    tiny_run: tuple[RunConfig, RunSummary], tiny_world: Any, stac_url: str, tmp_path: Path
+    tiny_run: tuple[RunConfig, RunSummary],
+    tiny_world: Any,
+    stac_url: str,
+    cluster: str,
+    tmp_path: Path,
 ) -> None:
     cfg_path = tmp_path / "run.yaml"
     cfg_path.write_text(yaml.safe_dump(tiny_config(tiny_world, stac_url, tmp_path)))
@@ -86,7 +92,10 @@ def test_sigkill_mid_run_then_rerun_is_bit_identical(
     os.killpg(proc.pid, signal.SIGKILL)  # the run and its LocalCluster workers, mid-write
     proc.wait()
     assert (open_store(url)["block_done"].values == 0).any()  # really interrupted
-    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    # the killed run's own LocalCluster died with it; the rerun resumes on the session's
+    rerun = subprocess.run(
+        [*cmd, "--scheduler", cluster], capture_output=True, text=True, timeout=300
+    )
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     expected, got = _values(tiny_run[1].store), _values(url)
     for name in expected:

@@ -1,9 +1,9 @@
 """The regional run on Prefect's test server: a first run, then an incremental one.
 
 The tiny demo world is served as a STAC API; the second run serves the same world
-grown to a later season end (same seed: older scenes byte-identical), so the flow
-must extend the store, re-fuse only the days after the previous last pair, and
-leave every earlier day bit-identical.
+grown to a later season end (same seed: older scenes byte-identical; that grown world
+is the session's ``tiny_world``), so the flow must extend the store, re-fuse only the
+days after the previous last pair, and leave every earlier day bit-identical.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from flows.incremental import plan_window
 from flows.regions import REGIONS_DIR, load_region
 from pipeline.catalog.server import serve_catalog
 from pipeline.store.write import DONE, open_store
-from pipeline.synth import WorldSpec, build_world
+from pipeline.synth import World, WorldSpec, build_world
 
 pytestmark = pytest.mark.slow
 
@@ -75,21 +75,22 @@ def _region_file(tmp: Path, bbox: tuple[float, float, float, float], url: str) -
     return path
 
 
-def _run(tmp: Path, world_end: dt.date, until: dt.date) -> Path:
+def _run(tmp: Path, world: World, url: str, until: dt.date) -> Path:
     from flows.regional_run import regional_run
 
-    world = build_world(tmp / "world", WorldSpec.tiny(end=world_end))
-    with serve_catalog(world.stac_dir) as url:
-        region_file = _region_file(tmp, world.bbox, url)
-        regional_run(str(region_file), until=until)
+    region_file = _region_file(tmp, world.bbox, url)
+    regional_run(str(region_file), until=until)
     return region_file
 
 
 def test_incremental_run_extends_the_store_and_keeps_old_days(
-    harness: None, tmp_path: Path
+    harness: None, tiny_world: World, stac_url: str, tmp_path: Path
 ) -> None:
     _require_step_api()
-    region_file = _run(tmp_path, FIRST_END, FIRST_END)
+    assert tiny_world.spec == WorldSpec.tiny(end=SECOND_END)  # the grown world
+    young = build_world(tmp_path / "world", WorldSpec.tiny(end=FIRST_END))
+    with serve_catalog(young.stac_dir) as url:
+        region_file = _run(tmp_path, young, url, FIRST_END)
     region = load_region(region_file)
     store = str(region.config.output_root / region.config.store.path)
     first = open_store(store).load()
@@ -98,7 +99,7 @@ def test_incremental_run_extends_the_store_and_keeps_old_days(
     assert window is not None
     kept = first.sel(time=slice(None, np.datetime64(window.start - dt.timedelta(days=1))))
 
-    _run(tmp_path, SECOND_END, SECOND_END)
+    _run(tmp_path, tiny_world, stac_url, SECOND_END)
     second = open_store(store).load()
     assert second.sizes["time"] == (SECOND_END - dt.date(2024, 6, 1)).days + 1
     assert kept.sizes["time"] > 0

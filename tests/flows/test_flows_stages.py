@@ -51,14 +51,15 @@ def _store_files(url: str) -> dict[str, bytes]:
 
 
 def test_stf_run_and_the_flow_write_byte_identical_stores(
-    harness: None, tiny_world: Any, stac_url: str, tmp_path: Path
+    harness: None, tiny_world: Any, stac_url: str, cluster: str, tmp_path: Path
 ) -> None:
     from flows.regional_run import regional_run
 
     cli_data = _config(tiny_world, stac_url, tmp_path / "cli")
     cli_file = tmp_path / "cli.yaml"
     cli_file.write_text(yaml.safe_dump(cli_data))
-    assert main(["run", str(cli_file)]) == 0
+    # the CLI on the session's cluster; the flow (thread runner) starts its own LocalCluster
+    assert main(["run", str(cli_file), "--scheduler", cluster]) == 0
 
     schedule = {"cron": "0 6 * * *", "latency_days": 0, "active": False}
     flow_data = {**_config(tiny_world, stac_url, tmp_path / "flow"), "schedule": schedule}
@@ -85,14 +86,15 @@ def _other_region_store(data: dict[str, Any]) -> str:
 
 
 def test_overwrite_and_resume_reach_the_flow_as_they_reach_the_run(
-    tiny_world: Any, stac_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_world: Any, stac_url: str, cluster: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from flows import tasks
     from flows.incremental import plan_window
     from pipeline import stages
     from pipeline.run import run
 
-    data = _config(tiny_world, stac_url, tmp_path)
+    # the run and the fuse task both fuse on the session's cluster (compute.scheduler)
+    data = _config(tiny_world, stac_url, tmp_path, compute={"scheduler": cluster})
     _other_region_store(data)
     kept = parse_config(data)
     work = stages.run_dir(kept)

@@ -22,11 +22,6 @@ from pathlib import Path
 import pytest
 from distributed import LocalCluster
 
-from pipeline.config import parse_config
-from pipeline.run import run, store_url
-from pipeline.synth import World
-from tests.reliability.conftest import quiet, run_config
-
 BUCKET = "stf-test"
 
 
@@ -94,18 +89,14 @@ def s3_prefix(s3_endpoint: str) -> str:
 
 @pytest.fixture(scope="session")
 def s3_cluster(s3_endpoint: str) -> Iterator[str]:
-    """A 2-process LocalCluster started after the S3 environment is set (its workers see it)."""
+    """A 2-process LocalCluster started after the S3 environment is set (its workers see it).
+
+    The session's shared ``cluster`` may have started before the S3 environment was set
+    (its workers would not see the loopback endpoint), hence a cluster of its own. The
+    runs on S3 are compared with the session's ``clean_store`` (a local run: where the
+    reference was fused does not matter, its bytes do).
+    """
     with LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     ) as cl:
         yield cl.scheduler_address
-
-
-@pytest.fixture(scope="session")
-def clean_local(
-    tiny_world: World, stac_url: str, s3_cluster: str, tmp_path_factory: pytest.TempPathFactory
-) -> str:
-    """The local store of an undisturbed fault-trial run: what every S3 run must equal."""
-    cfg = parse_config(run_config(tiny_world, stac_url, tmp_path_factory.mktemp("clean-local")))
-    run(cfg, scheduler=s3_cluster, progress=False, log=quiet)
-    return store_url(cfg)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import signal
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import fsspec
 import pytest
@@ -21,11 +23,30 @@ from tests.reliability.conftest import assert_identical, quiet, run_config, star
 from tests.reliability.store_watch import StoreWatch
 
 
-def _config(world: World, stac_url: str, root: Path, store: str, **changes: object) -> Path:
-    data = run_config(world, stac_url, root, store={"path": store}, **changes)
-    path = root / "run.yaml"
+@dataclass(frozen=True)
+class S3Run:
+    """The fault-trial run (``tests/reliability``) with its store on S3 under a fresh prefix."""
+
+    prefix: str  #: the test's own ``s3://`` prefix
+    url: str  #: the store, ``<prefix>/fused.zarr``
+    data: dict[str, Any]  #: the run configuration
+    path: Path  #: ``data`` as a YAML file for ``stf run``
+
+    def with_changes(self, name: str, **changes: Any) -> Path:
+        """``data`` with top-level ``changes``, written to ``<name>.yaml`` beside ``path``."""
+        path = self.path.with_name(f"{name}.yaml")
+        path.write_text(yaml.safe_dump({**self.data, **changes}))
+        return path
+
+
+@pytest.fixture
+def s3_run(tiny_world: World, stac_url: str, s3_prefix: str, tmp_path: Path) -> S3Run:
+    """The trial run's config over ``tiny_world`` writing ``fused.zarr`` under ``s3_prefix``."""
+    url = f"{s3_prefix}/fused.zarr"
+    data = run_config(tiny_world, stac_url, tmp_path, store={"path": url})
+    path = tmp_path / "run.yaml"
     path.write_text(yaml.safe_dump(data))
-    return path
+    return S3Run(s3_prefix, url, data, path)
 
 
 def _listing(prefix: str) -> list[str]:
@@ -37,24 +58,21 @@ def _listing(prefix: str) -> list[str]:
 @pytest.mark.slow
 @pytest.mark.timeout(1800)  # a whole run + every product, and the clean reference run
 def test_stf_run_writes_store_and_products_on_s3(
-    tiny_world: World,
-    stac_url: str,
+    s3_run: S3Run,
     s3_cluster: str,
-    clean_local: str,
-    s3_prefix: str,
+    clean_store: str,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # the 9-day trial run is shorter than one 10-day composite: cropmap and feeds need a
     # season (every product on S3: tests/objstore/test_s3_products.py)
-    products = {"ndvi": True}
-    url = f"{s3_prefix}/fused.zarr"
-    cfg = _config(tiny_world, stac_url, tmp_path, url, products=products)
+    cfg = s3_run.with_changes("products", products={"ndvi": True})
     code = main(["run", str(cfg), "--scheduler", s3_cluster])
     assert code == 0, capsys.readouterr().err[-2000:]
-    assert_identical(url, clean_local)
+    url = s3_run.url
+    assert_identical(url, clean_store)
     assert open_store(url)["red"].dtype == "float32"
-    files = _listing(s3_prefix)
+    files = _listing(s3_run.prefix)
     runs = {f.split("/")[1] for f in files if f.startswith("products/")}
     assert len(runs) == 1, files
     run_id = runs.pop()
@@ -67,47 +85,33 @@ def test_stf_run_writes_store_and_products_on_s3(
 @pytest.mark.slow
 @pytest.mark.timeout(1800)  # a killed run and its resume, on a loopback S3 API
 def test_sigkilled_run_on_s3_resumes_bit_identical(
-    tiny_world: World,
-    stac_url: str,
-    s3_cluster: str,
-    clean_local: str,
-    s3_prefix: str,
-    tmp_path: Path,
+    s3_run: S3Run, s3_cluster: str, clean_store: str
 ) -> None:
-    url = f"{s3_prefix}/fused.zarr"
-    cfg_path = _config(tiny_world, stac_url, tmp_path, url)
-    watch = StoreWatch(url, clean_local, period_s=0.5).start()
+    url = s3_run.url
+    watch = StoreWatch(url, clean_store, period_s=0.5).start()
     # killed between a block's quality flags and its commit, workers and all
-    proc = start_run(cfg_path, None, subprocess.DEVNULL, {ENV: "block-quality:1"})
+    proc = start_run(s3_run.path, None, subprocess.DEVNULL, {ENV: "block-quality:1"})
     proc.communicate(timeout=600)
     assert proc.returncode == -signal.SIGKILL
-    assert "fused.zarr.lock" in _listing(s3_prefix)  # stale: its pid is gone
-    data = yaml.safe_load(cfg_path.read_text())
-    run(parse_config(data), scheduler=s3_cluster, progress=False, log=quiet)
+    assert "fused.zarr.lock" in _listing(s3_run.prefix)  # stale: its pid is gone
+    run(parse_config(s3_run.data), scheduler=s3_cluster, progress=False, log=quiet)
     watch.stop()
     assert watch.committed_seen > 0 and not watch.violations, watch.violations[:5]
-    assert "fused.zarr.lock" not in _listing(s3_prefix)
-    assert_identical(url, clean_local)
+    assert "fused.zarr.lock" not in _listing(s3_run.prefix)
+    assert_identical(url, clean_store)
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)  # two runs on a loopback S3 API
 def test_later_run_extends_the_time_axis_on_s3(
-    tiny_world: World,
-    stac_url: str,
-    s3_cluster: str,
-    clean_local: str,
-    s3_prefix: str,
-    tmp_path: Path,
+    s3_run: S3Run, s3_cluster: str, clean_store: str
 ) -> None:
-    url = f"{s3_prefix}/fused.zarr"
-    short = run_config(tiny_world, stac_url, tmp_path, store={"path": url})
-    short["time"] = {**short["time"], "end": "2024-06-12"}
+    url, full = s3_run.url, parse_config(s3_run.data)
+    short = {**s3_run.data, "time": {**s3_run.data["time"], "end": "2024-06-12"}}
     run(parse_config(short), scheduler=s3_cluster, progress=False, log=quiet)
     assert open_store(url).sizes["time"] == 5
-    full = run_config(tiny_world, stac_url, tmp_path, store={"path": url})
-    summary = run(parse_config(full), scheduler=s3_cluster, progress=False, log=quiet)
-    assert summary.store == store_url(parse_config(full)) and summary.tasks > 0
+    summary = run(full, scheduler=s3_cluster, progress=False, log=quiet)
+    assert summary.store == store_url(full) and summary.tasks > 0
     assert open_store(url).sizes["time"] == 9
     # the provisional days of the short run were re-fused with the later pair
-    assert_identical(url, clean_local)
+    assert_identical(url, clean_store)

@@ -1,8 +1,9 @@
 """Fixtures of the fault tests: one small run on the tiny world, its clean result, a cluster.
 
 Every trial runs the same small configuration (9 days, red + nir, 2 x 2 blocks
-x 2 time windows = 8 write tasks) against the tiny demo world, on one shared
-2-process Dask cluster so trials do not each pay a cluster start. "Identical"
+x 2 time windows = 8 write tasks) against the tiny demo world, on the session's shared
+2-process Dask cluster (``cluster`` in ``tests/conftest.py``) so trials do not each pay a
+cluster start; the clean run they are compared with is ``clean_store`` there. "Identical"
 means bit-identical: every Zarr array of the store (values, flags, completion
 record, coordinates) has the same stored bytes as the clean run's.
 """
@@ -13,17 +14,12 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 import zarr
-from distributed import LocalCluster
 
-from pipeline.config import parse_config
-from pipeline.run import run, store_url
 from pipeline.synth import World
 
 
@@ -68,25 +64,6 @@ def run_config(world: World, stac_url: str, root: Path, **changes: Any) -> dict[
 
 def quiet(_msg: str) -> None:
     """A run log that drops its lines."""
-
-
-@pytest.fixture(scope="session")
-def cluster() -> Iterator[str]:
-    """Address of a real 2-process LocalCluster (1 thread each) shared by the trials."""
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-    ) as cl:
-        yield cl.scheduler_address
-
-
-@pytest.fixture(scope="session")
-def clean_store(
-    tiny_world: World, stac_url: str, cluster: str, tmp_path_factory: pytest.TempPathFactory
-) -> str:
-    """The store of an undisturbed run: the reference every faulty trial must equal."""
-    cfg = parse_config(run_config(tiny_world, stac_url, tmp_path_factory.mktemp("clean")))
-    run(cfg, scheduler=cluster, progress=False, log=quiet)
-    return store_url(cfg)
 
 
 def store_arrays(url: str) -> dict[str, np.ndarray]:

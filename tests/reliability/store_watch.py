@@ -13,6 +13,7 @@ so a run too quick for the poll period is still checked.
 from __future__ import annotations
 
 import threading
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -82,13 +83,27 @@ class StoreWatch:
         except (KeyError, FileNotFoundError, OSError):
             return
         self.polls += 1
-        _, cy, cx = group["red"].chunks
-        for t, by, bx in zip(*np.nonzero(done), strict=True):
-            where = (slice(t, t + 1), slice(by * cy, (by + 1) * cy), slice(bx * cx, (bx + 1) * cx))
-            self.committed_seen += 1
-            for name, want in self._want.items():
-                if name in _SKIP:
-                    continue
-                got = np.asarray(group[name][where])
-                if got.tobytes() != want[where].tobytes():
+        cells = np.nonzero(done)
+        self.committed_seen += len(cells[0])
+        # zarr decodes whole chunks: one read per (time chunk, block) serves all its
+        # committed days (a read per day decoded the same chunk once per day)
+        ct, cy, cx = group["red"].chunks
+        days_of: dict[tuple[int, int, int], list[int]] = defaultdict(list)
+        for t, by, bx in zip(*(c.tolist() for c in cells), strict=True):
+            days_of[(t // ct, by, bx)].append(t)
+        for (_, by, bx), days in days_of.items():
+            self._check_block(group, by, bx, days, (cy, cx))
+
+    def _check_block(
+        self, group: zarr.Group, by: int, bx: int, days: list[int], chunk: tuple[int, int]
+    ) -> None:
+        """Block ``(by, bx)`` on its committed ``days`` (one time chunk) against the clean run."""
+        (cy, cx), t0, t1 = chunk, min(days), max(days) + 1
+        space = (slice(by * cy, (by + 1) * cy), slice(bx * cx, (bx + 1) * cx))
+        for name, want in self._want.items():
+            if name in _SKIP:
+                continue
+            got = np.asarray(group[name][(slice(t0, t1), *space)])
+            for t in days:
+                if got[t - t0].tobytes() != want[(t, *space)].tobytes():
                     self.violations.append(f"{name} day {t} block ({by}, {bx})")

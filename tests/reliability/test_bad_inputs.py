@@ -16,6 +16,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -432,6 +433,14 @@ def _digest(root: Path) -> str:
 
 
 @pytest.fixture(scope="module")
+def outputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """:func:`_existing_outputs` written once; each case gets a copy (the same bytes)."""
+    out = tmp_path_factory.mktemp("outputs") / "out"
+    _existing_outputs(out)
+    return out
+
+
+@pytest.fixture(scope="module")
 def search(tiny_world: World, stac_url: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The trial run's search, pair days only for the coarse side (fast loads)."""
     cfg = parse_config(run_config(tiny_world, stac_url, tmp_path_factory.mktemp("s")))
@@ -452,10 +461,10 @@ def test_bad_input_gives_one_line_a_documented_code_and_touches_nothing(
     tiny_world: World,
     stac_url: str,
     search: SearchResult,
+    outputs: Path,
     tmp_path: Path,
 ) -> None:
-    out = tmp_path / "out"
-    _existing_outputs(out)
+    out = shutil.copytree(outputs, tmp_path / "out")
     before = _digest(out)
     ctx = Ctx(tmp_path / "case", out, tiny_world, stac_url, search)
     ctx.tmp.mkdir()
