@@ -36,13 +36,8 @@ def _check_url(value: str) -> str:
     return value
 
 
-class EndpointSpec(_Spec):
-    """The STAC API of one collection (``stac.fine`` or ``stac.coarse``), overriding ``stac.url``.
-
-    Example: ``stac: {fine: {url: https://earth-search.aws.element84.com/v1,
-    requester_pays: true}}`` searches Landsat on Earth Search and reads it from the
-    requester-pays ``usgs-landsat`` bucket (AWS credentials from the environment).
-    """
+class _Endpoint(_Spec):
+    """Where one endpoint is and how its assets are read (shared by both specs below)."""
 
     url: str = Field(description="the STAC API root ('demo' or http(s))")
     signing: Signing = Field(
@@ -65,7 +60,16 @@ class EndpointSpec(_Spec):
         return _check_url(value)
 
 
-class StacSpec(_Spec):
+class EndpointSpec(_Endpoint):
+    """The STAC API of one collection (``stac.fine`` or ``stac.coarse``), overriding ``stac.url``.
+
+    Example: ``stac: {fine: {url: https://earth-search.aws.element84.com/v1,
+    requester_pays: true}}`` searches Landsat on Earth Search and reads it from the
+    requester-pays ``usgs-landsat`` bucket (AWS credentials from the environment).
+    """
+
+
+class StacSpec(_Endpoint):
     """Where to search. ``url: demo`` means the embedded demo world served on 127.0.0.1.
 
     ``url``, ``signing``, ``requester_pays`` and ``alternate`` apply to both collections
@@ -83,19 +87,6 @@ class StacSpec(_Spec):
     """
 
     url: str = DEMO_ENDPOINT
-    signing: Signing = Field(
-        default="none", description="sign asset links when they are read (Planetary Computer)"
-    )
-    requester_pays: bool = Field(
-        default=False,
-        description="assets in requester-pays S3 buckets: GDAL sends AWS_REQUEST_PAYER=requester",
-    )
-    alternate: str | None = Field(
-        default=None,
-        pattern=r"^[A-Za-z0-9_-]+$",
-        description="read each asset's alternate.<name> link where it has one (Earth Search "
-        "Landsat: s3, the usgs-landsat bucket; its https links need a USGS login)",
-    )
     fine: EndpointSpec | None = Field(
         default=None, description="own endpoint of the fine collection (else url/signing above)"
     )
@@ -106,11 +97,6 @@ class StacSpec(_Spec):
     max_items: int = Field(default=5_000, ge=1)
     retries: int = Field(default=4, ge=0, le=20)
     timeout_s: float = Field(default=30.0, gt=0)
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return _check_url(value)
 
     def endpoint(self, role: Role) -> EndpointSpec:
         """The endpoint that serves the ``role`` collection (its own, else the shared one)."""
