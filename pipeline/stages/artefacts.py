@@ -60,8 +60,8 @@ class Items:
             {
                 "url": self.result.url,
                 "coarse_url": self.result.coarse_url,
-                "fine": [it.to_dict() for it in self.result.fine],
-                "coarse": [it.to_dict() for it in self.result.coarse],
+                "fine": [it.to_dict(transform_hrefs=False) for it in self.result.fine],
+                "coarse": [it.to_dict(transform_hrefs=False) for it in self.result.coarse],
             }
         )
         path.write_text(json.dumps(data))
