@@ -219,11 +219,15 @@ class TorchFusionModel:
         return {}
 
     def select_start(self, score: Callable[[], float]) -> None:
-        """Choose among untrained starting points by ``score()`` (validation loss); no-op here.
+        """Choose among untrained starting points by ``score()`` (validation loss).
 
-        Called by the engine once before training, after the validation patches
-        are fixed; the patches carry ``halo`` context, so ``halo`` must not grow.
+        Here: ``change_window`` among ``change_windows`` where the model has them
+        (:meth:`select_change_window`), else nothing. Called by the engine once before
+        training, after the validation patches are fixed; the patches carry ``halo``
+        context, so ``halo`` must not grow.
         """
+        if "change_windows" in self.params:
+            self.select_change_window(score)
 
     def select_change_window(self, score: Callable[[], float]) -> None:
         """Set ``change_window`` to the candidate of ``change_windows`` with the lowest score.

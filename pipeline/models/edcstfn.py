@@ -42,7 +42,6 @@ the correction; ``halo`` = max(6, ``weight_radius``, ``max(change_windows) // 2`
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
@@ -118,10 +117,6 @@ class Edcstfn(IndexChangeBlend):
         self.loss_log: list[dict[str, float]] = []
         widths = tuple(self.params["widths"])
         return EdcstfnNet(n_bands, widths, self.pair_feature_count(n_bands))  # type: ignore[arg-type]
-
-    def select_start(self, score: Callable[[], float]) -> None:
-        """Pick ``change_window`` on the validation patches (see TorchFusionModel)."""
-        self.select_change_window(score)
 
     @property
     def halo(self) -> int:

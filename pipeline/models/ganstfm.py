@@ -200,7 +200,7 @@ class GanStfm(TorchFusionModel):
 
     def select_start(self, score: Callable[[], float]) -> None:
         """Pick ``change_window`` on the validation patches, then train the autoencoder."""
-        self.select_change_window(score)
+        super().select_start(score)  # change_window
         if not self._fit_pairs:
             return
         began = time.perf_counter()

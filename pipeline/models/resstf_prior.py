@@ -18,7 +18,6 @@ reduces it to the paper's single-image input with a shared network.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 from torch import Tensor, nn
@@ -58,10 +57,6 @@ class ResStfPrior(IndexChangeBlend):
             self.pair_feature_count(n_bands) if self.params["stream_input"] == "pair" else n_bands
         )
         return ResStfNet(c_in, n_bands, int(self.params["width"]), int(self.params["depth"]))
-
-    def select_start(self, score: Callable[[], float]) -> None:
-        """Pick ``change_window`` on the validation patches (see TorchFusionModel)."""
-        self.select_change_window(score)
 
     @property
     def halo(self) -> int:

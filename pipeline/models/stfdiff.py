@@ -104,7 +104,7 @@ class StfDiff(TorchFusionModel):
 
     def select_start(self, score: Callable[[], float]) -> None:
         """Choose ``change_window`` on the validation patches, then measure ``residual_std``."""
-        self.select_change_window(score)
+        super().select_start(score)  # change_window
         if self._fit_pairs:
             self.params["residual_std"] = residual_std(
                 self._fit_pairs, int(self.params["change_window"])

@@ -41,7 +41,7 @@ two-reference disagreement, calibrated on the held-back date (see
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -102,10 +102,6 @@ class SwinStfm(TorchFusionModel):
     @property
     def halo(self) -> int:
         return max(self.multiple, max(self.params["change_windows"]) // 2)
-
-    def select_start(self, score: Callable[[], float]) -> None:
-        """Pick ``change_window`` on the validation patches (see TorchFusionModel)."""
-        self.select_change_window(score)
 
     def forward(self, refs_coarse: Tensor, refs_fine: Tensor, tgt_coarse: Tensor,
                 days: Tensor) -> Tensor:  # fmt: skip
