@@ -58,11 +58,13 @@ class RunSummary:
 
 
 def _store_bytes(url: str) -> int:
-    from pipeline.store.lock import is_local, local_path
+    """Bytes of every object under the store, local path or fsspec URL (``s3://``...)."""
+    import fsspec
 
-    if not is_local(url):
-        return 0
-    return sum(p.stat().st_size for p in local_path(url).rglob("*") if p.is_file())
+    fs, path = fsspec.core.url_to_fs(url)
+    fs.invalidate_cache(path)  # the cached listing of a shared instance may predate this run
+    # one listing with sizes (``du`` would ask for each object's info again)
+    return int(sum(info.get("size", 0) for info in fs.find(path, detail=True).values()))
 
 
 @contextlib.contextmanager

@@ -112,6 +112,7 @@ def test_later_run_extends_the_time_axis_on_s3(
     assert open_store(url).sizes["time"] == 5
     summary = run(full, scheduler=s3_cluster, progress=False, log=quiet)
     assert summary.store == store_url(full) and summary.tasks > 0
+    assert summary.store_bytes > 0  # measured on the object store, not only on local disks
     assert open_store(url).sizes["time"] == 9
     # the provisional days of the short run were re-fused with the later pair
     assert_identical(url, clean_store)
