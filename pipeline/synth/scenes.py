@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import rasterio
 
 from pipeline.synth import grid as g
 from pipeline.synth import items
@@ -39,6 +42,8 @@ _LANDSAT_FILES |= {"swir16": "SR_B6", "swir22": "SR_B7", "qa_pixel": "QA_PIXEL"}
 # Independent random streams per sensor, keyed by date so extending the season keeps
 # older scenes byte-identical.
 _LANDSAT_STREAM, _MODIS_STREAM = 1, 2
+#: GDAL block cache while scenes are written, MB.
+GDAL_CACHE_MB = 64
 
 
 def landsat_schedule(spec: WorldSpec) -> list[tuple[dt.date, str]]:
@@ -63,42 +68,76 @@ def write_scenes(
     the strip's truth and sky feed the Landsat COGs (windowed writes) and the day's
     MODIS sums, so memory follows neither the season's length nor the world's area.
     """
-    bbox = g.lonlat_bbox(world)
-    window = g.modis_window(world)
-    inside = inside_world(world, window)
-    tile = g.modis_tile(world)
+    target = _Target(tmp, final_root, world, g.modis_window(world))
     landsat_days = dict(landsat_schedule(spec))
     landsat_items, modis_items = [], []
-    for sky in daily_skies(spec.sky_seed, spec.days(), world.shape, spec.cloudiness):
-        day = sky.day
-        scene = _LandsatScene(day, landsat_days[day]) if day in landsat_days else None
-        landsat = _LandsatWriter(tmp, final_root, scene, world) if scene else None
-        modis = ModisStrips(world, window, spec.modis_shift_m)
-        spectra = day_spectra(land, day)
-        for r0, r1 in strip_plan(world.height, world.width):
-            lo, hi = modis.fine_rows(r0, r1)
-            truth = truth_rows(land, spectra, lo, hi)
-            modis.add(r0, r1, lo, truth, cloudy(sky.rows(lo, hi), sky.cover, sky.threshold))
-            if landsat is not None:
-                key = (spec.seed, _LANDSAT_STREAM, day.toordinal())
-                landsat.add(r0, r1, truth[:, r0 - lo : r1 - lo], land, sky, key)
-        if landsat is not None and scene is not None:
-            hrefs, cover = landsat.close()
-            landsat_items.append(
-                items.landsat_item(
-                    scene.item_id, scene.when, scene.platform, world, bbox, cover, hrefs, _WRS
-                )
+    # GDAL's block cache (default 5 % of RAM) would hold every written block of a scene's
+    # seven COGs until they close: bounded, it flushes them as the strips come.
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        for sky in daily_skies(spec.sky_seed, spec.days(), world.shape, spec.cloudiness):
+            scene = (
+                _LandsatScene(sky.day, landsat_days[sky.day]) if sky.day in landsat_days else None
             )
-        rng = np.random.default_rng([spec.seed, _MODIS_STREAM, day.toordinal()])
-        dn, qa, cover = finish_scene(*modis_bands(modis.result()), rng, inside)
-        item_id = (
-            f"MCD43A4.A{day.year}{day.timetuple().tm_yday:03d}.h{tile[0]:02d}v{tile[1]:02d}.061"
-        )
-        hrefs = _write_modis(tmp, final_root, item_id, dn, qa, window)
-        modis_items.append(items.modis_43a4_item(item_id, day, tile, window, bbox, cover, hrefs))
-    stac = tmp / "stac"
+            landsat_item, modis_item = _write_day(target, spec, land, sky, scene)
+            landsat_items += [landsat_item] if landsat_item is not None else []
+            modis_items.append(modis_item)
+    stac, bbox = tmp / "stac", target.bbox
     _write_collection(stac, items.landsat_collection(bbox, spec.start, spec.end), landsat_items)
     _write_collection(stac, items.modis_43a4_collection(bbox, spec.start, spec.end), modis_items)
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where a world's scenes go: folders, the 30 m grid and the MODIS window."""
+
+    tmp: Path
+    final_root: Path
+    world: g.Grid
+    window: g.Grid
+
+    @cached_property
+    def bbox(self) -> tuple[float, float, float, float]:
+        return g.lonlat_bbox(self.world)
+
+    @cached_property
+    def inside(self) -> np.ndarray:
+        return inside_world(self.world, self.window)
+
+    @cached_property
+    def tile(self) -> tuple[int, int]:
+        return g.modis_tile(self.world)
+
+
+def _write_day(
+    target: _Target, spec: WorldSpec, land: Landscape, sky: Sky, scene: _LandsatScene | None
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """Simulate and write one day strip by strip: (Landsat item or None, MODIS item)."""
+    day, world = sky.day, target.world
+    landsat = _LandsatWriter(target.tmp, target.final_root, scene, world) if scene else None
+    modis = ModisStrips(world, target.window, spec.modis_shift_m)
+    spectra = day_spectra(land, day)
+    for r0, r1 in strip_plan(world.height, world.width):
+        lo, hi = modis.fine_rows(r0, r1)
+        truth = truth_rows(land, spectra, lo, hi)
+        modis.add(r0, r1, lo, truth, cloudy(sky.rows(lo, hi), sky.cover, sky.threshold))
+        if landsat is not None:
+            key = (spec.seed, _LANDSAT_STREAM, day.toordinal())
+            landsat.add(r0, r1, truth[:, r0 - lo : r1 - lo], land, sky, key)
+    landsat_item = None
+    if landsat is not None and scene is not None:
+        hrefs, cover = landsat.close()
+        landsat_item = items.landsat_item(
+            scene.item_id, scene.when, scene.platform, world, target.bbox, cover, hrefs, _WRS
+        )
+    rng = np.random.default_rng([spec.seed, _MODIS_STREAM, day.toordinal()])
+    dn, qa, cover = finish_scene(*modis_bands(modis.result()), rng, target.inside)
+    tile = target.tile
+    item_id = f"MCD43A4.A{day.year}{day.timetuple().tm_yday:03d}.h{tile[0]:02d}v{tile[1]:02d}.061"
+    hrefs = _write_modis(target.tmp, target.final_root, item_id, dn, qa, target.window)
+    bbox = target.bbox
+    return landsat_item, items.modis_43a4_item(
+        item_id, day, tile, target.window, bbox, cover, hrefs
+    )
 
 
 class _LandsatWriter:
