@@ -45,8 +45,8 @@ def build_demo(
 ) -> None:
     """Build the demo world (COGs + STAC catalog); reuses a complete one with the same spec.
 
-    Scenes are generated and written one day at a time, so memory follows the world's
-    area (a few bytes per pixel of generator state), never the season's length.
+    Scenes are generated and written one day at a time and, within a day, one strip of
+    rows at a time, so memory follows neither the season's length nor the world's area.
     """
     from pipeline.demo import build_demo_world, demo_world_changes
 

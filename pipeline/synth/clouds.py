@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 from scipy import ndimage
@@ -37,6 +37,10 @@ class CloudMasks:
         """Share of the scene under cloud or cirrus, in percent (as ``eo:cloud_cover``)."""
         return float(100.0 * np.mean(self.cloud | self.cirrus))
 
+    def rows(self, r0: int, r1: int) -> CloudMasks:
+        """The masks of rows ``r0..r1`` of these (a strip cut from its computed halo)."""
+        return CloudMasks(*(getattr(self, f.name)[r0:r1] for f in fields(self)))
+
 
 def smooth_field(shape: tuple[int, int], sigma_px: float, rng: np.random.Generator) -> np.ndarray:
     """Unit-variance Gaussian random field with correlation length ~``sigma_px``: float32 (y, x)."""
@@ -51,6 +55,7 @@ def cloud_masks(
     cover: float,
     shadow_shift_px: tuple[int, int] = (0, 0),
     dilate_px: int = 3,
+    threshold: float | None = None,
 ) -> CloudMasks:
     """Clouds covering ``cover`` of the scene where ``field`` is highest; fringes and shadows.
 
@@ -60,13 +65,19 @@ def cloud_masks(
     cover : cloud fraction in [0, 1]; the field is thresholded at its (1 - cover) quantile.
     shadow_shift_px : (rows, cols) from a cloud to its shadow (away from the sun).
     dilate_px : buffer of the "dilated cloud" flag around clouds.
+    threshold : the field value above which there is cloud; default the (1 - cover)
+        quantile of ``field``. A strip of a world passes the whole world's threshold.
+
+    Rows within ``dilate_px`` and the shadow shift of the array's edges see no cloud
+    beyond them: a strip computes a halo of :func:`mask_halo` rows and drops it.
     """
     shape = field.shape
     if cover <= 0.0:
         empty = np.zeros(shape, dtype=bool)
         zero = np.zeros(shape, dtype=np.float32)
         return CloudMasks(empty, empty, empty, empty, zero, zero, empty)
-    threshold = float(np.quantile(field, 1.0 - cover))
+    if threshold is None:
+        threshold = float(np.quantile(field, 1.0 - cover))
     cloud = field > threshold
     cirrus = (field > threshold - _CIRRUS_BAND) & ~cloud
     dilated = ndimage.binary_dilation(cloud, iterations=dilate_px) & ~cloud
@@ -78,6 +89,18 @@ def cloud_masks(
     # Thick cloud cores are opaque; edges let some surface through.
     opacity = np.where(cloud, np.clip(0.6 + (field - threshold), 0.6, 1.0), 0.0).astype(np.float32)
     return CloudMasks(cloud, cirrus, dilated, shadow, opacity, haze, faint_shadow)
+
+
+def mask_halo(shadow_shift_px: tuple[int, int], dilate_px: int = 3) -> int:
+    """Rows beyond a strip that :func:`cloud_masks` needs to get the strip's rows right."""
+    return max(abs(shadow_shift_px[0]), dilate_px) + 1
+
+
+def cloudy(field: np.ndarray, cover: float, threshold: float) -> np.ndarray:
+    """(y, x) bool cloud or cirrus: ``cloud | cirrus`` of :func:`cloud_masks`, pointwise."""
+    if cover <= 0.0:
+        return np.zeros(field.shape, dtype=bool)
+    return field > threshold - _CIRRUS_BAND
 
 
 def _shift(mask: np.ndarray, shift: tuple[int, int]) -> np.ndarray:

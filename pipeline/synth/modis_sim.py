@@ -11,12 +11,10 @@ of them are flagged, as real QA misses sub-pixel cloud.
 from __future__ import annotations
 
 import numpy as np
-import rasterio.warp
-from affine import Affine
-from rasterio.enums import Resampling
 from scipy import ndimage
 
 from pipeline.synth.grid import FINE_RES, Grid
+from pipeline.synth.modis_psf import MODIS_PSF_SIGMA_M, ModisStrips
 
 #: Gain and bias vs Landsat surface reflectance for MODIS bands 1..7 (red, nir, blue,
 #: green, 1240 nm, swir1, swir2). With the PSF and the 463 m sinusoidal pixels, a least-
@@ -28,18 +26,10 @@ _MODIS_BIAS = np.array([0.003, 0.035, 0.005, 0.006, 0.025, 0.010, 0.005], dtype=
 _MODIS_NOISE, _DAY_GAIN_SD, _DAY_BIAS_SD = 0.004, 0.02, 0.003
 #: Canonical band index (blue, green, red, nir, swir1, swir2) feeding MODIS bands 1, 2, 3, 4, 6, 7.
 _MODIS_FROM = {0: 2, 1: 3, 2: 0, 3: 1, 5: 4, 6: 5}
-#: Gaussian PSF sigma in metres, on top of the 463 m pixel average: a triangular along-
-#: scan response of one pixel is roughly a box plus this blur. Tuned so the 480 m variance
-#: kept by the coarse image matches the real estarfm-2001 MODIS (see CALIBRATION.md).
-_MODIS_PSF_SIGMA_M = 120.0
 #: A coarse pixel is fill above this cloud fraction and flagged (QA 1) above the lower one;
 #: below that its contamination goes unreported.
 _FILL_FRACTION, _FLAG_FRACTION = 0.20, 0.05
 _CLOUD_TOP = np.array([0.56, 0.60, 0.55, 0.55, 0.55, 0.45, 0.30], dtype=np.float32)
-#: The truth is averaged to 60 m before the PSF (4x cheaper; the PSF is ~7 px wide at 30 m).
-_PRE = 2
-#: Reflected margin (30 m px) around the world so the shifted, blurred scene has no edge.
-_PAD = 64
 MODIS_FILL = 32767
 MODIS_QA_FILL = 255
 
@@ -70,7 +60,17 @@ def modis_scene(
     qa : (yc, xc) uint8 BRDF mandatory quality (0 full, 1 magnitude inversion, 255 fill).
     cloud_cover : percent of the window pixels inside the world without a retrieval.
     """
-    refl, frac = _on_window(truth, cloud, world, window, shift_m)
+    return finish_scene(*_on_window(truth, cloud, world, window, shift_m), rng, inside)
+
+
+def finish_scene(
+    refl: np.ndarray, frac: np.ndarray, rng: np.random.Generator, inside: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Calibration, noise, cloud contamination and QA of the day's blurred bands.
+
+    ``refl`` (7, yc, xc) and ``frac`` (yc, xc) from :func:`modis_bands`; ``rng`` and
+    ``inside`` and the returns as :func:`modis_scene`.
+    """
     gain = _MODIS_GAIN * (1 + _DAY_GAIN_SD * rng.standard_normal(7, dtype=np.float32))
     bias = _MODIS_BIAS + _DAY_BIAS_SD * rng.standard_normal(7, dtype=np.float32)
     refl = refl * gain[:, None, None] + bias[:, None, None]
@@ -101,29 +101,14 @@ def _on_window(
     truth: np.ndarray, cloud: np.ndarray, world: Grid, window: Grid, shift_m: tuple[float, float]
 ) -> tuple[np.ndarray, np.ndarray]:
     """PSF-blurred, shifted MODIS bands 1..7 (7, yc, xc) and cloud fraction (yc, xc)."""
-    stack = np.concatenate([truth, cloud[None].astype(np.float32)])
-    h, w = stack.shape[1:]
-    stack = stack.reshape(len(stack), h // _PRE, _PRE, w // _PRE, _PRE).mean(axis=(2, 4))
-    pad = _PAD // _PRE
-    stack = np.pad(stack, ((0, 0), (pad, pad), (pad, pad)), mode="reflect")
-    sigma = _MODIS_PSF_SIGMA_M / (FINE_RES * _PRE)
-    blurred = np.stack([ndimage.gaussian_filter(b, sigma, mode="nearest") for b in stack[:-1]])
-    blurred = np.concatenate([blurred, stack[-1:]])
-    src = Affine.translation(*shift_m) * world.transform * Affine.scale(_PRE)
-    src = src * Affine.translation(-pad, -pad)
-    coarse = np.full((len(blurred), *window.shape), np.nan, dtype=np.float32)
-    rasterio.warp.reproject(
-        blurred,
-        coarse,
-        src_transform=src,
-        src_crs=world.crs,
-        dst_transform=window.transform,
-        dst_crs=window.crs,
-        src_nodata=np.nan,
-        dst_nodata=np.nan,
-        resampling=Resampling.average,
-    )
-    out = np.empty((7, *window.shape), dtype=np.float32)
+    strips = ModisStrips(world, window, shift_m)
+    strips.add(0, world.height, 0, truth, cloud)
+    return modis_bands(strips.result())
+
+
+def modis_bands(coarse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """MODIS bands 1..7 (7, yc, xc) and cloud fraction (yc, xc) from :meth:`ModisStrips.result`."""
+    out = np.empty((7, *coarse.shape[1:]), dtype=np.float32)
     for modis_idx, canon in _MODIS_FROM.items():
         out[modis_idx] = coarse[canon]
     out[4] = 0.75 * coarse[3] + 0.25 * coarse[4]
@@ -165,7 +150,7 @@ def coarse_blocks(
     -------
     (len(bands), y // factor, x // factor) float32 reflectance.
     """
-    sigma_px = _MODIS_PSF_SIGMA_M / FINE_RES
+    sigma_px = MODIS_PSF_SIGMA_M / FINE_RES
     modis_of = {canon: m for m, canon in _MODIS_FROM.items()}
     out = []
     for b in bands:

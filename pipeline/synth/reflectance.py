@@ -11,6 +11,7 @@ the mixed spectrum equals the phenology curve; an all-band brightness (field glo
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
@@ -33,6 +34,32 @@ _RED, _NIR = 2, 3
 #: Sigma (30 m px) of the mixing across field edges: the sensor PSF and real boundary
 #: strips (headlands, ditches) make edges ~2 px wide; real edge index ~0.55 (stats.edge_index).
 EDGE_SIGMA_PX = 0.7
+#: Rows of the blur's reach (scipy truncates the Gaussian at 4 sigma).
+EDGE_HALO = int(4.0 * EDGE_SIGMA_PX + 0.5)
+
+
+@dataclass(frozen=True)
+class DaySpectra:
+    """Per-parcel spectra of one day: everything of the truth that is not per pixel.
+
+    ``cover`` (n_parcels,) vegetation fraction for the day's NDVI; ``vegetation`` and
+    ``background`` (n_parcels, band) reflectance; ``gloss`` (n_parcels,) brightness.
+    """
+
+    cover: np.ndarray
+    vegetation: np.ndarray
+    background: np.ndarray
+    gloss: np.ndarray
+
+
+def day_spectra(land: Landscape, date: dt.date) -> DaySpectra:
+    """The per-parcel spectra of ``date`` (small: one value per parcel and band)."""
+    doy = float(date.timetuple().tm_yday)
+    background = _background(land, doy)
+    vegetation = _vegetation(land)
+    target = ndvi(doy, land.classes, land.params)
+    cover = _cover_for_ndvi(target, background, vegetation)
+    return DaySpectra(cover, vegetation, background, land.params["gloss"])
 
 
 def truth_day(land: Landscape, date: dt.date) -> np.ndarray:
@@ -42,24 +69,37 @@ def truth_day(land: Landscape, date: dt.date) -> np.ndarray:
     -------
     (band, y, x) float32 reflectance in [0, 1] for bands (blue, green, red, nir, swir1, swir2).
     """
-    doy = float(date.timetuple().tm_yday)
-    background = _background(land, doy)
-    vegetation = _vegetation(land)
-    target = ndvi(doy, land.classes, land.params)
-    fc_field = _cover_for_ndvi(target, background, vegetation)
-    fc = np.clip(fc_field[land.parcel] * land.texture, 0.0, 1.0)
-    out = np.empty((len(_SOIL), *land.parcel.shape), dtype=np.float32)
-    # Band by band keeps the temporaries at one (y, x) array (large worlds).
+    return truth_rows(land, day_spectra(land, date), 0, land.height)
+
+
+def truth_rows(land: Landscape, spectra: DaySpectra, r0: int, r1: int) -> np.ndarray:
+    """Rows ``r0..r1`` of the day's truth, identical to the same rows of :func:`truth_day`.
+
+    The edge blur needs :data:`EDGE_HALO` rows either side: they are generated too (up to
+    the world's edges, where the blur repeats the edge row as the whole world does).
+
+    Returns
+    -------
+    (band, r1 - r0, x) float32 reflectance in [0, 1].
+    """
+    lo, hi = max(0, r0 - EDGE_HALO), min(land.height, r1 + EDGE_HALO)
+    layers = land.layers(lo, hi)
+    parcel = layers.parcel
+    fc = np.clip(spectra.cover[parcel] * layers.texture, 0.0, 1.0)
+    brightness = spectra.gloss[parcel] * layers.shade
+    out = np.empty((len(_SOIL), r1 - r0, land.width), dtype=np.float32)
+    # Band by band keeps the temporaries at one (rows, x) array.
     for b in range(len(_SOIL)):
         pixel = (
-            fc[0] * vegetation[:, b][land.parcel] + (1.0 - fc[0]) * background[:, b][land.parcel]
+            fc * spectra.vegetation[:, b][parcel] + (1.0 - fc) * spectra.background[:, b][parcel]
         )
         # Within-field soil texture is visible where the canopy is open.
-        pixel *= 1.0 + (land.texture - 1.0) * (1.0 - fc[0])
+        pixel *= 1.0 + (layers.texture - 1.0) * (1.0 - fc)
         # All-band brightness (field gloss x illumination/structure texture): keeps NDVI,
         # makes red and NIR vary together across the scene as in real images.
-        pixel *= land.params["gloss"][land.parcel] * land.shade
-        out[b] = ndimage.gaussian_filter(pixel, EDGE_SIGMA_PX, mode="nearest")
+        pixel *= brightness
+        blurred = ndimage.gaussian_filter(pixel, EDGE_SIGMA_PX, mode="nearest", truncate=4.0)
+        out[b] = blurred[r0 - lo : r1 - lo]
     return np.clip(out, 0.0, 1.0, out=out)
 
 

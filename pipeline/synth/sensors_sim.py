@@ -6,11 +6,12 @@ The MODIS-like side is :mod:`pipeline.synth.modis_sim` (names re-exported here).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
 from pipeline import sensors as s
-from pipeline.synth.clouds import CloudMasks, cloud_masks
+from pipeline.synth.clouds import CloudMasks, cloud_masks, mask_halo
 from pipeline.synth.grid import FINE_RES
 from pipeline.synth.modis_sim import (  # noqa: F401  (re-exported)
     MODIS_FILL,
@@ -19,6 +20,7 @@ from pipeline.synth.modis_sim import (  # noqa: F401  (re-exported)
     modis_reflectance,
     modis_scene,
 )
+from pipeline.synth.noise import row_normals
 from pipeline.synth.phenology import WATER
 
 # Cloud-top spectrum (blue..swir2) and the diffuse light left in cloud shadow.
@@ -35,8 +37,12 @@ _SUN_AZIMUTH_DEG, _SUN_ELEVATION_DEG, _CLOUD_HEIGHT_M = 150.0, 60.0, 1500.0
 
 def landsat_noise(refl: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """``refl`` with OLI-like sensor noise (1 % relative + 0.003 additive), float32."""
-    refl = refl * (1 + _LS_NOISE_REL * rng.standard_normal(refl.shape, dtype=np.float32))
-    return refl + _LS_NOISE_ADD * rng.standard_normal(refl.shape, dtype=np.float32)
+    relative = rng.standard_normal(refl.shape, dtype=np.float32)
+    return _noisy(refl, relative, rng.standard_normal(refl.shape, dtype=np.float32))
+
+
+def _noisy(refl: np.ndarray, relative: np.ndarray, additive: np.ndarray) -> np.ndarray:
+    return refl * (1 + _LS_NOISE_REL * relative) + _LS_NOISE_ADD * additive
 
 
 def landsat_scene(
@@ -58,15 +64,45 @@ def landsat_scene(
     cloud_cover : percent of the scene flagged cloud or cirrus.
     """
     refl = landsat_noise(_apply_clouds(truth, masks), rng)
-    dn = np.clip(
-        np.round((refl - s.LANDSAT_C2_L2.offset) / s.LANDSAT_C2_L2.scale), 1, 65535
-    ).astype(np.uint16)
-    return dn, landsat_qa(masks, labels == WATER), masks.cover_percent
+    return _to_dn(refl), landsat_qa(masks, labels == WATER), masks.cover_percent
 
 
-def landsat_masks(field: np.ndarray, cover: float) -> CloudMasks:
-    """The day's cloud masks as Landsat sees them (shadows cast for its ~10:00 overpass)."""
-    return cloud_masks(field, cover, shadow_shift_px=_shadow_shift_px())
+def landsat_rows(
+    truth: np.ndarray, labels: np.ndarray, masks: CloudMasks, key: Sequence[int], row0: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A strip of rows of a Landsat scene, its noise keyed on (``key``, row).
+
+    As :func:`landsat_scene` on the strip (``truth`` (band, rows, x), ``labels`` and
+    ``masks`` of the same rows, the first of which is world row ``row0``), but each row's
+    noise comes from its own generator, so strips of any height give the same scene.
+
+    Returns
+    -------
+    dn : (band, rows, x) uint16; qa : (rows, x) uint16 QA_PIXEL.
+    """
+    bands, rows, width = truth.shape
+    noise = row_normals(key, row0, row0 + rows, 2 * width, depth=bands)
+    refl = _noisy(_apply_clouds(truth, masks), noise[..., :width], noise[..., width:])
+    return _to_dn(refl), landsat_qa(masks, labels == WATER)
+
+
+def _to_dn(refl: np.ndarray) -> np.ndarray:
+    dn = np.round((refl - s.LANDSAT_C2_L2.offset) / s.LANDSAT_C2_L2.scale)
+    return np.clip(dn, 1, 65535).astype(np.uint16)
+
+
+def landsat_masks(field: np.ndarray, cover: float, threshold: float | None = None) -> CloudMasks:
+    """The day's cloud masks as Landsat sees them (shadows cast for its ~10:00 overpass).
+
+    ``threshold``: the day's cloud threshold (:attr:`weather.Sky.threshold`) when
+    ``field`` is a strip of rows with :func:`landsat_mask_halo` rows either side.
+    """
+    return cloud_masks(field, cover, shadow_shift_px=_shadow_shift_px(), threshold=threshold)
+
+
+def landsat_mask_halo() -> int:
+    """Rows either side of a strip that :func:`landsat_masks` needs for the strip's rows."""
+    return mask_halo(_shadow_shift_px())
 
 
 def landsat_qa(masks: CloudMasks, water: np.ndarray) -> np.ndarray:

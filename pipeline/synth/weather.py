@@ -20,11 +20,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
-from scipy import ndimage, special
+from scipy import special
 
 from pipeline.synth.clouds import smooth_field
+from pipeline.synth.noise import upsample_rows
 
 #: Lag-one (day-to-day) correlation of the latent cloud-fraction process and of the field.
 COVER_RHO, FIELD_RHO = 0.6, 0.7
@@ -41,13 +43,42 @@ _LARGE_SIGMA_PX, _SMALL_SIGMA_PX = 48.0, 8.0
 _WEATHER_STREAM = 4
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Sky:
-    """The sky on one day: ``field`` (y, x) float32 unit variance, ``cover`` in [0, 1]."""
+    """The sky on one day: a cloud field kept coarse and the day's cloud fraction.
+
+    ``coarse`` (y / 4, x / 4) float32 unit-variance field, interpolated to the world's
+    ``shape`` (y, x) a strip at a time by :meth:`rows`; ``cover`` in [0, 1].
+    """
 
     day: dt.date
-    field: np.ndarray
+    coarse: np.ndarray
     cover: float
+    shape: tuple[int, int]
+
+    def rows(self, r0: int, r1: int) -> np.ndarray:
+        """Rows ``r0..r1`` of the 30 m cloud field: (r1 - r0, x) float32."""
+        return upsample_rows(self.coarse, self.shape, np.arange(r0, r1), np.arange(self.shape[1]))
+
+    @property
+    def field(self) -> np.ndarray:
+        """The whole (y, x) float32 30 m cloud field (small worlds, tests)."""
+        return self.rows(0, self.shape[0])
+
+    @cached_property
+    def threshold(self) -> float:
+        """Field value above which there is cloud: the (1 - cover) quantile of the 30 m field.
+
+        Taken over one pixel in 4 x 4 (the interpolated field is smooth at that scale), so
+        every strip of the day shares it without the whole field being built.
+        """
+        sample = upsample_rows(
+            self.coarse,
+            self.shape,
+            np.arange(1, self.shape[0], _FIELD_FACTOR),
+            np.arange(1, self.shape[1], _FIELD_FACTOR),
+        )
+        return float(np.quantile(sample, 1.0 - self.cover)) if self.cover > 0 else np.inf
 
 
 def daily_skies(
@@ -63,7 +94,7 @@ def daily_skies(
         fresh = _fresh_field(small, rng)
         latent = noise_u if i == 0 else COVER_RHO * latent + keep_u * noise_u
         field = fresh if field is None else FIELD_RHO * field + keep_f * fresh
-        yield Sky(day, _upsample(field, shape), cover_fraction(latent, cloudiness))
+        yield Sky(day, field, cover_fraction(latent, cloudiness), shape)
 
 
 def cover_fraction(latent: float, cloudiness: float) -> float:
@@ -83,9 +114,3 @@ def _fresh_field(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray
     fine = smooth_field(shape, _SMALL_SIGMA_PX / _FIELD_FACTOR, rng)
     mix = 0.8 * large + 0.6 * fine
     return (mix / mix.std()).astype(np.float32)
-
-
-def _upsample(field: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    zoom = (shape[0] / field.shape[0], shape[1] / field.shape[1])
-    out = ndimage.zoom(field, zoom, order=1, mode="grid-wrap", grid_mode=True)
-    return np.ascontiguousarray(out[: shape[0], : shape[1]], dtype=np.float32)

@@ -4,6 +4,7 @@ Layout under ``root``::
 
     world.json                 marker written last: spec + generator version
     truth/landscape.npz        generator state from which every truth day is regenerated
+    truth/{parcel,texture,shade}.npy  its per-pixel layers, read a strip of rows at a time
     truth/fields.parquet       field polygons (GeoParquet, UTM) with class names
     data/landsat/<id>/*.TIF    Landsat-like COGs;  data/modis/<id>/*.tif  MODIS-like COGs
     stac/<collection>/collection.json, stac/<collection>/items.json (FeatureCollection)
@@ -81,7 +82,7 @@ class World:
     @cached_property
     def landscape(self) -> Landscape:
         """The generator state (parcels, classes, per-field parameters, texture)."""
-        return Landscape.load(str(self.truth_dir / "landscape.npz"))
+        return Landscape.load(self.truth_dir)
 
     def labels(self) -> np.ndarray:
         """(y, x) uint8 land-cover / crop class id of each 30 m pixel."""
@@ -153,7 +154,8 @@ def _write_world(tmp: Path, final_root: Path, spec: WorldSpec) -> None:
     world_grid = g.world_grid(spec)
     land = make_landscape(spec.height, spec.width, np.random.default_rng([spec.seed, 0]))
     (tmp / "truth").mkdir()
-    land.save(str(tmp / "truth" / "landscape.npz"))
+    # From here on the per-pixel layers are read back from disk a strip at a time.
+    land = land.save(tmp / "truth")
     write_fields(tmp / "truth" / "fields.parquet", land, world_grid)
     write_scenes(tmp, final_root, spec, land, world_grid)
     (tmp / MARKER).write_text(json.dumps(_marker(spec), indent=2))
