@@ -52,10 +52,10 @@ def truth_day(land: Landscape, date: dt.date) -> np.ndarray:
     # Band by band keeps the temporaries at one (y, x) array (large worlds).
     for b in range(len(_SOIL)):
         pixel = (
-            fc[0] * vegetation[:, b][land.parcel] + (1.0 - fc[0]) * background[:, b][land.parcel]
+            fc * vegetation[:, b][land.parcel] + (1.0 - fc) * background[:, b][land.parcel]
         )
         # Within-field soil texture is visible where the canopy is open.
-        pixel *= 1.0 + (land.texture - 1.0) * (1.0 - fc[0])
+        pixel *= 1.0 + (land.texture - 1.0) * (1.0 - fc)
         # All-band brightness (field gloss x illumination/structure texture): keeps NDVI,
         # makes red and NIR vary together across the scene as in real images.
         pixel *= land.params["gloss"][land.parcel] * land.shade

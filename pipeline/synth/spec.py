@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 #: Bump when the generator changes in a way that changes the bytes it writes.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 #: Pixels per side of one coarse (480 m) cell: world sizes must be a multiple of it.
 COARSE_FACTOR = 16
