@@ -1,0 +1,235 @@
+"""Training spells: a clear pair date made a gap and filled as a run fills it, for the filled sigma.
+
+A run's filled pixel-day (cloudy or missing coarse image) takes its value from the
+gap filler and its sigma from the bridge between the nearest valid days
+(:func:`pipeline.fuse.gapfill.fill_gaps`). That sigma is a model of the error, with
+two parts that can each be off: the ends' (correlated) sigma and the bridge's
+random-walk variance ``q h``. They are calibrated here on spells withheld inside the
+training period, never on a day the run is scored on:
+
+each inner clear pair ``P`` of a sample window (:func:`pipeline.fuse.calibrate.sample_windows`)
+is left out; the days between its neighbouring clear pairs are fused from those two
+pairs (as a target day would be with ``P`` unknown), the neighbours themselves are
+observed; then a spell of ``2k + 1`` days centred on ``P`` (each of :data:`HALF_WIDTHS`,
+inside the neighbours) is made a gap, on top of the days whose coarse image is cloudy
+or missing, and filled with the run's filler and fused sigma. The filled value at ``P``
+is compared with ``P``'s clear fine observation. Longer spells give the bridge more
+days, so the residuals over all ``k`` fix both parts (:func:`pipeline.fuse.sigma_fit.fill_scales`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from pipeline.fuse.gapfill import DEFAULT_METHOD, bridge_days, fill_gaps
+
+if TYPE_CHECKING:
+    from pipeline.fuse.calibrate import SeriesCalibration
+
+#: Half-widths (days) of the spells made a gap around a left-out pair: 1 day up to 2-week spells.
+HALF_WIDTHS = (0, 1, 2, 4, 7)
+#: Residuals kept per window and half-width (a deterministic subsample keeps transfers small).
+_MAX_PER_SPELL = 20_000
+
+
+@dataclass(frozen=True)
+class SpellResiduals:
+    """Residuals of filled training spells (worker -> client).
+
+    Attributes
+    ----------
+    err : (band, n) float32 |filled value - clear fine observation| at the left-out pair.
+    ends : (n,) float32 mean over bands of the ends' correlated variance (reflectance^2).
+    bridge : (n,) float32 mean over bands of ``q h``, the bridge's variance (reflectance^2).
+    half : (n,) int16 the spell's half-width ``k`` (days), the stratum of the fit.
+    """
+
+    err: np.ndarray
+    ends: np.ndarray
+    bridge: np.ndarray
+    half: np.ndarray
+
+    @classmethod
+    def concat(cls, parts: list[SpellResiduals], n_bands: int) -> SpellResiduals:
+        """All windows' residuals as one (empty arrays when there are none)."""
+        if not parts:
+            none = np.zeros(0, np.float32)
+            return cls(np.zeros((n_bands, 0), np.float32), none, none, np.zeros(0, np.int16))
+        return cls(*(np.concatenate([getattr(p, f) for p in parts], axis=-1) for f in _FIELDS))
+
+
+_FIELDS = ("err", "ends", "bridge", "half")
+
+
+def _fused_series(
+    fine: np.ndarray,
+    coarse: dict[dt.date, np.ndarray],
+    ends: tuple[int, int],
+    dates: tuple[dt.date, ...],
+    model_key: str,
+    bands: tuple[str, ...],
+) -> tuple[np.ndarray, np.ndarray, list[dt.date]]:
+    """The padded daily series from pair ``ends[0]`` to ``ends[1]``: observed ends, fused days.
+
+    Returns values and the model's raw sigma, both (day, band, py, px) float32 (NaN where a
+    day's coarse image is missing or invalid, or the model gives no sigma), and the days.
+    """
+    from pipeline.fuse.worker import _MODELS
+    from pipeline.models.base import FusionInput, Scene
+    from pipeline.models.pairs import fit_to_model
+
+    model = _MODELS[model_key]
+    a, b = ends
+    days = [dates[a] + dt.timedelta(days=i) for i in range((dates[b] - dates[a]).days + 1)]
+    scenes = {dates[k]: Scene(dates[k], coarse[dates[k]], fine[k]) for k in ends}
+    values = np.full((len(days), *fine.shape[1:]), np.nan, np.float32)
+    sigma = np.full_like(values, np.nan)
+    values[0], values[-1] = fine[a], fine[b]
+    for i, day in enumerate(days[1:-1], start=1):
+        if day not in coarse:
+            continue
+        refs = tuple(scenes[d] for d in fit_to_model(tuple(scenes), day, model.n_refs))
+        pred = model.predict(FusionInput(refs, Scene(day, coarse[day]), bands))
+        values[i] = pred.fine
+        if pred.uncertainty is not None:
+            sigma[i] = pred.uncertainty
+    return values, sigma, days
+
+
+def _spell(
+    values: np.ndarray,
+    sigma: np.ndarray,
+    q: np.ndarray,
+    centre: int,
+    half: int,
+    method: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Make days ``centre +- half`` (inside the ends) a gap and fill them: at ``centre`` the
+    (band, n) filled value, the (n,) mean ends' variance and (n,) mean bridge variance."""
+    held = values.copy()
+    lo, hi = max(1, centre - half), min(len(values) - 2, centre + half)
+    held[lo : hi + 1] = np.nan
+    n_bands = values.shape[1]
+    cover = np.ones(values.shape[2:], bool)
+    filled = fill_gaps(held, sigma, cover, q, method)
+    valid = np.isfinite(held).all(axis=1)
+    h = bridge_days(valid)[centre]
+    bridge = q[:, None, None] * h[None]
+    total = np.square(filled.sigma[centre].astype(np.float64))
+    value = filled.values[centre].reshape(n_bands, -1)
+    ends = np.maximum(total - bridge, 0.0).mean(axis=0).ravel()
+    return value, ends, bridge.mean(axis=0).ravel()
+
+
+def _subsample(arrays: list[np.ndarray], limit: int = _MAX_PER_SPELL) -> list[np.ndarray]:
+    """The same deterministic subset of the last axis of every array."""
+    n = arrays[0].shape[-1]
+    if n <= limit:
+        return arrays
+    keep = np.sort(np.random.default_rng(0).choice(n, limit, replace=False))
+    return [a[..., keep] for a in arrays]
+
+
+def _series_sigma(
+    values: np.ndarray, model_sigma: np.ndarray, calib: SeriesCalibration
+) -> np.ndarray:
+    """(day, band, y, x) float32 sigma of the series as a run gives it: observed ends
+    :data:`~pipeline.fuse.calibrate.OBS_SIGMA`, fused days their calibrated sigma."""
+    from pipeline.fuse.calibrate import OBS_SIGMA
+    from pipeline.fuse.worker import _fused_sigma
+
+    sigma = _fused_sigma(model_sigma, calib)
+    sigma[[0, -1]] = OBS_SIGMA
+    return np.where(np.isfinite(values).all(axis=1)[:, None], sigma, np.nan).astype(np.float32)
+
+
+def pair_spells(
+    fine: np.ndarray,
+    coarse: dict[dt.date, np.ndarray],
+    dates: tuple[dt.date, ...],
+    k: int,
+    core: tuple[slice, slice],
+    model_key: str,
+    bands: tuple[str, ...],
+    calib: SeriesCalibration,
+    method: str = DEFAULT_METHOD,
+) -> SpellResiduals:
+    """Residuals of the spells around pair ``k`` left out between pairs ``k - 1`` and ``k + 1``.
+
+    Parameters
+    ----------
+    fine : (pair, band, py, px) float32 clear pairs' fine window (padded by the model's halo).
+    coarse : per day, (band, py, px) float32 coarse-on-fine window (absent: no coarse image).
+    dates : the pairs' dates, ascending; ``k`` an inner one.
+    core : slices of the unpadded window inside the padded one.
+    calib : the run's calibration of the fused sigma and ``q`` (fitted before this).
+    """
+    values, model_sigma, days = _fused_series(fine, coarse, (k - 1, k + 1), dates, model_key, bands)
+    values, model_sigma = values[(..., *core)], model_sigma[(..., *core)]
+    sigma = _series_sigma(values, model_sigma, calib)
+    truth = fine[k][(..., *core)].reshape(len(bands), -1)
+    centre = days.index(dates[k])
+    q = np.asarray(calib.q, np.float64)
+    parts = []
+    for half in HALF_WIDTHS:
+        if half and centre - half < 1 and centre + half > len(days) - 2:
+            break  # the spell already reaches both neighbours: longer ones are the same
+        value, ends, bridge = _spell(values, sigma, q, centre, half, method)
+        err = np.abs(value - truth)
+        ok = np.isfinite(err).all(axis=0) & np.isfinite(ends) & np.isfinite(bridge)
+        arrays = [a.astype(np.float32) for a in (err[:, ok], ends[ok], bridge[ok])]
+        arrays.append(np.full(int(ok.sum()), half, np.int16))
+        parts.append(SpellResiduals(*_subsample(arrays)))
+    return SpellResiduals.concat(parts, len(bands))
+
+
+def window_spells(
+    fine: np.ndarray,
+    coarse: dict[dt.date, np.ndarray],
+    dates: tuple[dt.date, ...],
+    core: tuple[slice, slice],
+    model_key: str,
+    bands: tuple[str, ...],
+    calib: SeriesCalibration,
+    min_clear: float = 0.5,
+    method: str = DEFAULT_METHOD,
+) -> SpellResiduals:
+    """:func:`pair_spells` of every inner pair clear in one sample window (worker).
+
+    Parameters are those of :func:`pair_spells`; ``min_clear``: a pair is a reference
+    when this fraction of the window is clear (the plan's rule).
+    """
+    keep = [
+        k
+        for k in range(len(dates))
+        if np.isfinite(fine[k][(..., *core)]).all(axis=0).mean() >= min_clear
+    ]
+    fine, dates = fine[keep], tuple(dates[k] for k in keep)
+    parts = [
+        pair_spells(fine, coarse, dates, k, core, model_key, bands, calib, method)
+        for k in range(1, len(dates) - 1)
+    ]
+    return SpellResiduals.concat(parts, len(bands))
+
+
+def spell_task(
+    fine: np.ndarray,
+    small: np.ndarray,
+    factor: int,
+    days: tuple[dt.date, ...],
+    dates: tuple[dt.date, ...],
+    *args: object,
+) -> SpellResiduals:
+    """:func:`window_spells` of one sample window after replicating its daily coarse window
+    ``small`` ((day, band, yc, xc), one per ``days``) onto the fine one."""
+    coarse = (
+        small.repeat(factor, axis=-2)
+        .repeat(factor, axis=-1)[..., : fine.shape[-2], : fine.shape[-1]]
+        .astype(np.float32)
+    )
+    by_day = dict(zip(days, coarse, strict=True))
+    return window_spells(fine.astype(np.float32), by_day, dates, *args)  # type: ignore[arg-type]
