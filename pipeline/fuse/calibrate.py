@@ -30,14 +30,18 @@
     also predicted by interpolating its two neighbours in time (a gap as long
     as their distance, clear ends), and ``q`` is the variance per day of a
     Brownian bridge that covers 68.27 % of those errors (the mean squared
-    change rate between consecutive pairs where fewer than three pairs exist).
+    change rate between consecutive pairs where fewer than three pairs exist);
+  - the filled sigma's two scales, of its ends' sigma and of its bridge
+    variance: fitted in a second round, with the three parts above, on spells
+    withheld around each inner pair and filled as a run fills them
+    (:mod:`pipeline.fuse.spells`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -45,7 +49,7 @@ import numpy as np
 from pipeline.fuse import sigma_fit
 from pipeline.fuse.gapfill import DEFAULT_METHOD
 from pipeline.fuse.plan import FuseTask
-from pipeline.fuse.spells import SpellResiduals, spell_task
+from pipeline.fuse.spells import SpellResiduals, fill_calibration, spell_task
 from pipeline.fuse.tiles import crop
 
 if TYPE_CHECKING:
@@ -66,6 +70,9 @@ U_FLOOR = 0.002
 PRIOR_Q = 1e-4
 #: Sample windows (fine pixels a side, how many) the run's calibration is fitted on.
 SAMPLE_SIZE, SAMPLE_COUNT = 128, 4
+#: Side (fine pixels) of the sample windows of the filled sigma's spells: each left-out pair
+#: fuses every day to its neighbours there, so they are smaller than the fused ones.
+SPELL_SIZE = 64
 #: Residuals kept per window (a deterministic subsample keeps the transfer small).
 _MAX_RESIDUALS = 50_000
 
@@ -337,12 +344,12 @@ def calibration_from(res: Residuals) -> SeriesCalibration:
 
 
 def _window_cuts(
-    shape: tuple[int, int], factor: int, halo: int
+    shape: tuple[int, int], factor: int, halo: int, size: int = SAMPLE_SIZE
 ) -> list[tuple[tuple[int, int, int, int], tuple[slice, slice]]]:
     """Per sample window, its padded fine window (py0, py1, px0, px1), starting on a whole
     coarse pixel, and the slices of the window itself inside it."""
     out = []
-    for y0, y1, x0, x1 in sample_windows(shape, factor):
+    for y0, y1, x0, x1 in sample_windows(shape, factor, size):
         py0, px0 = max(0, y0 - halo) // factor * factor, max(0, x0 - halo) // factor * factor
         py1, px1 = min(shape[0], y1 + halo), min(shape[1], x1 + halo)
         out.append(((py0, py1, px0, px1), (slice(y0 - py0, y1 - py0), slice(x0 - px0, x1 - px0))))
@@ -373,9 +380,8 @@ def fit_calibration(
     pairs = tuple(p for p in sources.pairs if p in fine_index and p in coarse_index)
     fine = sources.fine.data[[fine_index[p] for p in pairs]]
     coarse = sources.coarse.data[[coarse_index[p] for p in pairs]]
-    cuts = _window_cuts((ny, nx), f, halo)
     tasks = []
-    for (py0, py1, px0, px1), core in cuts:
+    for (py0, py1, px0, px1), core in _window_cuts((ny, nx), f, halo):
         small = coarse[:, :, py0 // f : -(-py1 // f), px0 // f : -(-px1 // f)]
         args = (pairs, core, model_key, bands, min_clear)
         tasks.append(dask.delayed(_window_task)(fine[:, :, py0:py1, px0:px1], small, f, *args))
@@ -387,24 +393,9 @@ def fit_calibration(
     days = tuple(d for d in coarse_index if pairs[0] <= d <= pairs[-1])
     daily = sources.coarse.data[[coarse_index[d] for d in days]]
     tasks = []
-    for (py0, py1, px0, px1), core in cuts:
+    for (py0, py1, px0, px1), core in _window_cuts((ny, nx), f, halo, SPELL_SIZE):
         small = daily[:, :, py0 // f : -(-py1 // f), px0 // f : -(-px1 // f)]
         args = (days, pairs, core, model_key, bands, calib, min_clear, method)
         tasks.append(dask.delayed(spell_task)(fine[:, :, py0:py1, px0:px1], small, f, *args))
     spells = SpellResiduals.concat(list(client.compute(tasks, sync=True)), len(bands))
     return fill_calibration(calib, spells)
-
-
-def fill_calibration(calib: SeriesCalibration, spells: SpellResiduals) -> SeriesCalibration:
-    """``calib`` with the filled sigma's two scales fitted on the training spells (unchanged
-    when there are too few)."""
-    factors = calib.factors(spells.err.shape[0])
-    z = (spells.err / factors[:, None]).ravel().astype(np.float64)
-    n_bands = spells.err.shape[0]
-    fit = sigma_fit.fill_scales(
-        z,
-        np.tile(spells.ends.astype(np.float64), n_bands),
-        np.tile(spells.bridge.astype(np.float64), n_bands),
-        np.tile(spells.half, n_bands),
-    )
-    return calib if fit is None else replace(calib, fill_end=fit[0], fill_bridge=fit[1])

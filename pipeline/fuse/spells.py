@@ -20,11 +20,12 @@ days, so the residuals over all ``k`` fix both parts (:func:`pipeline.fuse.sigma
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pipeline.fuse import sigma_fit
 from pipeline.fuse.gapfill import DEFAULT_METHOD, bridge_days, fill_gaps
 
 if TYPE_CHECKING:
@@ -233,3 +234,18 @@ def spell_task(
     )
     by_day = dict(zip(days, coarse, strict=True))
     return window_spells(fine.astype(np.float32), by_day, dates, *args)  # type: ignore[arg-type]
+
+
+def fill_calibration(calib: SeriesCalibration, spells: SpellResiduals) -> SeriesCalibration:
+    """``calib`` with the filled sigma's two scales fitted on the training spells (unchanged
+    when there are too few)."""
+    factors = calib.factors(spells.err.shape[0])
+    z = (spells.err / factors[:, None]).ravel().astype(np.float64)
+    n_bands = spells.err.shape[0]
+    fit = sigma_fit.fill_scales(
+        z,
+        np.tile(spells.ends.astype(np.float64), n_bands),
+        np.tile(spells.bridge.astype(np.float64), n_bands),
+        np.tile(spells.half, n_bands),
+    )
+    return calib if fit is None else replace(calib, fill_end=fit[0], fill_bridge=fit[1])
