@@ -30,7 +30,11 @@
     also predicted by interpolating its two neighbours in time (a gap as long
     as their distance, clear ends), and ``q`` is the variance per day of a
     Brownian bridge that covers 68.27 % of those errors (the mean squared
-    change rate between consecutive pairs where fewer than three pairs exist).
+    change rate between consecutive pairs where fewer than three pairs exist);
+  - the filled sigma's two scales, of its ends' sigma and of its bridge
+    variance: fitted in a second round, with the three parts above, on spells
+    withheld around each inner pair and filled as a run fills them
+    (:mod:`pipeline.fuse.spells`).
 """
 
 from __future__ import annotations
@@ -43,7 +47,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pipeline.fuse import sigma_fit
+from pipeline.fuse.gapfill import DEFAULT_METHOD
 from pipeline.fuse.plan import FuseTask
+from pipeline.fuse.spells import SpellResiduals, fill_calibration, spell_task
 from pipeline.fuse.tiles import crop
 
 if TYPE_CHECKING:
@@ -64,6 +70,9 @@ U_FLOOR = 0.002
 PRIOR_Q = 1e-4
 #: Sample windows (fine pixels a side, how many) the run's calibration is fitted on.
 SAMPLE_SIZE, SAMPLE_COUNT = 128, 4
+#: Side (fine pixels) of the sample windows of the filled sigma's spells: each left-out pair
+#: fuses every day to its neighbours there, so they are smaller than the fused ones.
+SPELL_SIZE = 64
 #: Residuals kept per window (a deterministic subsample keeps the transfer small).
 _MAX_RESIDUALS = 50_000
 
@@ -83,6 +92,9 @@ class SeriesCalibration:
     coarse_sigma : 1-sigma (RMS over bands) of fused pixels where a model that reports a
         sigma gave none: it found no fine candidate and fell back to the coarse value
         (STARFM); fitted on ``|fine - coarse|`` of the pairs (0: none fitted).
+    fill_end, fill_bridge : scales of a filled day's sigma, ``sqrt(fill_end^2 ends +
+        fill_bridge^2 q h)`` (:func:`pipeline.fuse.gapfill.fill_gaps`), fitted on training
+        spells (:mod:`pipeline.fuse.spells`; 1, 1: none fitted).
     """
 
     scale: float
@@ -91,6 +103,8 @@ class SeriesCalibration:
     floor: float = 0.0
     band_factors: tuple[float, ...] = ()
     coarse_sigma: float = 0.0
+    fill_end: float = 1.0
+    fill_bridge: float = 1.0
 
     def factors(self, n_bands: int) -> np.ndarray:
         """(band,) float64 :attr:`band_factors`, ones when none were fitted."""
@@ -329,6 +343,19 @@ def calibration_from(res: Residuals) -> SeriesCalibration:
     return SeriesCalibration(scale, q_out, samples, floor, bands, coarse)
 
 
+def _window_cuts(
+    shape: tuple[int, int], factor: int, halo: int, size: int = SAMPLE_SIZE
+) -> list[tuple[tuple[int, int, int, int], tuple[slice, slice]]]:
+    """Per sample window, its padded fine window (py0, py1, px0, px1), starting on a whole
+    coarse pixel, and the slices of the window itself inside it."""
+    out = []
+    for y0, y1, x0, x1 in sample_windows(shape, factor, size):
+        py0, px0 = max(0, y0 - halo) // factor * factor, max(0, x0 - halo) // factor * factor
+        py1, px1 = min(shape[0], y1 + halo), min(shape[1], x1 + halo)
+        out.append(((py0, py1, px0, px1), (slice(y0 - py0, y1 - py0), slice(x0 - px0, x1 - px0))))
+    return out
+
+
 def fit_calibration(
     client: Client,
     sources: Sources,
@@ -336,9 +363,12 @@ def fit_calibration(
     bands: tuple[str, ...],
     halo: int,
     min_clear: float,
+    method: str = DEFAULT_METHOD,
 ) -> SeriesCalibration:
     """The run's :class:`SeriesCalibration`, fitted on the pair dates of the sample windows.
 
+    Two rounds: the fused sigma, band factors and ``q`` on each pair left out, then the
+    filled sigma on training spells filled with that fused sigma (:mod:`pipeline.fuse.spells`).
     The model must already be installed on the workers (the run's model plugin).
     """
     import dask
@@ -351,12 +381,21 @@ def fit_calibration(
     fine = sources.fine.data[[fine_index[p] for p in pairs]]
     coarse = sources.coarse.data[[coarse_index[p] for p in pairs]]
     tasks = []
-    for y0, y1, x0, x1 in sample_windows((ny, nx), f):
-        py0, px0 = max(0, y0 - halo) // f * f, max(0, x0 - halo) // f * f
-        py1, px1 = min(ny, y1 + halo), min(nx, x1 + halo)
-        core = (slice(y0 - py0, y1 - py0), slice(x0 - px0, x1 - px0))
+    for (py0, py1, px0, px1), core in _window_cuts((ny, nx), f, halo):
         small = coarse[:, :, py0 // f : -(-py1 // f), px0 // f : -(-px1 // f)]
         args = (pairs, core, model_key, bands, min_clear)
         tasks.append(dask.delayed(_window_task)(fine[:, :, py0:py1, px0:px1], small, f, *args))
     results = client.compute(tasks, sync=True) if tasks else []
-    return calibration_from(Residuals.concat(list(results), len(bands)))
+    calib = calibration_from(Residuals.concat(list(results), len(bands)))
+    if not calib.samples or len(pairs) < 3:
+        return calib
+    # the days between the first and last pair: each left-out pair's spells are fused on them
+    days = tuple(d for d in coarse_index if pairs[0] <= d <= pairs[-1])
+    daily = sources.coarse.data[[coarse_index[d] for d in days]]
+    tasks = []
+    for (py0, py1, px0, px1), core in _window_cuts((ny, nx), f, halo, SPELL_SIZE):
+        small = daily[:, :, py0 // f : -(-py1 // f), px0 // f : -(-px1 // f)]
+        args = (days, pairs, core, model_key, bands, calib, min_clear, method)
+        tasks.append(dask.delayed(spell_task)(fine[:, :, py0:py1, px0:px1], small, f, *args))
+    spells = SpellResiduals.concat(list(client.compute(tasks, sync=True)), len(bands))
+    return fill_calibration(calib, spells)

@@ -169,12 +169,36 @@ def fill_kalman(values: np.ndarray, sigma: np.ndarray, q: np.ndarray) -> tuple[n
     return mean, var
 
 
+def bridge_days(valid: np.ndarray) -> np.ndarray:
+    """Days of random-walk variance ``q`` in the bridge sigma of each day (see :func:`fill_linear`).
+
+    Parameters
+    ----------
+    valid : (time, ...) bool, days with a value.
+
+    Returns
+    -------
+    (time, ...) float64: ``d0 d1 / (d0 + d1)`` between the nearest valid days, the distance
+    to the only one past either end, 0 on valid days, NaN where no day is valid.
+    """
+    n = valid.shape[0]
+    before, after = _neighbours(valid)
+    t = np.arange(n).reshape(-1, *([1] * (valid.ndim - 1)))
+    d0, d1 = (t - before).astype(np.float64), (after - t).astype(np.float64)
+    b_ok, a_ok = before >= 0, after < n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        both = d0 * d1 / np.maximum(d0 + d1, 1)
+    return np.where(b_ok & a_ok, both, np.where(b_ok, d0, np.where(a_ok, d1, np.nan)))
+
+
 def fill_gaps(
     values: np.ndarray,
     sigma: np.ndarray,
     cover: np.ndarray,
     q: np.ndarray | None = None,
     method: str = DEFAULT_METHOD,
+    end_scale: float = 1.0,
+    bridge_scale: float = 1.0,
 ) -> Filled:
     """Fill the gap pixel-days inside ``cover`` from the block's daily series.
 
@@ -187,6 +211,11 @@ def fill_gaps(
     q : (band,) daily random-walk variance (the run's calibration); None: fitted on
         the valid days of ``values`` (:func:`process_variance`).
     method : one of :data:`METHODS`.
+    end_scale, bridge_scale : the run's calibration of a filled day's sigma
+        (:mod:`pipeline.fuse.spells`): ``sqrt(end_scale^2 ends + bridge_scale^2 q h)``, the
+        ends' correlated sigma and the bridge's variance scaled apart, so that one fit holds
+        for short spells (the ends dominate) and long ones (the bridge does). Only the sigma:
+        the filled value uses ``q`` as given.
 
     Returns
     -------
@@ -211,7 +240,7 @@ def fill_gaps(
         # sigma of both methods: the bridge between the nearest valid days with correlated
         # ends; the smoother's own variance pools neighbouring fused days as independent
         # measurements, but their errors share reference pairs (and misregistration)
-        _, var = fill_linear(series, noise, q[b], correlated=True)
+        _, var = fill_linear(series, end_scale * noise, bridge_scale**2 * q[b], correlated=True)
         # out_v[:, b] is a strided view: reshape copies, so write the band back whole
         band_v, band_s = out_v[:, b].reshape(t, -1), out_s[:, b].reshape(t, -1)
         hole = gaps.reshape(t, -1)[:, cols]

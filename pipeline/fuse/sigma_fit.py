@@ -1,4 +1,5 @@
-"""Fitting a calibrated 1-sigma to training residuals: band factors, scale + floor, bridge q.
+"""Fitting a calibrated 1-sigma to training residuals: band factors, scale + floor, bridge q,
+and the two scales of a filled day's sigma.
 
 Pure numpy, no I/O: :mod:`pipeline.fuse.calibrate` gathers the residuals of the run's
 training (pair) dates and turns these fits into its :class:`SeriesCalibration`.
@@ -118,3 +119,56 @@ def bridge_q(err: np.ndarray, h: np.ndarray, w2: np.ndarray, end_sigma: float) -
         else:
             hi = mid
     return hi
+
+
+#: Candidate scales of a filled day's ends' sigma and bridge sigma, as multiples of the pure
+#: scale of their sum that covers 68.27 % (0 for the bridge: no random walk at all).
+_END_STEPS = np.linspace(0.1, 2.0, 20)
+_BRIDGE_STEPS = np.linspace(0.0, 3.0, 25)
+
+
+def fill_scales(
+    z: np.ndarray, ends: np.ndarray, bridge: np.ndarray, strata: np.ndarray
+) -> tuple[float, float] | None:
+    """``(a, b)`` of a filled day's ``sigma = sqrt(a^2 ends + b^2 bridge)`` placing both quantiles.
+
+    Parameters
+    ----------
+    z : (n,) float |error| of filled training spells divided by its band factor (reflectance).
+    ends : (n,) float the ends' correlated variance (reflectance^2), as the filler gives it.
+    bridge : (n,) float the bridge's random-walk variance ``q h`` (reflectance^2).
+    strata : (n,) int the spell's half-width: the misfit is averaged over strata, so that one
+        pair of scales holds for short spells (``ends`` dominates) and long ones (``bridge``).
+
+    Returns
+    -------
+    The pair of least mean :func:`coverage_misfit` over the strata on a grid of multiples
+    of the pure scale, or None for fewer than 100 residuals.
+    """
+    ok = np.isfinite(z) & np.isfinite(ends) & np.isfinite(bridge) & (ends + bridge > 0)
+    if ok.sum() < 100:
+        return None
+    z, ends, bridge, strata = z[ok], ends[ok], bridge[ok], strata[ok]
+    if z.size > _MAX_FIT:
+        keep = np.random.default_rng(0).choice(z.size, _MAX_FIT, replace=False)
+        z, ends, bridge, strata = z[keep], ends[keep], bridge[keep], strata[keep]
+    s68 = float(np.quantile(z / np.sqrt(ends + bridge), ONE_SIGMA))
+    groups = [
+        (z[strata == k] ** 2, ends[strata == k], bridge[strata == k]) for k in np.unique(strata)
+    ]
+    groups = [g for g in groups if g[0].size >= 50]
+    best = (np.inf, s68, s68)
+    for a in _END_STEPS * s68:
+        for b in _BRIDGE_STEPS * s68:
+            miss = np.mean([coverage_misfit(z2, a**2 * e + b**2 * br) for z2, e, br in groups])
+            if miss < best[0]:
+                best = (float(miss), float(a), float(b))
+    return best[1], best[2]
+
+
+def coverage_misfit(z2: np.ndarray, var: np.ndarray) -> float:
+    """How far the fractions of ``z^2 <= var`` and ``z^2 <= 4 var`` are from 68.27 % and
+    95.45 %, each in units of its tolerance (0.05 and 0.03): a quantile-free :func:`misfit`
+    (comparisons only, so a grid of a few hundred candidates costs well under a second)."""
+    within1, within2 = np.mean(z2 <= var), np.mean(z2 <= 4 * var)
+    return float(((within1 - ONE_SIGMA) / 0.05) ** 2 + ((within2 - TWO_SIGMA) / 0.03) ** 2)

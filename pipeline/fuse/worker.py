@@ -288,7 +288,8 @@ def seamless_window(
     fused_sigma = _fused_sigma(model_sigma, calib)
     sigma = np.where(observed[:, None], OBS_SIGMA, np.where(fused[:, None], fused_sigma, np.nan))
     sigma = sigma.astype(np.float32)
-    result = fill_gaps(values, sigma, cover, np.asarray(calib.q) if calib.q else None, method)
+    q = np.asarray(calib.q) if calib.q else None
+    result = fill_gaps(values, sigma, cover, q, method, calib.fill_end, calib.fill_bridge)
     quality[result.filled] = FILLED
     quality[:, ~cover] = OUTSIDE
     values = np.where(quality[:, None] == OUTSIDE, np.nan, result.values).astype(np.float32)

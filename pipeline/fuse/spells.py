@@ -1,0 +1,292 @@
+"""Training spells: a clear pair date made a gap and filled as a run fills it, for the filled sigma.
+
+A run's filled pixel-day (cloudy or missing coarse image) takes its value from the
+gap filler and its sigma from the bridge between the nearest valid days
+(:func:`pipeline.fuse.gapfill.fill_gaps`). That sigma is a model of the error, with
+two parts that can each be off: the ends' (correlated) sigma and the bridge's
+random-walk variance ``q h``. They are calibrated here on spells withheld inside the
+training period, never on a day the run is scored on:
+
+each inner clear pair ``P`` of a sample window (:func:`pipeline.fuse.calibrate.sample_windows`)
+is left out; the days between its neighbouring clear pairs are fused from those two
+pairs (as a target day would be with ``P`` unknown), the neighbours themselves are
+observed; then a spell of ``2k + 1`` days centred on ``P`` (each of :data:`HALF_WIDTHS`,
+inside the neighbours) is made a gap, on top of the days whose coarse image is cloudy
+or missing, and filled with the run's filler and fused sigma. The filled value at ``P``
+is compared with ``P``'s clear fine observation. Longer spells give the bridge more
+days, so the residuals over all ``k`` fix both parts (:func:`pipeline.fuse.sigma_fit.fill_scales`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from pipeline.fuse import sigma_fit
+from pipeline.fuse.gapfill import DEFAULT_METHOD, bridge_days, fill_gaps
+
+if TYPE_CHECKING:
+    from pipeline.fuse.calibrate import SeriesCalibration
+
+#: Half-widths (days) of the spells made a gap around a left-out pair: 1 day up to 2-week spells.
+HALF_WIDTHS = (0, 1, 2, 4, 7)
+#: Cloudy days of the run whose coarse gaps are transplanted around each left-out pair.
+N_PATTERNS = 6
+#: Edges (bridge days ``h``) of the strata the two scales are fitted over.
+STRATA = (1.0, 2.0, 4.0, 8.0)
+#: Residuals kept per window and spell (a deterministic subsample keeps transfers small).
+_MAX_PER_SPELL = 20_000
+
+
+@dataclass(frozen=True)
+class SpellResiduals:
+    """Residuals of filled training spells (worker -> client).
+
+    Attributes
+    ----------
+    err : (band, n) float32 |filled value - clear fine observation| at the left-out pair.
+    ends : (n,) float32 mean over bands of the ends' correlated variance (reflectance^2).
+    bridge : (n,) float32 mean over bands of ``q h``, the bridge's variance (reflectance^2).
+    h : (n,) float32 bridge days at the left-out pair (:func:`~pipeline.fuse.gapfill.bridge_days`).
+    """
+
+    err: np.ndarray
+    ends: np.ndarray
+    bridge: np.ndarray
+    h: np.ndarray
+
+    @classmethod
+    def concat(cls, parts: list[SpellResiduals], n_bands: int) -> SpellResiduals:
+        """All windows' residuals as one (empty arrays when there are none)."""
+        if not parts:
+            none = np.zeros(0, np.float32)
+            return cls(np.zeros((n_bands, 0), np.float32), none, none, none)
+        return cls(*(np.concatenate([getattr(p, f) for p in parts], axis=-1) for f in _FIELDS))
+
+
+_FIELDS = ("err", "ends", "bridge", "h")
+
+
+def _fused_series(
+    fine: np.ndarray,
+    coarse: dict[dt.date, np.ndarray],
+    ends: tuple[int, int],
+    dates: tuple[dt.date, ...],
+    model_key: str,
+    bands: tuple[str, ...],
+) -> tuple[np.ndarray, np.ndarray, list[dt.date]]:
+    """The padded daily series from pair ``ends[0]`` to ``ends[1]``: observed ends, fused days.
+
+    Returns values and the model's raw sigma, both (day, band, py, px) float32 (NaN where a
+    day's coarse image is missing or invalid, or the model gives no sigma), and the days.
+    """
+    from pipeline.fuse.worker import _MODELS
+    from pipeline.models.base import FusionInput, Scene
+    from pipeline.models.pairs import fit_to_model
+
+    model = _MODELS[model_key]
+    a, b = ends
+    days = [dates[a] + dt.timedelta(days=i) for i in range((dates[b] - dates[a]).days + 1)]
+    scenes = {dates[k]: Scene(dates[k], coarse[dates[k]], fine[k]) for k in ends}
+    values = np.full((len(days), *fine.shape[1:]), np.nan, np.float32)
+    sigma = np.full_like(values, np.nan)
+    values[0], values[-1] = fine[a], fine[b]
+    for i, day in enumerate(days[1:-1], start=1):
+        if day not in coarse:
+            continue
+        refs = tuple(scenes[d] for d in fit_to_model(tuple(scenes), day, model.n_refs))
+        pred = model.predict(FusionInput(refs, Scene(day, coarse[day]), bands))
+        values[i] = pred.fine
+        if pred.uncertainty is not None:
+            sigma[i] = pred.uncertainty
+    return values, sigma, days
+
+
+def _spell(
+    values: np.ndarray,
+    sigma: np.ndarray,
+    q: np.ndarray,
+    centre: int,
+    held: np.ndarray,
+    method: str,
+) -> tuple[np.ndarray, ...]:
+    """Make the (day, y, x) ``held`` pixel-days a gap and fill them: at ``centre`` the
+    (band, n) filled value and the (n,) mean ends' variance, mean bridge variance and
+    bridge days ``h``."""
+    gapped = np.where(held[:, None], np.nan, values)
+    gapped[[0, -1]] = values[[0, -1]]  # the neighbouring pairs stay observed
+    n_bands = values.shape[1]
+    filled = fill_gaps(gapped, sigma, np.ones(values.shape[2:], bool), q, method)
+    h = bridge_days(np.isfinite(gapped).all(axis=1))[centre]
+    bridge = q[:, None, None] * h[None]
+    total = np.square(filled.sigma[centre].astype(np.float64))
+    value = filled.values[centre].reshape(n_bands, -1)
+    ends = np.maximum(total - bridge, 0.0).mean(axis=0).ravel()
+    return value, ends, bridge.mean(axis=0).ravel(), h.ravel()
+
+
+def _held_masks(
+    days: list[dt.date], centre: int, invalid: dict[dt.date, np.ndarray], patterns: tuple
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The gaps a left-out pair's series gets, (day, y, x) bool, each with the (y, x) pixels
+    it counts at: spells of each :data:`HALF_WIDTHS` centred on the pair (every pixel), then
+    each cloudy day ``D`` of ``patterns`` transplanted, the coarse image's invalid days around
+    ``D`` made gaps around the pair (the pixels invalid on ``D`` itself: where a run filled)."""
+    n, shape = len(days), next(iter(invalid.values())).shape
+    out = []
+    for half in HALF_WIDTHS:
+        held = np.zeros((n, *shape), bool)
+        held[max(1, centre - half) : min(n - 1, centre + half + 1)] = True
+        out.append((held, np.ones(shape, bool)))
+        if centre - half <= 1 and centre + half >= n - 2:
+            break  # the spell already reaches both neighbours: longer ones are the same
+    for day in patterns:
+        around = [day + dt.timedelta(days=i - centre) for i in range(n)]
+        held = np.stack([invalid.get(d, np.ones(shape, bool)) for d in around])
+        out.append((held, invalid[day]))
+    return out
+
+
+def _subsample(arrays: list[np.ndarray], limit: int = _MAX_PER_SPELL) -> list[np.ndarray]:
+    """The same deterministic subset of the last axis of every array."""
+    n = arrays[0].shape[-1]
+    if n <= limit:
+        return arrays
+    keep = np.sort(np.random.default_rng(0).choice(n, limit, replace=False))
+    return [a[..., keep] for a in arrays]
+
+
+def _series_sigma(
+    values: np.ndarray, model_sigma: np.ndarray, calib: SeriesCalibration
+) -> np.ndarray:
+    """(day, band, y, x) float32 sigma of the series as a run gives it: observed ends
+    :data:`~pipeline.fuse.calibrate.OBS_SIGMA`, fused days their calibrated sigma."""
+    from pipeline.fuse.calibrate import OBS_SIGMA
+    from pipeline.fuse.worker import _fused_sigma
+
+    sigma = _fused_sigma(model_sigma, calib)
+    sigma[[0, -1]] = OBS_SIGMA
+    return np.where(np.isfinite(values).all(axis=1)[:, None], sigma, np.nan).astype(np.float32)
+
+
+def pair_spells(
+    fine: np.ndarray,
+    coarse: dict[dt.date, np.ndarray],
+    dates: tuple[dt.date, ...],
+    k: int,
+    core: tuple[slice, slice],
+    model_key: str,
+    bands: tuple[str, ...],
+    calib: SeriesCalibration,
+    method: str = DEFAULT_METHOD,
+    patterns: tuple[dt.date, ...] = (),
+) -> SpellResiduals:
+    """Residuals of the spells around pair ``k`` left out between pairs ``k - 1`` and ``k + 1``.
+
+    Parameters
+    ----------
+    fine : (pair, band, py, px) float32 clear pairs' fine window (padded by the model's halo).
+    coarse : per day, (band, py, px) float32 coarse-on-fine window (absent: no coarse image).
+    dates : the pairs' dates, ascending; ``k`` an inner one.
+    core : slices of the unpadded window inside the padded one.
+    calib : the run's calibration of the fused sigma and ``q`` (fitted before this).
+    patterns : cloudy days whose coarse gaps are transplanted around the pair (:func:`_held_masks`).
+    """
+    values, model_sigma, days = _fused_series(fine, coarse, (k - 1, k + 1), dates, model_key, bands)
+    values, model_sigma = values[(..., *core)], model_sigma[(..., *core)]
+    sigma = _series_sigma(values, model_sigma, calib)
+    truth = fine[k][(..., *core)].reshape(len(bands), -1)
+    centre = days.index(dates[k])
+    q = np.asarray(calib.q, np.float64)
+    invalid = {d: ~np.isfinite(c[(..., *core)]).all(axis=0) for d, c in coarse.items()}
+    parts = []
+    for held, counts in _held_masks(days, centre, invalid, patterns):
+        value, ends, bridge, h = _spell(values, sigma, q, centre, held, method)
+        err = np.abs(value - truth)
+        ok = np.isfinite(err).all(axis=0) & np.isfinite(ends + bridge + h) & counts.ravel()
+        arrays = [a.astype(np.float32) for a in (err[:, ok], ends[ok], bridge[ok], h[ok])]
+        parts.append(SpellResiduals(*_subsample(arrays)))
+    return SpellResiduals.concat(parts, len(bands))
+
+
+def cloudy_days(
+    coarse: dict[dt.date, np.ndarray], core: tuple[slice, slice], span: tuple[dt.date, dt.date]
+) -> tuple[dt.date, ...]:
+    """The :data:`N_PATTERNS` days inside ``span`` whose coarse image is invalid on the largest
+    share of the window (ties: the earlier day), none of them clear."""
+    share = {
+        d: float((~np.isfinite(c[(..., *core)]).all(axis=0)).mean())
+        for d, c in coarse.items()
+        if span[0] < d < span[1]
+    }
+    ranked = sorted((d for d in share if share[d] > 0), key=lambda d: (-share[d], d))
+    return tuple(sorted(ranked[:N_PATTERNS]))
+
+
+def window_spells(
+    fine: np.ndarray,
+    coarse: dict[dt.date, np.ndarray],
+    dates: tuple[dt.date, ...],
+    core: tuple[slice, slice],
+    model_key: str,
+    bands: tuple[str, ...],
+    calib: SeriesCalibration,
+    min_clear: float = 0.5,
+    method: str = DEFAULT_METHOD,
+) -> SpellResiduals:
+    """:func:`pair_spells` of every inner pair clear in one sample window (worker).
+
+    Parameters are those of :func:`pair_spells`; ``min_clear``: a pair is a reference
+    when this fraction of the window is clear (the plan's rule).
+    """
+    keep = [
+        k
+        for k in range(len(dates))
+        if np.isfinite(fine[k][(..., *core)]).all(axis=0).mean() >= min_clear
+    ]
+    fine, dates = fine[keep], tuple(dates[k] for k in keep)
+    if len(dates) < 3:
+        return SpellResiduals.concat([], len(bands))
+    patterns = cloudy_days(coarse, core, (dates[0], dates[-1]))
+    parts = [
+        pair_spells(fine, coarse, dates, k, core, model_key, bands, calib, method, patterns)
+        for k in range(1, len(dates) - 1)
+    ]
+    return SpellResiduals.concat(parts, len(bands))
+
+
+def spell_task(
+    fine: np.ndarray,
+    small: np.ndarray,
+    factor: int,
+    days: tuple[dt.date, ...],
+    dates: tuple[dt.date, ...],
+    *args: object,
+) -> SpellResiduals:
+    """:func:`window_spells` of one sample window after replicating its daily coarse window
+    ``small`` ((day, band, yc, xc), one per ``days``) onto the fine one."""
+    coarse = (
+        small.repeat(factor, axis=-2)
+        .repeat(factor, axis=-1)[..., : fine.shape[-2], : fine.shape[-1]]
+        .astype(np.float32)
+    )
+    by_day = dict(zip(days, coarse, strict=True))
+    return window_spells(fine.astype(np.float32), by_day, dates, *args)  # type: ignore[arg-type]
+
+
+def fill_calibration(calib: SeriesCalibration, spells: SpellResiduals) -> SeriesCalibration:
+    """``calib`` with the filled sigma's two scales fitted on the training spells (unchanged
+    when there are too few)."""
+    factors = calib.factors(spells.err.shape[0])
+    z = (spells.err / factors[:, None]).ravel().astype(np.float64)
+    n_bands = spells.err.shape[0]
+    fit = sigma_fit.fill_scales(
+        z,
+        np.tile(spells.ends.astype(np.float64), n_bands),
+        np.tile(spells.bridge.astype(np.float64), n_bands),
+        np.tile(np.digitize(spells.h, STRATA), n_bands),
+    )
+    return calib if fit is None else replace(calib, fill_end=fit[0], fill_bridge=fit[1])
