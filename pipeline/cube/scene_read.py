@@ -25,6 +25,7 @@ and an item is read for a chunk exactly when odc-stac would (its footprint's til
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,9 @@ from odc.loader import RasterBandMetadata, RasterLoadParams, RasterSource, resol
 from pipeline.cube.load import AssetSpec, RetryingRioDriver
 from pipeline.cube.mask import qa_assets
 from pipeline.sensors import Sensor
+
+#: Asset reads in flight per task (each an HTTP range request or a local warp).
+READ_THREADS = 8
 
 #: ``Sources[i][key]``: the odc-loader source of asset ``key`` of item ``i``.
 Sources = tuple[Mapping[str, RasterSource], ...]
@@ -202,30 +206,51 @@ def _read_block(plan: _Plan, block_id: tuple[int, ...] | None = None) -> np.ndar
     assert block_id is not None  # dask passes it to every map_blocks call
     it, _, iy, ix = block_id
     gbox = plan.grid[iy, ix]
-    days = plan.groups[it]
+    days = _touching(plan, plan.groups[it], (iy, ix))
+    raw = _read_all(plan, [i for items in days for i in items], gbox)
     out = np.full((len(days), len(plan.bands), *gbox.shape.yx), np.nan, np.float32)
-    with plan.driver.restore_env(plan.env, plan.state) as ctx:
-        for t, items in enumerate(days):
-            for i in (i for i in items if (iy, ix) in plan.tiles[i]):
-                scene = _masked_scene(plan, ctx, i, gbox)
-                # same-day merge: per pixel and band, the first valid value in item order
-                np.copyto(out[t], scene, where=np.isnan(out[t]))
+    for t, items in enumerate(days):
+        for i in items:
+            # same-day merge: per pixel and band, the first valid value in item order
+            np.copyto(out[t], _masked_scene(plan, raw[i]), where=np.isnan(out[t]))
     return out
 
 
-def _masked_scene(plan: _Plan, ctx: Any, item: int, gbox: GeoBox) -> np.ndarray:
-    """(band, y, x) float32 reflectance of one item over ``gbox``, NaN = nodata/QA-invalid."""
+def _touching(plan: _Plan, days: Sequence[Sequence[int]], tile: tuple[int, int]) -> list[list[int]]:
+    """Per day, its items whose footprint touches chunk ``tile`` (the others are not opened)."""
+    return [[i for i in items if tile in plan.tiles[i]] for items in days]
+
+
+def _read_all(plan: _Plan, items: Sequence[int], gbox: GeoBox) -> dict[int, dict[str, np.ndarray]]:
+    """Every asset of ``items`` over ``gbox``: item -> asset key -> native-dtype pixels.
+
+    Reads run on up to :data:`READ_THREADS` threads (an HTTP read mostly waits), each in
+    the load's rasterio environment (GDAL options are per thread); a failed read raises.
+    """
+    jobs = [(i, key) for i in items for key in plan.sources[i]]
+
+    def one(job: tuple[int, str]) -> np.ndarray:
+        with plan.driver.restore_env(plan.env, plan.state) as ctx:
+            return _read_asset(plan, ctx, job[0], job[1], gbox)
+
+    with ThreadPoolExecutor(max(1, min(READ_THREADS, len(jobs)))) as pool:
+        pixels = list(pool.map(one, jobs))
+    out: dict[int, dict[str, np.ndarray]] = {}
+    for (i, key), values in zip(jobs, pixels, strict=True):
+        out.setdefault(i, {})[key] = values
+    return out
+
+
+def _masked_scene(plan: _Plan, raw: Mapping[str, np.ndarray]) -> np.ndarray:
+    """(band, y, x) float32 reflectance of one item's ``raw`` assets, NaN = nodata/QA-invalid."""
     sensor = plan.sensor
     qa_of = qa_assets(sensor, plan.bands)
-    qa_read: dict[str, np.ndarray] = {}
-    out = np.empty((len(plan.bands), *gbox.shape.yx), np.float32)
+    invalid = {key: sensor.invalid_from_qa(raw[key]) for key in dict.fromkeys(qa_of.values())}
+    out = np.empty((len(plan.bands), *next(iter(raw.values())).shape), np.float32)
     for b, band in enumerate(plan.bands):
-        out[b] = sensor.to_reflectance(_read_asset(plan, ctx, item, sensor.asset_for(band), gbox))
+        out[b] = sensor.to_reflectance(raw[sensor.asset_for(band)])
         if band in qa_of:
-            key = qa_of[band]
-            if key not in qa_read:
-                qa_read[key] = sensor.invalid_from_qa(_read_asset(plan, ctx, item, key, gbox))
-            out[b][qa_read[key]] = np.nan
+            out[b][invalid[qa_of[band]]] = np.nan
     return out
 
 
@@ -267,39 +292,35 @@ def _count_block(plan: _Plan, block_id: tuple[int, ...] | None = None) -> np.nda
     assert block_id is not None
     it, iy, ix = block_id
     gbox = plan.grid[iy, ix]
-    days = plan.groups[it]
+    days = _touching(plan, plan.groups[it], (iy, ix))
     out = np.zeros((len(days), 1, 1), np.int64)
-    with plan.driver.restore_env(plan.env, plan.state) as ctx:
-        for t, items in enumerate(days):
-            readable = [i for i in items if (iy, ix) in plan.tiles[i]]
-            if readable:
-                out[t] = int(_clear_mask(plan, ctx, readable, gbox).sum())
+    for t, items in enumerate(days):
+        if items:  # a day at a time: the task holds one day's assets, not its whole window
+            raw = _read_all(plan, items, gbox)
+            out[t] = int(_clear_mask(plan, [raw[i] for i in items]).sum())
     return out
 
 
-def _clear_mask(plan: _Plan, ctx: Any, items: Sequence[int], gbox: GeoBox) -> np.ndarray:
-    """(y, x) bool: every band valid in at least one of the day's ``items`` (band by band).
+def _clear_mask(plan: _Plan, scenes: Sequence[Mapping[str, np.ndarray]]) -> np.ndarray:
+    """(y, x) bool: every band valid in at least one of a day's ``scenes`` (raw assets).
 
     A merged band is valid where any item's is (the merge takes the first valid value);
     an item's band is valid where its DN is not nodata and its QA does not flag it.
-    Computed one band at a time, so a task holds a few (y, x) planes, not the cube.
+    Computed one band at a time, without the float cube.
     """
     sensor = plan.sensor
     qa_of = qa_assets(sensor, plan.bands)
-    qa_invalid: dict[tuple[int, str], np.ndarray] = {}
-    clear = np.ones(gbox.shape.yx, bool)
+    keys = dict.fromkeys(qa_of.values())
+    invalid = [{key: sensor.invalid_from_qa(raw[key]) for key in keys} for raw in scenes]
+    clear: np.ndarray | None = None
     for band in plan.bands:
-        valid = np.zeros(gbox.shape.yx, bool)
-        for i in items:
-            dn = _read_asset(plan, ctx, i, sensor.asset_for(band), gbox)
-            ok = dn != sensor.nodata
+        valid: np.ndarray | None = None
+        for raw, bad in zip(scenes, invalid, strict=True):
+            ok = raw[sensor.asset_for(band)] != sensor.nodata
             if band in qa_of:
-                key = (i, qa_of[band])
-                if key not in qa_invalid:
-                    qa_invalid[key] = sensor.invalid_from_qa(
-                        _read_asset(plan, ctx, i, key[1], gbox)
-                    )
-                ok &= ~qa_invalid[key]
-            valid |= ok
-        clear &= valid
+                ok &= ~bad[qa_of[band]]
+            valid = ok if valid is None else valid | ok
+        assert valid is not None  # scenes is never empty
+        clear = valid if clear is None else clear & valid
+    assert clear is not None
     return clear
