@@ -274,16 +274,22 @@ if __name__ == "__main__":
     main()
 
 
-def _arrow(row: dict[str, Any], key: str) -> str:
-    """``before → assets → after`` counts of one column (the builds the row has)."""
-    return " → ".join(f"{row[w][key]:,}" for w in ("before", "assets", "after") if w in row)
+def _arrow(row: dict[str, Any], key: str, builds: tuple[str, ...]) -> str:
+    """``before → assets → after`` counts of one column; ``—`` for a build not measured."""
+    return " → ".join(f"{row[w][key]:,}" if w in row else "—" for w in builds)
+
+
+def _size(row: dict[str, Any]) -> int:
+    """Pixel-days of a row (the projection uses the largest row that has a build)."""
+    return int(row["after"]["shape"][0] ** 2 * row["after"]["days"])
 
 
 def section(rows: list[dict[str, Any]], notes: tuple[str, ...] = ()) -> list[str]:
     """Markdown lines of the task-budget section of results.md; ``notes``: bullets first."""
     from pipeline.cube.chunking import CLEAR_PX, COARSE_DAYS, FINE_READ_PX
 
-    builds = " → ".join(w for w in ("before", "assets", "after") if w in rows[0])
+    measured = tuple(w for w in ("before", "assets", "after") if any(w in r for r in rows))
+    builds = " → ".join(measured)
     head = (
         f"| grid | days | scenes fine + coarse | clear pass {builds} | "
         f"fine cube {builds} | coarse cube {builds} | fuse tasks |"
@@ -311,25 +317,24 @@ def section(rows: list[dict[str, Any]], notes: tuple[str, ...] = ()) -> list[str
         a = r["after"]
         lines.append(
             f"| {a['shape'][0]}² | {a['days']} | {a['fine_scenes']} + {a['coarse_days']} | "
-            f"{_arrow(r, 'clear')} | {_arrow(r, 'fine')} | {_arrow(r, 'coarse')} | "
-            f"{_arrow(r, 'fuse')} |"
+            f"{_arrow(r, 'clear', measured)} | {_arrow(r, 'fine', measured)} | "
+            f"{_arrow(r, 'coarse', measured)} | {_arrow(r, 'fuse', measured)} |"
         )
-    best = max(rows, key=lambda r: r["after"]["shape"][0] * r["after"]["days"])
-    proj = best["tile_year"]
 
     def parts(which: str) -> str:
-        p = proj[which]
+        row = max((r for r in rows if which in r), key=_size)
+        p = row["tile_year"][which]
         return (
             f"{which} {p['total']:,} (clear {p['clear']:,}, fine {p['fine']:,}, coarse "
-            f"{p['coarse']:,}, fuse {p['fuse']:,})"
+            f"{p['coarse']:,}, fuse {p['fuse']:,}; from the {row['after']['shape'][0]}² × "
+            f"{row['after']['days']}-day row)"
         )
 
     lines += [
         "",
         f"Projected to a tile-year ({TILE_PX}² px, {TILE_DAYS} days, {TILE_SCENES} scenes, "
-        f"6 bands) from the tasks per chunk of the {best['after']['shape'][0]}² × "
-        f"{best['after']['days']}-day row: "
-        + "; ".join(parts(w) for w in ("before", "assets", "after") if w in proj)
+        "6 bands) from the tasks per chunk of the largest row with that build: "
+        + "; ".join(parts(w) for w in measured)
         + ".",
     ]
     return lines

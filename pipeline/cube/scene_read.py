@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import dask
 import dask.array as da
@@ -169,8 +169,9 @@ def _plan(scenes: SceneSet, driver: RetryingRioDriver) -> tuple[_Plan, np.ndarra
         fail_on_error=True,
     )
     plan = _Plan(
-        sources=tuple(p.resolve_bands(keys) for p in parsed),
-        groups=tuple(tuple(per_day[i : i + step]) for i in range(0, len(per_day), step)),
+        sources=tuple(_raster_sources(p, keys) for p in parsed),
+        # no item: one empty time chunk, so the cube is a valid (0, band, y, x) array
+        groups=tuple(tuple(per_day[i : i + step]) for i in range(0, len(per_day), step)) or ((),),
         tiles=tuple(_tiles(p, grid) for p in parsed),
         grid=grid,
         load=load,  # type: ignore[arg-type]  # raster bands only: RasterLoadParams
@@ -181,6 +182,12 @@ def _plan(scenes: SceneSet, driver: RetryingRioDriver) -> tuple[_Plan, np.ndarra
         state=driver.new_load(scenes.geobox, chunks=dict(scenes.chunks)),
     )
     return plan, days
+
+
+def _raster_sources(item: Any, keys: Sequence[str]) -> dict[str, RasterSource]:
+    """Asset key -> odc-loader source of one parsed item (every key is a raster asset)."""
+    sources = item.resolve_bands(keys)
+    return {k: cast(RasterSource, sources[k]) for k in keys}
 
 
 def _tiles(item: Any, grid: GeoboxTiles) -> frozenset[tuple[int, int]]:
@@ -205,7 +212,7 @@ def _read_block(plan: _Plan, block_id: tuple[int, ...] | None = None) -> np.ndar
     """Task: the (days, band, y, x) float32 block ``block_id`` of the cube, NaN = unusable."""
     assert block_id is not None  # dask passes it to every map_blocks call
     it, _, iy, ix = block_id
-    gbox = plan.grid[iy, ix]
+    gbox = cast(GeoBox, plan.grid[iy, ix])  # a chunk of a GeoBox is a GeoBox
     days = _touching(plan, plan.groups[it], (iy, ix))
     raw = _read_all(plan, [i for items in days for i in items], gbox)
     out = np.full((len(days), len(plan.bands), *gbox.shape.yx), np.nan, np.float32)
@@ -291,7 +298,7 @@ def _count_block(plan: _Plan, block_id: tuple[int, ...] | None = None) -> np.nda
     """Task: (days, 1, 1) int64 pixels of the window valid in every band after the merge."""
     assert block_id is not None
     it, iy, ix = block_id
-    gbox = plan.grid[iy, ix]
+    gbox = cast(GeoBox, plan.grid[iy, ix])  # a chunk of a GeoBox is a GeoBox
     days = _touching(plan, plan.groups[it], (iy, ix))
     out = np.zeros((len(days), 1, 1), np.int64)
     for t, items in enumerate(days):
