@@ -1,9 +1,11 @@
 """How the cubes are cut into dask chunks: the shape of the graph, hence its task count.
 
-Every chunk of a cube costs one read task per asset plus a few masking tasks, so a
-graph's size is ``chunks x (assets + bands)``. With one-day chunks the size of the
-store's blocks (256 px fine, 16 px coarse) a Landsat tile-year (7000 px, 365 days,
-6 bands) would be ~300 k coarse chunks and millions of tasks on one scheduler.
+With a per-asset reader every chunk of a cube costs one read task per asset plus a few
+masking tasks, so a graph's size is ``chunks x (assets + bands)``; the odc backend's
+scene reader (:mod:`pipeline.cube.scene_read`) makes one task per chunk of all bands.
+With one-day chunks the size of the store's blocks (256 px fine, 16 px coarse) a Landsat
+tile-year (7000 px, 365 days, 6 bands) would be ~300 k coarse chunks and millions of
+tasks on one scheduler.
 The rules below keep the count near the number of spatial chunks
 (``benchmarks/results.md``, "Task budget"):
 
@@ -15,11 +17,13 @@ The rules below keep the count near the number of spatial chunks
   blocks reads whole chunks;
 * **clear-fraction pass**: scene-sized tasks, :data:`CLEAR_PX` px a side fine and the
   whole coarse grid up to :data:`COARSE_CLEAR_PX` coarse px, the coarse days
-  :data:`COARSE_DAYS` at a time. It reads every asset once (the read check) and
-  keeps one number per scene.
+  :data:`CLEAR_COARSE_DAYS` at a time (a task reads every asset of its days, so fewer
+  days keep a season's coarse pass spread over the workers). It reads every asset
+  once (the read check) and keeps one number per scene.
 
 Memory bounds: a fine read chunk is ``FINE_READ_PX**2 x 4 B`` (1 MiB) per band; a
-clear-pass task holds ``CLEAR_PX**2 x (2 + 4) B`` per asset (~25 MiB).
+clear-pass task of the scene reader holds one day's assets at ``CLEAR_PX**2 x 2 B`` each
+plus a few boolean planes (~70 MiB for 7 Landsat assets).
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from pipeline.config import RunConfig
 FINE_READ_PX = 512
 #: Days per chunk of the coarse cube (a coarse day is a few kB per chunk).
 COARSE_DAYS = 32
+#: Days per task of the clear-fraction pass over the coarse cube.
+CLEAR_COARSE_DAYS = 8
 #: Side (fine px) of the clear-fraction pass's fine tasks: scene-sized up to this.
 CLEAR_PX = 2048
 #: Side (coarse px) of the clear-fraction pass's coarse tasks (a MODIS tile is 2400 px).
@@ -75,7 +81,7 @@ def cube_chunking(cfg: RunConfig, fine_shape: tuple[int, int]) -> CubeChunking:
     fx = min(_round_up(max(FINE_READ_PX, cfg.chunks.x), cfg.chunks.x), _round_up(nx, cfg.chunks.x))
     coarse = {"time": COARSE_DAYS, "y": max(1, fy // factor), "x": max(1, fx // factor)}
     whole_coarse = {
-        "time": COARSE_DAYS,
+        "time": CLEAR_COARSE_DAYS,
         "y": min(COARSE_CLEAR_PX, -(-ny // factor)),
         "x": min(COARSE_CLEAR_PX, -(-nx // factor)),
     }

@@ -1,8 +1,9 @@
 """Analysis-ready cubes: fine and coarse reflectance on aligned grids, masked, with pairs.
 
-Data flow of :func:`load_cubes`: target grids -> raw reads (a :class:`Reader`)
--> scale + mask -> merge same-day scenes -> clear fractions -> pairs -> coarse
-shift estimated and undone (``grid.coregister``, :mod:`pipeline.cube.coregister_cubes`).
+Data flow of :func:`load_cubes`: target grids -> reads, scaled, masked and same-day
+merged (a :class:`~pipeline.cube.scenes.SceneReader`: one task per cube chunk with the
+odc backend) -> clear fractions -> pairs -> coarse shift estimated and undone
+(``grid.coregister``, :mod:`pipeline.cube.coregister_cubes`).
 
 The coarse cube is read directly onto the coarse grid (``grid.resolution ×
 coarse_factor``, same origin as the fine grid) with GDAL ``average``
@@ -35,9 +36,9 @@ from pipeline.coregister import Coregistration
 from pipeline.cube.coregister_cubes import coregister
 from pipeline.cube.grid import grid_anchor, target_grids
 from pipeline.cube.load import READERS, Reader
-from pipeline.cube.mask import clear_fraction
 from pipeline.cube.pairs import DEFAULT_MIN_CLEAR, Pair, find_pairs
-from pipeline.cube.scenes import asset_specs, lazy_scenes
+from pipeline.cube.scene_read import OdcSceneReader
+from pipeline.cube.scenes import AssetScenes, SceneReader, asset_specs, lazy_scenes
 from pipeline.cube.unreadable import SkippedItem, unreadable_items
 from pipeline.errors import InputError, ServiceError
 from pipeline.sensors import Sensor, sensor
@@ -153,7 +154,8 @@ def load_cubes(
     cfg : run configuration (grid, bands, chunks, collections).
     result : items from :func:`pipeline.catalog.search.search_items`.
     backend : ``"odc"`` (odc-stac) or ``"stackstac"``; ignored when ``reader`` is given.
-    reader : a custom :class:`~pipeline.cube.load.Reader`.
+    reader : a custom per-asset :class:`~pipeline.cube.load.Reader` (masked and merged by
+        :class:`~pipeline.cube.scenes.AssetScenes`).
     min_clear : a fine/coarse scene needs this clear fraction to form a pair.
     max_gap_days : largest allowed day gap between the fine and coarse scene of a pair.
     progress : called with (done, total) while clear fractions are computed.
@@ -173,7 +175,7 @@ def load_cubes(
         A read failed although every asset opens; or the unreadable items leave
         no item of a collection, no clear fine scene or no pair.
     """
-    read = reader or _reader(backend, asset_signer(cfg.stac))
+    read = AssetScenes(reader) if reader else _reader(backend, asset_signer(cfg.stac))
     configure_client(_current_client(), *read_settings(cfg.stac))
     fine_sensor, coarse_sensor = sensor(cfg.collections.fine), sensor(cfg.collections.coarse)
     _check_bands(cfg, coarse_sensor)
@@ -267,12 +269,14 @@ def _current_client() -> Any | None:
         return None
 
 
-def _reader(backend: str, signer: AssetSigner) -> Reader:
-    try:
-        read = READERS[backend]
-    except KeyError:
-        raise InputError(f"unknown backend {backend!r}; use one of: {', '.join(READERS)}") from None
-    return functools.partial(read, signer=signer) if signer else read  # type: ignore[call-arg]
+def _reader(backend: str, signer: AssetSigner) -> SceneReader:
+    """The scene reader of ``backend``: odc reads each scene-chunk in one task (see scene_read)."""
+    if backend not in READERS:
+        raise InputError(f"unknown backend {backend!r}; use one of: {', '.join(READERS)}")
+    if backend == "odc":
+        return OdcSceneReader(signer or None)
+    read = READERS[backend]
+    return AssetScenes(functools.partial(read, signer=signer) if signer else read)  # type: ignore[call-arg]
 
 
 def _check_bands(cfg: RunConfig, coarse: Sensor) -> None:
@@ -345,7 +349,9 @@ def _with_clear_fractions(
     """
     try:
         with _TaskProgress(progress):
-            f_clear, c_clear = dask.compute(clear_fraction(fine), clear_fraction(coarse))
+            f_clear, c_clear = dask.compute(
+                fine["clear_fraction"].data, coarse["clear_fraction"].data
+            )
     except Exception as exc:
         raise _ReadFailed(exc) from exc
     return (

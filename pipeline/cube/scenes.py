@@ -1,15 +1,20 @@
 """The lazy scene cubes of a run: items read as masked reflectance on the run's grids.
 
-Nothing is read here: the functions build the dask graphs (one read task per asset
-and chunk, masking, same-day merges) with the chunks of :mod:`pipeline.cube.chunking`.
+Nothing is read here: the functions build the dask graphs with the chunks of
+:mod:`pipeline.cube.chunking` through a :class:`SceneReader`: the odc backend's
+:class:`~pipeline.cube.scene_read.OdcSceneReader` (one task per cube chunk, every
+asset read, masked and merged in it), or :class:`AssetScenes` around a per-asset
+:class:`~pipeline.cube.load.Reader` (stackstac, or a reader a test injects: one read
+task per asset and chunk, then masking and same-day merges as dask steps).
 :func:`graph_tasks` counts those graphs, which is how the task budget is measured
-(``pipeline.stages.size``, ``benchmarks/results.md``).
+(``benchmarks/task_budget.py``, ``benchmarks/results.md``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Protocol
 
 import dask
 import numpy as np
@@ -23,15 +28,49 @@ from pipeline.config import RunConfig
 from pipeline.cube.chunking import cube_chunking
 from pipeline.cube.load import AssetSpec, Reader
 from pipeline.cube.mask import clear_fraction, masked_cube, merge_same_day, qa_assets
+from pipeline.cube.scene_read import SceneSet
 from pipeline.errors import InputError
 from pipeline.sensors import Sensor, sensor
+
+
+class SceneReader(Protocol):
+    """Reads a :class:`SceneSet` as a masked, same-day-merged (time, band, y, x) float32 cube.
+
+    ``time`` is the sorted distinct day labels; with ``clear_pass`` the cube carries a
+    lazy ``clear_fraction`` (time,) coordinate (the fraction of pixels valid in every band).
+    """
+
+    def __call__(self, scenes: SceneSet, clear_pass: bool = False) -> xr.DataArray: ...
+
+
+class AssetScenes:
+    """A :class:`SceneReader` from a per-asset :class:`Reader`: masking and merges as dask steps.
+
+    Parameters
+    ----------
+    read : reads each asset onto the grid (stackstac, odc-stac, or a test's fake).
+    """
+
+    def __init__(self, read: Reader) -> None:
+        self.read = read
+
+    def __call__(self, scenes: SceneSet, clear_pass: bool = False) -> xr.DataArray:
+        """The cube of ``scenes`` built from the reader's raw per-asset Dataset (lazy)."""
+        raw = self.read(scenes.items, scenes.specs, scenes.geobox, scenes.chunks)
+        raw = raw.assign_coords(time=[_naive_utc(item_datetime(it)) for it in scenes.items])
+        cube = masked_cube(raw, scenes.sensor, scenes.bands)
+        days = xr.DataArray(np.array(scenes.days, dtype="datetime64[ns]"), dims="time")
+        cube = merge_same_day(cube, days)
+        if clear_pass:
+            cube = cube.assign_coords(clear_fraction=("time", clear_fraction(cube).data))
+        return cube
 
 
 def lazy_scenes(
     cfg: RunConfig,
     fine_items: Sequence[pystac.Item],
     coarse_items: Sequence[pystac.Item],
-    read: Reader,
+    read: SceneReader,
     grids: tuple[GeoBox, GeoBox],
     clear_pass: bool = False,
 ) -> tuple[xr.DataArray, xr.DataArray]:
@@ -41,29 +80,36 @@ def lazy_scenes(
     ----------
     cfg : run configuration (bands, collections, chunks, region).
     fine_items, coarse_items : the items to read, in time order.
-    read : the reader (odc-stac or stackstac backend).
+    read : the scene reader (odc backend, or :class:`AssetScenes` around another reader).
     grids : the fine and the coarse GeoBox.
-    clear_pass : chunk for the clear-fraction pass (scene-sized) instead of for fusion.
+    clear_pass : chunk for the clear-fraction pass (scene-sized) instead of for fusion;
+        the cubes then carry a lazy ``clear_fraction`` (time,) coordinate.
     """
     geobox, coarse_geobox = grids
     chunking = cube_chunking(cfg, (geobox.shape.y, geobox.shape.x))
     fine_chunks = chunking.clear_fine if clear_pass else chunking.fine
     coarse_chunks = chunking.clear_coarse if clear_pass else chunking.coarse
     fine_sensor, coarse_sensor = sensor(cfg.collections.fine), sensor(cfg.collections.coarse)
-    fine = _scenes(read, fine_items, fine_sensor, cfg.bands, geobox, fine_chunks, "nearest")
-    coarse = _scenes(read, coarse_items, coarse_sensor, cfg.bands, coarse_geobox, coarse_chunks)
     lon = float(np.mean(cfg.region.bounds()[::2]))
-    return (
-        merge_same_day(fine, _days(fine_items, lon)),
-        merge_same_day(coarse, _days(coarse_items, None)),
+    fine = _scene_set(fine_items, fine_sensor, cfg.bands, geobox, fine_chunks, "nearest", lon)
+    coarse = _scene_set(
+        coarse_items, coarse_sensor, cfg.bands, coarse_geobox, coarse_chunks, "average", None
     )
+    return read(fine, clear_pass), read(coarse, clear_pass)
 
 
 def graph_tasks(fine: xr.DataArray, coarse: xr.DataArray, clear_pass: bool = False) -> int:
-    """Tasks of the optimised graph that computes the cubes (or their clear fractions)."""
-    arrays = (clear_fraction(fine), clear_fraction(coarse)) if clear_pass else (fine, coarse)
+    """Tasks of the optimised graph that computes the cubes (or their clear fractions).
+
+    With ``clear_pass`` the cubes must come from :func:`lazy_scenes` with ``clear_pass``.
+    Keys are counted once: ``dask.optimize`` hands every collection the merged graph.
+    """
+    if clear_pass:
+        arrays = (fine["clear_fraction"].data, coarse["clear_fraction"].data)
+    else:
+        arrays = (fine.data, coarse.data)
     optimised = dask.optimize(*arrays)
-    return sum(len(a.__dask_graph__()) for a in optimised)
+    return len(set().union(*(a.__dask_graph__().keys() for a in optimised)))
 
 
 def asset_specs(sensor_: Sensor, bands: Sequence[str], resampling: str) -> list[AssetSpec]:
@@ -78,20 +124,20 @@ def asset_specs(sensor_: Sensor, bands: Sequence[str], resampling: str) -> list[
     return specs
 
 
-def _scenes(
-    read: Reader,
+def _scene_set(
     items: Sequence[pystac.Item],
     sensor_: Sensor,
     bands: tuple[str, ...],
     geobox: GeoBox,
     chunks: dict[str, int],
-    resampling: str = "average",
-) -> xr.DataArray:
+    resampling: str,
+    lon: float | None,
+) -> SceneSet:
+    """What to read of ``items``; day labels are local solar days at ``lon`` (None: UTC)."""
     specs = asset_specs(sensor_, bands, resampling)
     _check_assets(items, specs)
-    raw = read(items, specs, geobox, chunks)
-    raw = raw.assign_coords(time=[_naive_utc(item_datetime(it)) for it in items])
-    return masked_cube(raw, sensor_, bands)
+    days = tuple(_days(items, lon).values)
+    return SceneSet(tuple(items), sensor_, tuple(bands), tuple(specs), geobox, chunks, days)
 
 
 def _check_assets(items: Sequence[pystac.Item], specs: Sequence[AssetSpec]) -> None:

@@ -97,3 +97,25 @@ def test_budget_section_names_before_after_and_the_projection() -> None:
     row["tile_year"] = {"after": task_budget.project(row), "before": task_budget.project(row)}
     text = "\n".join(task_budget.section([row]))
     assert "| 544² | 45 | 4 + 53 | 100 → 10 |" in text and "tile-year (7000²" in text
+
+
+def test_scene_reader_projection_counts_chunks_of_all_bands() -> None:
+    # a scene-reader chunk holds every band: a tile-year's fine cube is scenes x windows
+    assert task_budget._tile_chunks("after")["fine"] == 46 * 14**2
+    assert task_budget._tile_chunks("assets")["fine"] == 6 * 46 * 14**2
+
+
+def test_budget_section_shows_three_builds_and_unmeasured_ones() -> None:
+    per = {"clear_fine": 1.0, "clear_coarse": 1.0, "fine": 1.0, "coarse": 1.0}
+    counts = {"shape": [544, 544], "days": 45, "fine_scenes": 4, "coarse_days": 53}
+    counts |= {"clear": 10, "fine": 20, "coarse": 30, "fuse": 40, "per_chunk": per}
+    full = {"after": counts, "assets": {**counts, "clear": 50}, "before": {**counts, "clear": 99}}
+    big = {"after": {**counts, "shape": [2048, 2048]}, "assets": counts}
+    for row in (full, big):
+        row["tile_year"] = {w: task_budget.project(row, w) for w in row if w != "tile_year"}
+    text = "\n".join(task_budget.section([full, big]))
+    assert "| 544² | 45 | 4 + 53 | 99 → 50 → 10 |" in text
+    assert "| 2048² | 45 | 4 + 53 | — → 10 → 10 |" in text
+    # each build projected from the largest row that has it
+    assert "from the 544² × 45-day row" in text
+    assert "after" in text and "from the 2048² × 45-day row" in text

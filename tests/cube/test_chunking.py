@@ -10,7 +10,7 @@ from pipeline.catalog.search import search_items
 from pipeline.config import parse_config
 from pipeline.cube.chunking import CLEAR_PX, COARSE_DAYS, FINE_READ_PX, cube_chunking
 from pipeline.cube.grid import grid_anchor, target_grids
-from pipeline.cube.load import READERS
+from pipeline.cube.scene_read import OdcSceneReader
 from pipeline.cube.scenes import graph_tasks, lazy_scenes
 from pipeline.synth import World
 from tests.cube.conftest import tiny_config
@@ -49,12 +49,14 @@ def test_clear_pass_tasks_are_scene_sized_and_bounded() -> None:
     assert cube_chunking(_cfg(256), (544, 544)).clear_fine == {"time": 1, "y": 544, "x": 544}
 
 
-def _graph(world: World, url: str, block: int, end: str, clear_pass: bool) -> int:
+def _graph(world: World, url: str, block: int, end: str, clear_pass: bool) -> tuple[int, int]:
+    """Tasks of the cubes' graph and the number of their chunks (fine + coarse)."""
     cfg = tiny_config(world, chunks={"y": block, "x": block}, time=_time(end))
     result = search_items(cfg, url)
     grids = target_grids(cfg, grid_anchor(result.fine))
-    fine, coarse = lazy_scenes(cfg, result.fine, result.coarse, READERS["odc"], grids, clear_pass)
-    return graph_tasks(fine, coarse, clear_pass)
+    fine, coarse = lazy_scenes(cfg, result.fine, result.coarse, OdcSceneReader(), grids, clear_pass)
+    chunks = sum(math.prod(c.data.numblocks) for c in (fine, coarse))
+    return graph_tasks(fine, coarse, clear_pass), chunks
 
 
 def _time(end: str) -> dict[str, object]:
@@ -65,13 +67,17 @@ def _time(end: str) -> dict[str, object]:
 def test_cube_graphs_follow_read_chunks_not_blocks_or_coarse_days(
     tiny_world: World, stac_url: str, clear_pass: bool
 ) -> None:
-    """16x more store blocks: same graph; 3.5x more days: far from 3.5x more tasks.
+    """16x more store blocks: same graph; 3.5x more days: tasks follow the read chunks.
 
     Before the chunking rules the coarse cube had one chunk per day and 16 px block,
-    so both ratios were the full ones (scenes x chunks).
+    so both ratios were the full ones (scenes x chunks); the per-asset reader then
+    added ~4-5 tasks per asset and chunk, the scene reader one task per chunk (two
+    keys per time chunk in the clear pass: its sum) and one plan per cube.
     """
-    base = _graph(tiny_world, stac_url, 64, "2024-06-10", clear_pass)
-    assert _graph(tiny_world, stac_url, 16, "2024-06-10", clear_pass) == base
-    # 10 -> 35 days: 2 -> 5 Landsat scenes (read once each) but 1 -> 2 coarse time chunks
-    longer = _graph(tiny_world, stac_url, 64, "2024-07-05", clear_pass)
-    assert longer < 2.6 * base
+    base, base_chunks = _graph(tiny_world, stac_url, 64, "2024-06-10", clear_pass)
+    assert _graph(tiny_world, stac_url, 16, "2024-06-10", clear_pass)[0] == base
+    # 10 -> 35 days: 1 -> 4 Landsat scenes (read once each) but 1 -> 2 coarse time chunks
+    longer, chunks = _graph(tiny_world, stac_url, 64, "2024-07-05", clear_pass)
+    # fine chunks + coarse chunks (32 days, or CLEAR_COARSE_DAYS = 8 in the clear pass)
+    assert (base_chunks, chunks) == ((3, 9) if clear_pass else (2, 6))
+    assert base <= 2 * base_chunks + 2 and longer <= 2 * chunks + 2
