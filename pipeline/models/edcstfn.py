@@ -94,6 +94,7 @@ class Edcstfn(IndexChangeBlend):
     n_refs = (1, 2)
     train_refs = 1
     outer_amp = False
+    linear_path = True
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {
             "widths": [4, 8, 8], "skip": "change", "feature_weight": 0.0, "ssim_weight": 0.8,
@@ -137,7 +138,8 @@ class Edcstfn(IndexChangeBlend):
         ref_c, ref_f, tgt_c = refs_coarse[:, 0].float(), refs_fine[:, 0].float(), tgt_coarse.float()
         window = int(self.params["change_window"])
         stacked, base = self.pair_features(ref_c, ref_f, tgt_c, window)
-        out = self.unscale(self.trunk(self.net, self.standardise(ref_f), stacked))
+        trunk = self.trunk(self.net, self.standardise(ref_f), stacked)
+        out = self.unscale(trunk + self.linear_term(stacked))
         if self.params["skip"] == "none":
             return out + self._stats(out)[0]  # the decoder predicts z-scores
         return out + base

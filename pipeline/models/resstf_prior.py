@@ -33,6 +33,7 @@ class ResStfPrior(IndexChangeBlend):
     n_refs = (1, 2)
     train_refs = 1
     outer_amp = False
+    linear_path = True
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {
             "depth": 4, "width": 8, "weight_radius": 2, "stream_input": "pair",
@@ -79,4 +80,4 @@ class ResStfPrior(IndexChangeBlend):
         ref_c, ref_f = refs_coarse[:, 0].float(), refs_fine[:, 0].float()
         window = int(self.params["change_window"])
         x, base = self.pair_features(ref_c, ref_f, tgt_coarse, window)
-        return base + self.unscale(self.trunk(self.net, x))
+        return base + self.unscale(self.trunk(self.net, x) + self.linear_term(x))
