@@ -50,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 from pipeline.evaluate.figures import plot_evaluation  # noqa: E402
 from pipeline.evaluate.runner import Evaluation, evaluate  # noqa: E402
 from pipeline.models.baselines import NAIVE_MODELS  # noqa: E402
+from pipeline.models.registry import model_class  # noqa: E402
 
 LEARNED = ("resstf", "resstf_prior", "edcstfn")
 #: model -> size; STARFM's window comes from the environment (see module doc).
@@ -97,7 +98,9 @@ def run_one(
     import torch
 
     torch.set_num_threads(threads)
-    ev = evaluate(manifest, model, size=MODELS[model], **params_for(model, args))
+    presets = getattr(model_class(model), "presets", {})
+    size = args.size if model in LEARNED and args.size in presets else MODELS[model]
+    ev = evaluate(manifest, model, size=size, **params_for(model, args))
     o, t = ev.result["overall"], ev.result.get("training", {})
     steps = f" steps {t['steps']} start {t['start']['rmse']:.4f}" if t else ""
     print(f"{dataset:18s} {model:22s} rmse {o['rmse']:.4f} cc {o['cc']:.4f}{steps}", flush=True)
@@ -195,62 +198,6 @@ def goal_lines(results: dict[str, dict[str, Evaluation]]) -> list[str]:
     return lines
 
 
-def zoo_lines(rows: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
-    """Every model on one page: ``rows`` (this benchmark's results) and the model zoo's.
-
-    The zoo (``benchmarks/model_zoo.py``: ESTARFM, Fit-FC, GAN-STFM, SwinSTFM, STFDiff)
-    writes ``model-zoo.json`` and the reliability PNGs; its rows join the table per
-    dataset, sorted by RMSE. Its synthetic world (160 px, three dates) is not this
-    benchmark's (eleven dates), so those rows stay a separate group. Empty if no zoo json.
-    """
-    path = ROOT / "benchmarks/model-zoo.json"
-    if not path.exists():
-        return []
-    zoo = [r for r in json.loads(path.read_text())["rows"] if "skipped" not in r]
-    groups: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    for dataset, by_model in rows.items():
-        name = dataset.removeprefix("real/")
-        name = "synthetic (11 dates)" if name == "synthetic" else name
-        groups.setdefault(name, []).extend(("accuracy", r) for r in by_model.values())
-    for r in zoo:
-        name = "synthetic (zoo: 3 dates)" if r["dataset"] == "synthetic" else r["dataset"]
-        if all(r["model"] != other["model"] for _, other in groups.get(name, [])):
-            groups.setdefault(name, []).append(("zoo", r))
-    head = "| dataset | model | from | size | params | " + " | ".join(COLUMNS)
-    head += " | train s | predict s | Spearman(sigma, abs err) |"
-    lines = [
-        "## Every model, with the model zoo",
-        "",
-        "Rows of this benchmark (`accuracy`) and of [model-zoo.md](model-zoo.md) (`zoo`,"
-        " classic models at `small` windows, networks at `small` width trained 3 x 10 steps;"
-        " settings and the per-family explanation of the ranking there), per dataset by RMSE."
-        " No GPU was available: the papers' GPU training schedules were not run.",
-        "",
-        head,
-        "|" + "---|" * (len(COLUMNS) + 8),
-    ]
-    for name, members in groups.items():
-        for source, r in sorted(members, key=lambda m: m[1]["overall"]["rmse"]):
-            vals = " | ".join(f"{r['overall'][c]:.4f}" for c in COLUMNS)
-            rho = r.get("calibration", {}).get("spearman")
-            lines.append(
-                f"| {name} | {r['model']} | {source} | {r['size']} | {r['params']:,} | {vals} | "
-                f"{r['seconds']['train']:.1f} | {r['seconds']['predict']:.1f} | "
-                f"{'' if rho is None else f'{rho:.3f}'} |"
-            )
-    figures = sorted((ROOT / "benchmarks").glob("model-zoo-*-reliability.png"))
-    lines += [
-        "",
-        "Calibration of the predicted 1-sigma (the `uncertainty` variable): observed RMS error"
-        " per bin of predicted sigma, every model that returns one; on the diagonal = sigma"
-        " is on the right scale. Spearman above ranks sigma against the absolute error.",
-        "",
-        *(f"![{png.stem}]({png.name})" for png in figures),
-        "",
-    ]
-    return lines
-
-
 def figure(results: dict[str, dict[str, Evaluation]], path: Path) -> None:
     """NIR truth / prediction / error for each model on the first dataset, stacked."""
     dataset, by_model = next(iter(results.items()))
@@ -285,6 +232,7 @@ def _args() -> argparse.Namespace:
         "--budget-steps", type=int, default=None, help="optimiser steps per learned model"
     )
     parser.add_argument("--patch", type=int, default=None, help="learned models' training core")
+    parser.add_argument("--size", default=None, help="learned presets (default full)")
     parser.add_argument("--jobs", type=int, default=1, help="datasets evaluated in parallel")
     parser.add_argument("--no-synthetic", action="store_true", help="skip the synthetic world")
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated names")
@@ -318,7 +266,7 @@ def main() -> None:
         f"{os.getloadavg()[0]:.1f}), {args.jobs} parallel jobs of "
         f"{max(1, threads // max(1, args.jobs))} torch thread(s), "
         f"torch {torch.__version__}, {gpu}. "
-        f"{_budget_text(args)}",
+        f"{_budget_text(args)} Learned models' preset: `{args.size or 'full'}`.",
         "",
         "Each model is trained only on the dates other than the target and predicts it from the"
         " shared pair rule's references. Metrics: band means; conventions in"
@@ -339,7 +287,10 @@ def main() -> None:
         "",
     ]
     rows = {d: {m: ev.result for m, ev in by.items()} for d, by in results.items()}
-    md += zoo_lines(rows)
+    md += [
+        "GAN-STFM, SwinSTFM and STFDiff: [model-zoo.md](model-zoo.md) (`benchmarks/model_zoo.py`).",
+        "",
+    ]
     notes = ROOT / "benchmarks/fusion-accuracy-notes.md"
     if notes.exists():
         md += [notes.read_text()]

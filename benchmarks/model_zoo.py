@@ -93,7 +93,7 @@ def _one(manifest: Path, name: str, steps: int) -> dict[str, Any]:
         "held_back_rmse": [training.get("start_val_rmse"), training.get("end_val_rmse")],
         "notes": {k: v for k, v in training.items() if k.startswith(("loss_share", "autoenc"))},
         "seconds": r["seconds"], "params": r["params"],
-        "overall": r["overall"],  # every metric; fusion_accuracy.zoo_lines reads it
+        "overall": r["overall"],  # every metric
     }  # fmt: skip
     sigma = ev.prediction.uncertainty
     if sigma is not None:

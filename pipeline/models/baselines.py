@@ -9,6 +9,9 @@
   chosen on the training dates only; ``smoothed_change_blend``: the same from both
   references, inverse-time weighted. Untrained ten-line numpy that real MODIS makes
   hard to beat (estarfm-2001: RMSE 0.0071 vs 0.0082 for ``naive_change``).
+  Their window (and, for the learned models that start from them, the blend) is
+  chosen by one rule, :func:`choose_smoothing`: the lowest MSE when each training
+  pair is predicted from its nearest pairs before and after (the gaps a fused day has).
 
 The first three have no ``fit`` and ``halo == 0``; the smoothed ones choose their
 window in ``fit`` (no weights) and have ``halo = window // 2``. Where a reference is NaN the others
@@ -20,6 +23,7 @@ the output is NaN only where the target coarse image is NaN (the
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -33,6 +37,7 @@ from pipeline.models.base import (
     inverse_time_weights,
     nearest_ref,
 )
+from pipeline.models.pairs import choose_scenes
 
 
 def _fill_from_coarse(image: np.ndarray, coarse: np.ndarray) -> np.ndarray:
@@ -119,26 +124,104 @@ def smoothed_change_prediction(ref: Scene, target: np.ndarray, window: int) -> n
     return ref.fine + box_mean(target.astype(np.float64) - ref.coarse, window)
 
 
-def choose_window(pairs: Sequence[Scene], windows: Sequence[int] = CHANGE_WINDOWS) -> int:
-    """The box width with the lowest cross-date MSE among the training ``pairs``.
+#: Stream blends the start rule chooses from: the nearest reference alone, or both
+#: references inverse-time weighted (``smoothed_change`` / ``smoothed_change_blend``).
+BLENDS: tuple[str, ...] = ("time", "nearest")
 
-    Every ordered pair (reference, target) of distinct training dates is predicted
-    with every candidate width and scored against the target's fine image (valid
-    pixels only). With fewer than two pairs nothing can be scored and
-    :data:`DEFAULT_WINDOW` is returned. Ties go to the smaller width.
+
+@dataclass(frozen=True)
+class StartChoice:
+    """The naive start chosen on the training dates (:func:`choose_smoothing`).
+
+    Attributes
+    ----------
+    window : box width (fine px) of the smoothed coarse change.
+    blend : ``"time"`` (both references, inverse-time weights) or ``"nearest"``.
+    errors : {(window, blend): summed per-task MSE (reflectance^2)}; empty when
+        the training dates could not score anything (the defaults were taken).
     """
-    clear = [p for p in pairs if p.fine is not None]
-    if len(clear) < 2:
-        return DEFAULT_WINDOW
-    errors = np.zeros(len(windows))
-    for ref in clear:
-        for tgt in clear:
-            if tgt is ref:
-                continue
-            for i, w in enumerate(windows):
-                err = smoothed_change_prediction(ref, tgt.coarse, w) - tgt.fine
-                errors[i] += float(np.nanmean(err**2))
-    return int(windows[int(np.argmin(errors))])
+
+    window: int
+    blend: str
+    errors: dict[tuple[int, str], float] = field(default_factory=dict)
+
+
+def blend_smoothed(
+    refs: Sequence[Scene], target: Scene, window: int, blend: str
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Smoothed-change prediction of ``target`` from ``refs`` blended by ``blend``.
+
+    Returns ``(mean, spread)``: (band, y, x) float64, NaN where no reference has a
+    value; ``spread`` is the weighted standard deviation of the per-reference
+    predictions (None with one reference used).
+    """
+    refs = tuple(refs) if blend == "time" else (nearest_ref(refs, target.date),)
+    preds = np.stack([smoothed_change_prediction(r, target.coarse, window) for r in refs])
+    weights = inverse_time_weights(refs, target.date)
+    w = np.where(np.isnan(preds), 0.0, weights[:, None, None, None])
+    wsum = w.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.nansum(preds * w, axis=0) / wsum
+        var = np.nansum(w * (preds - mean) ** 2, axis=0) / wsum
+    mean = np.where(wsum > 0, mean, np.nan)
+    return mean, (np.sqrt(np.nan_to_num(var)) if len(refs) > 1 else None)
+
+
+def rule_tasks(pairs: Sequence[Scene]) -> list[tuple[tuple[Scene, ...], Scene]]:
+    """Each clear pair predicted from the others by the shared reference-pair rule.
+
+    The references are those :func:`pipeline.models.pairs.choose_scenes` gives a
+    fused day (the nearest pair before and after, one where a side has none),
+    so the gaps scored are the gaps the model will predict, not every pair of
+    dates (an 80-day task says little about a 16-day fusion).
+    """
+    clear = sorted((p for p in pairs if p.fine is not None), key=lambda p: p.date)
+    tasks = []
+    for target in clear:
+        others = [p for p in clear if p.date != target.date]
+        if others:
+            tasks.append((choose_scenes(others, target.date, (1, 2)), target))
+    return tasks
+
+
+def choose_smoothing(
+    pairs: Sequence[Scene],
+    windows: Sequence[int] = CHANGE_WINDOWS,
+    blends: Sequence[str] = BLENDS,
+) -> StartChoice:
+    """Window and blend with the lowest MSE on the gap-matched training tasks.
+
+    The one rule behind ``smoothed_change`` (``blends=("nearest",)``),
+    ``smoothed_change_blend`` (``("time",)``) and the start of every learned model
+    that corrects a smoothed change (both: the start is whichever of the two
+    baselines the training dates prefer). Each task of :func:`rule_tasks` is
+    predicted with every (window, blend) and scored against the target's fine
+    image (valid pixels; the per-task MSEs summed). Ties go to the smaller window,
+    then to the earlier blend in ``blends``. With fewer than two clear pairs
+    nothing can be scored: :data:`DEFAULT_WINDOW` and the first blend.
+    """
+    windows = sorted(int(w) for w in windows)
+    tasks = rule_tasks(pairs)
+    if not tasks:
+        default = DEFAULT_WINDOW if DEFAULT_WINDOW in windows else windows[-1]
+        return StartChoice(default, blends[0])
+    errors: dict[tuple[int, str], float] = {}
+    for w in windows:
+        for blend in blends:
+            total = 0.0
+            for refs, target in tasks:
+                err = blend_smoothed(refs, target, w, blend)[0] - target.fine
+                total += float(np.nanmean(err**2)) if np.isfinite(err).any() else 0.0
+            errors[(w, blend)] = total
+    best = min(errors, key=lambda k: (errors[k], k[0], list(blends).index(k[1])))
+    return StartChoice(best[0], best[1], errors)
+
+
+def choose_window(
+    pairs: Sequence[Scene], windows: Sequence[int] = CHANGE_WINDOWS, blend: str = "nearest"
+) -> int:
+    """The box width :func:`choose_smoothing` gives for one fixed ``blend``."""
+    return choose_smoothing(pairs, windows, (blend,)).window
 
 
 class SmoothedChange(ClassicModel):
@@ -175,25 +258,16 @@ class SmoothedChange(ClassicModel):
         progress: bool = True,
     ) -> FitReport:
         """Choose ``window`` on the training pairs (cross-date MSE); no gradient steps."""
-        self.params["window"] = choose_window(list(pairs) + list(val))
+        self.params["window"] = choose_window(list(pairs) + list(val), blend=self.blend)
         return FitReport()
 
     def predict(self, inputs: FusionInput) -> Prediction:
-        date, window = inputs.target.date, int(self.params["window"])
-        refs = inputs.refs if self.blend == "time" else (nearest_ref(inputs.refs, date),)
-        preds = np.stack(
-            [smoothed_change_prediction(r, inputs.target.coarse, window) for r in refs]
-        )
-        weights = inverse_time_weights(refs, date)
-        w = np.where(np.isnan(preds), 0.0, weights[:, None, None, None])
-        wsum = w.sum(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.nansum(preds * w, axis=0) / wsum
-            var = np.nansum(w * (preds - mean) ** 2, axis=0) / wsum
-        fine = _fill_from_coarse(np.where(wsum > 0, mean, np.nan), inputs.target.coarse)
+        window = int(self.params["window"])
+        mean, spread = blend_smoothed(inputs.refs, inputs.target, window, self.blend)
+        fine = _fill_from_coarse(mean, inputs.target.coarse)
         unc = None
-        if len(refs) > 1:
-            unc = np.where(np.isnan(fine), np.nan, np.sqrt(np.nan_to_num(var))).astype(np.float32)
+        if spread is not None:
+            unc = np.where(np.isnan(fine), np.nan, spread).astype(np.float32)
         return Prediction(fine, unc)
 
 

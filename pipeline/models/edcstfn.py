@@ -29,14 +29,15 @@ copy of the fine encoder (not the paper's auto-encoder).
 One or two pairs: each pair predicts on its own (one stream); two predictions
 are blended per pixel with the inverse NDVI(+NDBI) change weights of
 :func:`pipeline.models.resstf.index_change_weights` or inverse time
-(``blend = "auto"`` decides on a held-back date); uncertainty is the weighted
+(``blend = "auto"``: the start rule's choice, time or nearest); uncertainty is the weighted
 standard deviation of the stream predictions.
 
 ``skip`` (default ``"change"``): the decoder output is added to
 ``F_ref + box(C_tgt - C_ref)`` (coarse change averaged over ``change_window``
-px, chosen among ``change_windows`` on the validation patches before training),
+px, chosen among ``change_windows`` on the training dates by the baselines' rule),
 so an untrained network is that smoothed-change prediction and training learns
-the correction; ``halo`` = max(6, ``weight_radius``, ``max(change_windows) // 2``).
+the correction; ``halo`` = max(6, ``weight_radius`` (index blend only), half the
+change window in use (:meth:`~pipeline.models._torch.TorchFusionModel.change_reach`)).
 ``"none"`` is the paper's direct prediction. Training: :mod:`pipeline.models.training`.
 """
 
@@ -93,6 +94,7 @@ class Edcstfn(IndexChangeBlend):
     n_refs = (1, 2)
     train_refs = 1
     outer_amp = False
+    linear_path = True
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {
             "widths": [4, 8, 8], "skip": "change", "feature_weight": 0.0, "ssim_weight": 0.8,
@@ -100,6 +102,14 @@ class Edcstfn(IndexChangeBlend):
             "val_split": "date", "blend": "auto", "date_fallback": "blocks",
             "weight_radius": 2,
             "epochs": 2, "steps_per_epoch": 2, "batch_size": 2, "patch": 16,
+        },
+        "small": {
+            "widths": [16, 32, 64], "skip": "change", "feature_weight": 0.0, "ssim_weight": 0.8,
+            "change_window": 33, "change_windows": [1, 9, 17, 33, 65],
+            "val_split": "date", "blend": "auto", "date_fallback": "blocks",
+            "weight_radius": 16,
+            "epochs": 20, "steps_per_epoch": 10, "batch_size": 4, "patch": 64, "lr": 1e-3,
+            "patience": 6, "budget_s": 300, "budget_s_gpu": 1800,
         },
         "full": {
             "widths": [32, 64, 128], "skip": "change", "feature_weight": 0.0, "ssim_weight": 0.8,
@@ -120,8 +130,7 @@ class Edcstfn(IndexChangeBlend):
 
     @property
     def halo(self) -> int:
-        p = self.params
-        return max(6, int(p["weight_radius"]), max(p["change_windows"]) // 2)
+        return max(6, self.blend_reach(), self.change_reach())
 
     def forward(
         self, refs_coarse: Tensor, refs_fine: Tensor, tgt_coarse: Tensor, days: Tensor
@@ -129,7 +138,8 @@ class Edcstfn(IndexChangeBlend):
         ref_c, ref_f, tgt_c = refs_coarse[:, 0].float(), refs_fine[:, 0].float(), tgt_coarse.float()
         window = int(self.params["change_window"])
         stacked, base = self.pair_features(ref_c, ref_f, tgt_c, window)
-        out = self.unscale(self.trunk(self.net, self.standardise(ref_f), stacked))
+        trunk = self.trunk(self.net, self.standardise(ref_f), stacked)
+        out = self.unscale(trunk + self.linear_term(stacked))
         if self.params["skip"] == "none":
             return out + self._stats(out)[0]  # the decoder predicts z-scores
         return out + base

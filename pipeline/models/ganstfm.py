@@ -10,7 +10,7 @@ reference code (theonegis/ganstfm) and what deviates (named):
   reference and the target coarse image (standardised per band, the engine's
   recipe). Deviation: the engine's residual head -- its output (band-std units,
   zero at initialisation) is added to a base over ``change_window`` px (chosen
-  among ``change_windows`` on the validation patches):
+  among ``change_windows`` on the training dates by the baselines' rule):
 
   - ``base = "change"`` (default): ``fine ref + box(coarse target - coarse ref)``,
     the smoothed change every other model starts from; it reads the reference
@@ -53,7 +53,7 @@ differ slightly from the whole image (use large tiles; 256 px is fine).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -190,7 +190,7 @@ class GanStfm(TorchFusionModel):
 
     @property
     def halo(self) -> int:
-        return max(2 * len(self.params["widths"]), max(self.params["change_windows"]) // 2)
+        return max(2 * len(self.params["widths"]), self.change_reach())
 
     # --- fit preparation: the region's autoencoder and the base's window -------------
     def set_band_stats(self, pairs: Sequence[Scene]) -> None:
@@ -198,9 +198,9 @@ class GanStfm(TorchFusionModel):
         super().set_band_stats(pairs)
         self._fit_pairs = list(pairs)
 
-    def select_start(self, score: Callable[[], float]) -> None:
-        """Pick ``change_window`` on the validation patches, then train the autoencoder."""
-        super().select_start(score)  # change_window
+    def select_start(self, pairs: Sequence[Scene]) -> None:
+        """Pick ``change_window`` by the start rule, then train the autoencoder."""
+        super().select_start(pairs)  # change_window (the start rule)
         if not self._fit_pairs:
             return
         began = time.perf_counter()

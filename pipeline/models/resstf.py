@@ -47,7 +47,7 @@ from torch import Tensor, nn
 
 from pipeline.errors import InputError
 from pipeline.models._torch import TorchFusionModel, conv, he_init
-from pipeline.models.base import FitReport, Scene, inverse_time_weights
+from pipeline.models.base import FitReport, Scene
 
 
 class ResStfNet(nn.Module):
@@ -86,21 +86,18 @@ def change_index(coarse: np.ndarray, bands: Sequence[str]) -> np.ndarray:
 
 
 class IndexChangeBlend(TorchFusionModel):
-    """Blend per-reference streams by the paper's NDVI/NDBI change weights (or inverse time).
+    """Blend per-reference streams by the paper's NDVI/NDBI change weights (or the base's).
 
-    Shared by ResStf and EDCSTFN; ``params["blend"]`` is ``"index"``, ``"time"`` or
-    ``"auto"`` (resolved on the held-back date by :meth:`TorchFusionModel.select_blend`).
+    Shared by ResStf and EDCSTFN; ``params["blend"]`` is ``"index"``, ``"time"``,
+    ``"nearest"`` or ``"auto"`` (the start rule's choice,
+    :meth:`TorchFusionModel.select_start`).
     """
 
     def stream_weights(self, refs: Sequence[Scene], target: Scene) -> np.ndarray:
         """(S, 1, y, x) inverse NDVI+NDBI change weights, box-averaged (module doc)."""
-        if self.params.get("blend", "index") == "time":
-            return inverse_time_weights(refs, target.date)[:, None, None, None]
+        if self.blend_name() != "index":
+            return super().stream_weights(refs, target)
         return index_change_weights(refs, target, self.bands, int(self.params["weight_radius"]))
-
-    def select_after(self, held: Sequence[Scene], pairs: Sequence[Scene]) -> None:
-        """Resolve ``blend = "auto"`` on the held-back date (TorchFusionModel.select_blend)."""
-        self.select_blend(held, pairs)
 
 
 def index_change_weights(

@@ -2,7 +2,7 @@
 
 Each stream starts from ``L_k + box(M_t - M_k)`` (the fine reference plus the
 MODIS change averaged over ``change_window`` px, chosen among ``change_windows``
-on the validation patches before training) and the 18-layer trunk learns a
+on the training dates by the baselines' rule, as ``blend``) and the 18-layer trunk learns a
 correction from ``[M_t, L_k, M_k, M_t - M_k, L_k - M_k, s]`` and the products
 ``(L_k - M_k)_i * s_j`` (``s`` the smoothed change; standardised, the differences
 explicit in float32; :meth:`~pipeline.models._torch.TorchFusionModel.pair_features`:
@@ -11,9 +11,10 @@ conversion coefficients do); the zero head makes the untrained model that
 start exactly. One network shared by both streams, trained on cross-date tasks
 (gap-matched, :func:`pipeline.models.patches.make_tasks`); streams blended by
 the index-change weights of :mod:`pipeline.models.resstf` or inverse time
-(``blend = "auto"`` decides on a held-back date). ``stream_input = "coarse"``
+(``blend = "auto"``: the start rule's choice, so the untrained model is
+the naive baseline the training dates prefer). ``stream_input = "coarse"``
 reduces it to the paper's single-image input with a shared network.
-``halo`` = max(depth, weight_radius, max(change_windows) // 2).
+``halo`` = max(depth, weight_radius (index blend only), half the change window in use).
 """
 
 from __future__ import annotations
@@ -32,12 +33,20 @@ class ResStfPrior(IndexChangeBlend):
     n_refs = (1, 2)
     train_refs = 1
     outer_amp = False
+    linear_path = True
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {
             "depth": 4, "width": 8, "weight_radius": 2, "stream_input": "pair",
             "change_window": 3, "change_windows": [1, 3],
             "val_split": "date", "blend": "auto", "date_fallback": "blocks",
             "epochs": 2, "steps_per_epoch": 2, "batch_size": 2, "patch": 16,
+        },
+        "small": {
+            "depth": 8, "width": 32, "weight_radius": 16, "stream_input": "pair",
+            "change_window": 33, "change_windows": [1, 9, 17, 33, 65],
+            "val_split": "date", "blend": "auto", "date_fallback": "blocks",
+            "epochs": 20, "steps_per_epoch": 10, "batch_size": 4, "patch": 64, "lr": 1e-3,
+            "patience": 6, "budget_s": 300, "budget_s_gpu": 1800,
         },
         "full": {
             "depth": 18, "width": 64, "weight_radius": 16, "stream_input": "pair",
@@ -60,8 +69,7 @@ class ResStfPrior(IndexChangeBlend):
 
     @property
     def halo(self) -> int:
-        p = self.params
-        return max(int(p["depth"]), int(p["weight_radius"]), max(p["change_windows"]) // 2)
+        return max(int(self.params["depth"]), self.blend_reach(), self.change_reach())
 
     def forward(
         self, refs_coarse: Tensor, refs_fine: Tensor, tgt_coarse: Tensor, days: Tensor
@@ -72,4 +80,4 @@ class ResStfPrior(IndexChangeBlend):
         ref_c, ref_f = refs_coarse[:, 0].float(), refs_fine[:, 0].float()
         window = int(self.params["change_window"])
         x, base = self.pair_features(ref_c, ref_f, tgt_coarse, window)
-        return base + self.unscale(self.trunk(self.net, x))
+        return base + self.unscale(self.trunk(self.net, x) + self.linear_term(x))

@@ -4,7 +4,7 @@ What is diffused is the residual over a physical base, in unit variance:
 ``x0 = (fine_target - base) / residual_std``. ``base`` is the two-reference,
 inverse-time weighted "fine ref + coarse change box-smoothed over
 ``change_window`` px" (the window chosen among ``change_windows`` on the
-validation patches before training, like EDCSTFN's); ``residual_std`` (per band,
+training dates by the baselines' rule, like EDCSTFN's); ``residual_std`` (per band,
 reflectance) is the standard deviation of that residual over the training
 tasks, so noise and signal have the same scale (the former code divided by a
 fixed 0.05 against a residual std of ~0.01).
@@ -37,7 +37,7 @@ valid) sample than the whole image, not an identical one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -61,6 +61,8 @@ class StfDiff(TorchFusionModel):
     name: ClassVar[str] = "stfdiff"
     n_refs: ClassVar[tuple[int, ...]] = (1, 2)
     train_refs: ClassVar[int] = 2
+    #: its base blends both references by time inside the network's input
+    start_blends: ClassVar[tuple[str, ...]] = ("time",)
     outer_amp: ClassVar[bool] = False
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {**_COMMON, "widths": [8, 16], "blocks": 1, "ddim_steps": 3, "val_steps": 2,
@@ -94,7 +96,7 @@ class StfDiff(TorchFusionModel):
         # Two 3x3 convs per block (+ stem), doubling at every level.
         widths, blocks = self.params["widths"], int(self.params["blocks"])
         unet = sum(2 * (2 * blocks + 1) * 2**i for i in range(len(widths)))
-        return max(unet, max(self.params["change_windows"]) // 2)
+        return max(unet, self.change_reach())
 
     # --- the residual's scale ---------------------------------------------------------
     def set_band_stats(self, pairs: Sequence[Scene]) -> None:
@@ -102,9 +104,9 @@ class StfDiff(TorchFusionModel):
         super().set_band_stats(pairs)
         self._fit_pairs = list(pairs)
 
-    def select_start(self, score: Callable[[], float]) -> None:
-        """Choose ``change_window`` on the validation patches, then measure ``residual_std``."""
-        super().select_start(score)  # change_window
+    def select_start(self, pairs: Sequence[Scene]) -> None:
+        """Choose ``change_window`` by the start rule, then measure ``residual_std``."""
+        super().select_start(pairs)  # change_window (the start rule)
         if self._fit_pairs:
             self.params["residual_std"] = residual_std(
                 self._fit_pairs, int(self.params["change_window"])

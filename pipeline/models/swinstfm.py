@@ -13,7 +13,7 @@ reference and what deviates from it (named):
   (deviation): the network's output, in band-std units and zero at
   initialisation, is added to ``fine ref + coarse change box-smoothed over
   change_window px`` (the window chosen among ``change_windows`` on the
-  validation patches before training), so an untrained network is that smoothed
+  training dates by the baselines' rule), so an untrained network is that smoothed
   change and a CPU budget is spent on the correction, not on learning identity.
 * **Loss**: Charbonnier + ``ssim_weight`` x (1 - MS-SSIM), the Charbonnier term
   on errors in band-std units so that it, not SSIM, dominates (each term's share
@@ -101,7 +101,7 @@ class SwinStfm(TorchFusionModel):
 
     @property
     def halo(self) -> int:
-        return max(self.multiple, max(self.params["change_windows"]) // 2)
+        return max(self.multiple, self.change_reach())
 
     def forward(self, refs_coarse: Tensor, refs_fine: Tensor, tgt_coarse: Tensor,
                 days: Tensor) -> Tensor:  # fmt: skip

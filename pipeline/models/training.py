@@ -18,8 +18,9 @@
    core. The validation loss is the masked MSE on a fixed grid of patches.
 3. **standardisation** — per-band mean/std of the training pairs' fine images
    (:meth:`~pipeline.models._torch.TorchFusionModel.set_band_stats`).
-4. **start selection** — ``model.select_start(score)`` may pick among untrained
-   starting points on the validation patches before any gradient step.
+4. **start selection** — ``model.select_start(pairs)`` makes the untrained model
+   the naive baseline the training dates prefer (same window and blend rule as
+   :func:`pipeline.models.baselines.choose_smoothing`), before any gradient step.
 5. **patches** — cores of ``patch`` px (>= 128 in the ``full`` presets) with a
    context margin of the model's ``halo`` that feeds the network but not the
    loss; random 90-degree rotations and flips (``augment``).
@@ -256,9 +257,10 @@ def fit(
     p = model.params
     torch.manual_seed(int(p["seed"]))
     model.set_band_stats(pairs)
+    # the start first: its window sets the context margin of every patch (change_reach)
+    model.select_start(pairs + [v for v in val if v.fine is not None])
     setup = plan(model, pairs, val)
     val_batches = setup.held.grid()
-    model.select_start(lambda: validate(model, val_batches))
     best = validate(model, val_batches)
     best_state = copy.deepcopy(model.net.state_dict())
     model.start_state = copy.deepcopy(best_state)  # the runner scores the start too

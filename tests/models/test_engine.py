@@ -209,3 +209,20 @@ def test_edcstfn_reports_loss_shares_reflectance_dominant() -> None:
     start, end = report.notes["loss_share_start"], report.notes["loss_share_end"]
     assert set(start) == {"reflectance", "ssim"} and set(end) == set(start)
     assert start["reflectance"] > 0.5
+
+
+@pytest.mark.parametrize("name", NETS)
+def test_linear_path_starts_at_zero_and_round_trips(name: str, tmp_path) -> None:
+    from pipeline.models import load_model
+
+    s = gain_error_scenes()
+    model = create_model(name, bands=BANDS, size="tiny", budget_steps=4, lr=1e-2)
+    path = model.net.linear_path
+    assert path.kernel_size == (5, 5) and not path.weight.any() and not path.bias.any()
+    model.fit(s, bands=BANDS, progress=False)
+    model.save(tmp_path)
+    again = load_model(tmp_path)
+    inputs = FusionInput((s[0], s[2]), Scene(s[1].date, s[1].coarse), BANDS)
+    np.testing.assert_array_equal(again.predict(inputs).fine, model.predict(inputs).fine)
+    off = create_model(name, bands=BANDS, size="tiny", linear_kernel=0)
+    assert not hasattr(off.net, "linear_path")

@@ -1,4 +1,4 @@
-"""Held-back-date validation, the no-date fallback and the post-hoc blend choice."""
+"""Held-back-date validation, the no-date fallback and the start rule's blend choice."""
 
 from __future__ import annotations
 
@@ -36,11 +36,11 @@ def test_held_back_date_trains_and_resolves_blend(name: str, scene_factory) -> N
     assert model.params["val_split"] == "date" and model.params["blend"] == "auto"
     report = model.fit(s, bands=("g", "r", "n"), progress=False)
     assert report.epochs >= 1
-    assert model.params["blend"] in ("index", "time")
+    assert model.params["blend"] == "auto" and model.blend_name() in ("nearest", "time")
 
 
-def test_blend_auto_without_a_held_date_falls_back_to_index(scene_factory) -> None:
-    s = scene_factory()
+def test_blend_auto_without_a_scorable_blend_takes_the_time_blend(scene_factory) -> None:
+    s = scene_factory()  # two dates: each predicted from the other alone, blends tie
     model = create_model("resstf_prior", bands=("g", "r", "n"), size="tiny")
     model.fit([s[0], s[2]], bands=("g", "r", "n"), progress=False)
-    assert model.params["blend"] == "index"
+    assert model.blend_name() == "time"

@@ -1,0 +1,121 @@
+"""The learned models' start is the naive baseline the training dates prefer (one rule)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.evaluate.manifest import load_manifest
+from pipeline.evaluate.rasters import load_dataset
+from pipeline.models import FusionInput, Scene, create_model
+from pipeline.models.baselines import CHANGE_WINDOWS, choose_smoothing, rule_tasks
+from pipeline.models.pairs import choose_scenes
+from pipeline.synth import World, export_manifest
+
+torch.set_num_threads(1)
+BANDS = ("green", "red", "nir")
+NETS = ["resstf_prior", "edcstfn", "swinstfm"]
+BASELINE = {"time": "smoothed_change_blend", "nearest": "smoothed_change"}
+
+
+@pytest.fixture(scope="module")
+def tiny_pairs(tiny_world: World, tmp_path_factory: pytest.TempPathFactory) -> list[Scene]:
+    """Every clear date of the tiny demo world as (coarse, fine) pairs on the fine grid."""
+    folder: Path = tmp_path_factory.mktemp("start-rule")
+    path = export_manifest(tiny_world, folder, dates=tiny_world.landsat_dates(), bands=BANDS)
+    return [s for s in load_dataset(load_manifest(path)).scenes if s.fine is not None]
+
+
+def _case(pairs: list[Scene]) -> tuple[list[Scene], FusionInput, Scene]:
+    """Training pairs and the fusion input of an interior date held out as the target."""
+    target = pairs[len(pairs) // 2]
+    train = [p for p in pairs if p.date != target.date]
+    refs = choose_scenes(train, target.date, (1, 2))
+    return train, FusionInput(refs, Scene(target.date, target.coarse), BANDS), target
+
+
+def _naive(name: str, train: list[Scene], inputs: FusionInput) -> np.ndarray:
+    model = create_model(name, bands=BANDS)
+    model.fit(train, bands=BANDS, progress=False)
+    return model.predict(inputs).fine
+
+
+def _untrained(name: str, train: list[Scene], inputs: FusionInput, **params) -> tuple:
+    """The engine's start: the start rule run, no optimiser step taken."""
+    model = create_model(
+        name, bands=BANDS, size="tiny", change_windows=list(CHANGE_WINDOWS), budget_steps=0,
+        **params,
+    )  # fmt: skip
+    report = model.fit(train, bands=BANDS, progress=False)
+    assert report.steps == 0
+    return model, model.predict(inputs).fine
+
+
+def _close(a: np.ndarray, b: np.ndarray) -> None:
+    ok = np.isfinite(a) & np.isfinite(b)
+    assert ok.mean() > 0.9
+    np.testing.assert_allclose(a[ok], b[ok], atol=2e-5)
+
+
+@pytest.mark.parametrize("name", NETS)
+def test_untrained_start_is_the_smoothed_change_blend(name: str, tiny_pairs) -> None:
+    train, inputs, _ = _case(tiny_pairs)
+    assert len(inputs.refs) == 2
+    _, start = _untrained(name, train, inputs, blend="time")
+    _close(start, _naive("smoothed_change_blend", train, inputs))
+
+
+@pytest.mark.parametrize("name", ["resstf_prior", "edcstfn"])
+def test_auto_start_is_the_baseline_the_training_dates_prefer(name: str, tiny_pairs) -> None:
+    train, inputs, _ = _case(tiny_pairs)
+    model, start = _untrained(name, train, inputs)
+    choice = choose_smoothing(train)
+    assert model.params["start_blend"] == choice.blend
+    assert model.params["change_window"] == choice.window
+    _close(start, _naive(BASELINE[choice.blend], train, inputs))
+
+
+def test_rule_scores_the_gaps_a_fused_day_has(scene_factory) -> None:
+    pairs = scene_factory(n_dates=5)  # 16 days apart
+    tasks = rule_tasks(pairs)
+    assert [t.date for _, t in tasks] == [p.date for p in pairs]
+    for refs, target in tasks:  # only the neighbours, never a longer gap
+        assert {abs((r.date - target.date).days) for r in refs} == {16}
+        assert len(refs) == (1 if target in (pairs[0], pairs[-1]) else 2)
+
+
+def test_rule_prefers_the_nearest_reference_when_the_far_one_misleads() -> None:
+    """A step change after day 2: day 2 fused from days 0 and 32 must ignore day 32."""
+    rng = np.random.default_rng(0)
+    detail = (0.2 + 0.1 * rng.random((3, 32, 32))).astype(np.float32)
+    flat = np.full_like(detail, 0.25)  # the coarse images see no change at all
+    pairs = [
+        Scene(dt.date(2020, 6, 1) + dt.timedelta(days=d), flat, detail + step)
+        for d, step in ((0, 0.0), (2, 0.0), (32, 0.08))
+    ]
+    choice = choose_smoothing(pairs, (1, 9), ("time", "nearest"))
+    assert set(choice.errors) == {(w, b) for w in (1, 9) for b in ("time", "nearest")}
+    assert (choice.window, choice.blend) == (1, "nearest")
+    assert choice.errors[(1, "time")] > choice.errors[(1, "nearest")]
+    assert choose_smoothing(pairs[:1]).window == 33  # one pair: nothing to score
+
+
+def test_patches_carry_only_the_chosen_windows_context() -> None:
+    """The rule runs before the patches are cut: the margin follows the chosen window."""
+    rng = np.random.default_rng(1)
+    detail = (0.2 + 0.1 * rng.random((3, 48, 48))).astype(np.float32)
+    # the coarse change is the fine change pixel by pixel: the rule takes no smoothing
+    fine = [detail + 0.01 * k * rng.random((3, 48, 48)).astype(np.float32) for k in range(4)]
+    day = dt.date(2020, 6, 1)
+    s = [Scene(day + dt.timedelta(days=8 * k), f + 0.05, f) for k, f in enumerate(fine)]
+    model = create_model(
+        "edcstfn", bands=("g", "r", "n"), size="tiny", change_windows=[1, 3, 33], budget_steps=1
+    )
+    assert model.halo == 16  # before the fit: the widest candidate
+    model.fit(s, bands=("g", "r", "n"), progress=False)
+    assert model.params["change_window"] == 1
+    assert model.halo == 6  # the network's own receptive field
