@@ -44,7 +44,8 @@ def test_regimes_markdown_names_command_load_and_every_row() -> None:
 def test_series_error_table_marks_missing_values() -> None:
     rows = [
         {"month": "2024-05", "share_observed": 0.05, "rmse_fused": 0.04, "rmse_landsat": 0.06,
-         "rmse_raw_fused": 0.05, "rmse_raw_filled": None},
+         "rmse_raw_fused": 0.05, "share_flat_fused": 0.5, "rmse_raw_fused_sharp": 0.02,
+         "rmse_raw_filled": None},
     ]  # fmt: skip
     text = to_markdown({"cloudier": rows})
-    assert "| cloudier | 2024-05 | 0.050 | 0.040 | 0.060 | 0.050 | - |" in text
+    assert "| cloudier | 2024-05 | 0.050 | 0.040 | 0.060 | 0.050 | 0.500 | 0.020 | - |" in text
