@@ -161,13 +161,13 @@ def scheduler_share(root: Path, start: str, end: str, which: str = "after") -> d
     Computes the clear pass and then every chunk of the fine and coarse cubes (persisted,
     then released), as the cubes and fuse stages read them. ``scheduler_cpu_s`` is the CPU
     time of the scheduler's event-loop thread (in this process); its share of the wall
-    time is the scheduler overhead.
+    time is the scheduler overhead; ``workers_cpu_s`` the CPU time the two workers spent.
     """
     import time
 
     from distributed import Client, LocalCluster, wait
 
-    from benchmarks.chain_case import TaskCounter, _scheduler_done, _thread_cpu
+    from benchmarks.chain_case import TaskCounter, _rusage, _scheduler_done, _thread_cpu
     from pipeline.catalog.search import search_items
     from pipeline.catalog.server import serve_catalog
     from pipeline.cube.grid import grid_anchor, target_grids
@@ -185,6 +185,7 @@ def scheduler_share(root: Path, start: str, end: str, which: str = "after") -> d
     ):
         client.register_plugin(TaskCounter())
         tid = client.run_on_scheduler(threading.get_native_id)
+        workers0 = sum(w["cpu_s"] for w in client.run(_rusage).values())
         wall0, cpu0 = time.perf_counter(), _thread_cpu(tid)
         clear = scenes.lazy_scenes(cfg, *items, clear_pass=True)
         dask.compute(*(c["clear_fraction"].data for c in clear))
@@ -192,11 +193,13 @@ def scheduler_share(root: Path, start: str, end: str, which: str = "after") -> d
         wait(cubes)
         del cubes
         wall, cpu = time.perf_counter() - wall0, _thread_cpu(tid) - cpu0
+        workers = sum(w["cpu_s"] for w in client.run(_rusage).values()) - workers0
         tasks = client.run_on_scheduler(_scheduler_done)
     return {
         "which": which,
         "tasks": tasks,
         "wall_s": round(wall, 2),
+        "workers_cpu_s": round(workers, 2),
         "scheduler_cpu_s": round(cpu, 2),
         "scheduler_share": round(cpu / wall, 4),
     }
@@ -257,7 +260,7 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["--share"]:  # --share WORLD:START:END: scheduler share of each reader
         root, start, end = args[1].split(":")
-        for which in ("assets", "after"):
+        for which in ("after", "assets"):
             print(json.dumps(scheduler_share(Path(root), start, end, which)), flush=True)
         return
     skip: tuple[str, ...] = ()

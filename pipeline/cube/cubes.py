@@ -338,7 +338,7 @@ def _with_clear_of(
 def _with_clear_fractions(
     fine: xr.DataArray, coarse: xr.DataArray, progress: Progress | None
 ) -> tuple[xr.DataArray, xr.DataArray]:
-    """``fine`` and ``coarse`` with their clear fractions computed (every asset is read).
+    """``fine`` and ``coarse`` with their lazy ``clear_fraction`` computed (every asset is read).
 
     Raises
     ------

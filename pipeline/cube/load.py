@@ -4,7 +4,10 @@ Both backends honour one :class:`Reader` protocol, so the cube builder takes
 any reader (a test can inject its own) and every backend gives the same raw
 Dataset: one variable per asset key, dims (time, y, x), one time step per item
 in the order given, the asset's native dtype, ``nodata`` where nothing was read.
-Scaling and masking happen afterwards in :mod:`pipeline.cube.mask`.
+Scaling and masking happen afterwards in :mod:`pipeline.cube.mask`. The cubes of the
+odc backend are built by :mod:`pipeline.cube.scene_read` instead (one task per cube
+chunk, through :class:`RetryingRioDriver`); :func:`read_odc` stays the per-asset
+odc-stac reader it is checked against.
 
 A read that fails (missing file, HTTP error after GDAL's retries) raises: odc-stac
 with ``fail_on_error=True``; stackstac with ``errors_as_nodata=()`` (its default
