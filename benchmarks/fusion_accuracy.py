@@ -3,7 +3,7 @@
 One command regenerates ``benchmarks/fusion-accuracy.md`` (+ ``.json``, ``.png``)::
 
     .venv/bin/python benchmarks/fusion_accuracy.py [--budget-steps 40] [--budget 300]
-        [--patch 64] [--jobs 2] [--no-synthetic] [--models resstf,edcstfn]
+        [--patch 64] [--size small] [--jobs 2] [--no-synthetic] [--models resstf,edcstfn]
         [--datasets estarfm-2001,lgc-2004]
 
 Every model is trained only on the dates other than the target and predicts it
@@ -19,10 +19,13 @@ figures do not depend on how busy the machine is. Without it, ``--budget`` is
 the CPU training budget in seconds per learned model (the ``full`` presets'
 ``budget_s`` is 300; a GPU uses ``budget_s_gpu``). ``--patch`` overrides the
 learned models' training core (the presets' 128 px; the CPU cost of a step
-grows with the square of core + context). ``--jobs`` evaluates the (dataset,
-model) cases in that many processes (each ``FUSION_THREADS / jobs`` torch threads). The
-synthetic world (160 x 160 px, eleven clear Landsat dates 2024-06..08, target
-07-18) is generated into a temporary folder unless ``--no-synthetic``.
+grows with the square of core + context). ``--size`` picks the learned models'
+preset where they have it (``small``: ``resstf_prior``, ``edcstfn``; default ``full``).
+GAN-STFM, SwinSTFM and STFDiff are in ``benchmarks/model_zoo.py``. ``--jobs``
+evaluates the (dataset, model) cases in that many processes (each
+``FUSION_THREADS / jobs`` torch threads). The synthetic world (160 x 160 px, eleven
+clear Landsat dates 2024-06..08, target 07-18) is generated into a temporary folder
+unless ``--no-synthetic``.
 Environment: ``STARFM_WINDOW`` (default 15), ``FUSION_THREADS`` (default 2).
 """
 
