@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -114,7 +115,8 @@ class Landscape:
     def save(self, folder: Path) -> Landscape:
         """Write the state (``landscape.npz``) and the layers strip by strip; return it cached."""
         folder = Path(folder)
-        extra = {f"param_{k}": v for k, v in self.params.items()}
+        # Typed Any: mypy would match ndarray values against savez's ``allow_pickle: bool``.
+        extra: dict[str, Any] = {f"param_{k}": v for k, v in self.params.items()}
         size = np.array([self.height, self.width, self.key], dtype=np.int64)
         np.savez_compressed(
             folder / _STATE,
