@@ -50,13 +50,17 @@ def _pixel(
         :, None, None
     ]
     keep = similar & valid
-    keep &= s <= np.max(s[:, radius, radius]) + u_s
-    keep &= t <= np.max(t[:, radius, radius]) + u_t
+    # the centre's largest over the pairs valid there; none valid: no bound
+    s_centre, t_centre = s[:, radius, radius], t[:, radius, radius]
+    s_max = np.nanmax(s_centre) if np.isfinite(s_centre).any() else np.inf
+    t_max = np.nanmax(t_centre) if np.isfinite(t_centre).any() else np.inf
+    keep &= s <= s_max + u_s
+    keep &= t <= t_max + u_t
     side = np.arange(-radius, radius + 1)
     distance = 1.0 + np.hypot(side[:, None], side[None, :]) / max(radius, 1)
     weight = np.where(keep, 1.0 / (s * t * distance), 0.0)
     total = weight.sum()
-    if total <= 0:
+    if total <= 0 or np.isnan(target_w[radius, radius]):
         return float(target_w[radius, radius]), float("nan")
     cand = np.where(keep, fine_w + target_w[None] - coarse_w, 0.0)
     pred = (weight * cand).sum() / total

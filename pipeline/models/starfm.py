@@ -17,9 +17,11 @@ paper unless noted:
   neighbourhood rather than left empty.
 * **sample filtering** (paper eqs. 9-10): a candidate is kept only if its
   spectral difference ``S = |F_k - C_k|`` and temporal difference
-  ``T = |C_0 - C_k|`` are no larger than the centre's largest (over pairs) plus
-  the combined sensor uncertainty ``sqrt(sigma_fine^2 + sigma_coarse^2)``
-  (spectral) / ``sqrt(2) sigma_coarse`` (temporal).
+  ``T = |C_0 - C_k|`` are no larger than the centre's largest (over the pairs
+  valid at the centre: a pair cloudy there takes no part, and with none valid
+  there is no bound) plus the combined sensor uncertainty
+  ``sqrt(sigma_fine^2 + sigma_coarse^2)`` (spectral) / ``sqrt(2) sigma_coarse``
+  (temporal). A pixel cloudy in one pair is thus fused from the others.
 * **weights**: ``D = 1 + d / A`` with ``d`` the distance in pixels and
   ``A = window // 2`` (the paper's constant of relative importance). In
   ``C = (S + u_s)(T + u_t) D`` the uncertainties ``u`` are added to S and T so a
@@ -30,7 +32,7 @@ paper unless noted:
   ``sqrt(sum W (P - P_hat)^2)``, per band.
 * **NaN**: a candidate is invalid when any of its inputs is NaN (NaN padding
   at image borders makes windows there simply smaller). A pixel with no valid
-  candidate takes the target coarse value; the output is NaN only where the
+  candidate takes the target coarse value; the output is NaN exactly where the
   target coarse image is.
 
 Rows are processed in blocks whose unfolded size is bounded by
@@ -49,7 +51,7 @@ from torch import Tensor
 from pipeline.errors import InputError
 from pipeline.models.base import ClassicModel, FusionInput, Prediction
 from pipeline.models.device import pick_device
-from pipeline.models.starfm_kernel import accumulate, accumulate_shifted
+from pipeline.models.starfm_kernel import accumulate, accumulate_shifted, centre_max
 from pipeline.models.windows import box_sum64, check_window, preset
 
 
@@ -81,8 +83,8 @@ def _block(
     thr = planes["thr"][:, :, radius + y0 : radius + y0 + rows, radius : -radius or None]
     thr = thr.reshape(*thr.shape[:2], 1, -1)
     similar = ((unf["fine"] - f_centre).abs() <= thr) | f_centre.isnan()
-    s_max = unf["s"][:, :, centre : centre + 1].amax(0, keepdim=True) + opts["u_s"]
-    t_max = unf["t"][:, :, centre : centre + 1].amax(0, keepdim=True) + opts["u_t"]
+    s_max = centre_max(unf["s"][:, :, centre : centre + 1]) + opts["u_s"]
+    t_max = centre_max(unf["t"][:, :, centre : centre + 1]) + opts["u_t"]
     keep = similar & (unf["s"] <= s_max) & (unf["t"] <= t_max) & ~unf["p"].isnan()
     combined = unf["s"] * unf["t"] * opts["distance"]
     weight = torch.where(keep, combined.reciprocal(), 0.0)
@@ -91,8 +93,10 @@ def _block(
     pred = (weight * cand).sum((0, 2)) / wsum.clamp(min=1e-30)
     spread = (weight * (cand - pred[None, :, None]) ** 2).sum((0, 2)) / wsum.clamp(min=1e-30)
     fallback = planes["target"][0, :, radius + y0 : radius + y0 + rows, radius : -radius or None]
-    pred = torch.where(wsum > 0, pred, fallback.reshape(pred.shape))
-    spread = torch.where(wsum > 0, spread.sqrt(), torch.full_like(spread, float("nan")))
+    fallback = fallback.reshape(pred.shape)
+    fused = (wsum > 0) & ~fallback.isnan()
+    pred = torch.where(fused, pred, fallback)
+    spread = torch.where(fused, spread.sqrt(), torch.full_like(spread, float("nan")))
     return pred, spread
 
 
@@ -213,8 +217,10 @@ def _in_place(
     var = (sums[2] / wsum.clamp(min=1e-300) - pred**2).clamp(min=0.0)
     radius = int(opts["radius"])
     fallback = planes["target"][0, :, radius : -radius or None, radius : -radius or None]
-    pred = torch.where(wsum > 0, pred, fallback.to(pred))
-    spread = torch.where(wsum > 0, var.sqrt(), float("nan"))
+    fallback = fallback.to(pred)
+    fused = (wsum > 0) & ~fallback.isnan()
+    pred = torch.where(fused, pred, fallback)
+    spread = torch.where(fused, var.sqrt(), float("nan"))
     return pred.float().cpu().numpy(), spread.float().cpu().numpy()
 
 

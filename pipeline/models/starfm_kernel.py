@@ -52,12 +52,14 @@ def _rows_kernel(fine, s, t, p, thr, dist, u_s, u_t, out):
         smax = np.empty(width, np.float32)
         tmax = np.empty(width, np.float32)
         for x in range(width):
-            sm, tm = s[0, b, y + r, x + r], t[0, b, y + r, x + r]
-            for k in range(1, n_refs):  # NaN anywhere -> NaN, as torch.amax
+            # largest over the pairs valid at the centre (centre_max); none valid: no bound
+            sm, tm = -np.inf, -np.inf
+            for k in range(n_refs):
                 sk, tk = s[k, b, y + r, x + r], t[k, b, y + r, x + r]
-                sm = sk if (np.isnan(sk) or sk > sm) else sm
-                tm = tk if (np.isnan(tk) or tk > tm) else tm
-            smax[x], tmax[x] = sm + u_s, tm + u_t
+                sm = sk if sk > sm else sm  # a NaN never compares greater
+                tm = tk if tk > tm else tm
+            smax[x] = (np.inf if sm == -np.inf else sm) + u_s
+            tmax[x] = (np.inf if tm == -np.inf else tm) + u_t
         for k in range(n_refs):
             fc = fine[k, b, y + r, r : r + width]
             th = thr[k, b, y + r, r : r + width]
@@ -66,14 +68,13 @@ def _rows_kernel(fine, s, t, p, thr, dist, u_s, u_t, out):
                 trow, prow = t[k, b, y + dy], p[k, b, y + dy]
                 for dx in range(win):
                     d = dist[dy, dx]
-                    # Branch-free so the column loop vectorises (~10x here). The rule's
-                    # other terms are implied: a NaN centre makes smax NaN (nothing kept)
-                    # and an invalid candidate (NaN p) has a NaN s or t (never <= max).
+                    # Branch-free so the column loop vectorises (~10x here). A cloudy
+                    # centre (fc != fc: NaN) makes every candidate of its pair similar; an
+                    # invalid candidate (NaN p) has a NaN s or t (never <= max).
                     for x in range(width):
                         sv, tv = srow[x + dx], trow[x + dx]
-                        ok = (
-                            (abs(frow[x + dx] - fc[x]) <= th[x]) & (sv <= smax[x]) & (tv <= tmax[x])
-                        )
+                        similar = (abs(frow[x + dx] - fc[x]) <= th[x]) | (fc[x] != fc[x])
+                        ok = similar & (sv <= smax[x]) & (tv <= tmax[x])
                         w = np.float64(np.float32(1.0) / (sv * tv * d)) if ok else 0.0
                         pv = np.float64(prow[x + dx]) if ok else 0.0
                         wsum[x] += w
@@ -113,6 +114,18 @@ def accumulate_numba(planes: dict[str, Tensor], dist: Tensor, u_s: float, u_t: f
     return torch.from_numpy(out)
 
 
+def centre_max(values: Tensor) -> Tensor:
+    """(1, band, y, x) largest of (refs, band, y, x) over the refs that are not NaN.
+
+    STARFM bounds the candidates' S and T by the centre's largest over the pairs; a pair
+    that is cloudy at the centre has no value there and does not take part. Where no pair
+    has one the bound is +inf (the candidates' own validity still applies), so a pixel
+    cloudy in one pair is fused from the others instead of falling back to the coarse image.
+    """
+    largest = values.nan_to_num(nan=-torch.inf).amax(0, keepdim=True)
+    return torch.where(largest == -torch.inf, torch.inf, largest)
+
+
 def accumulate_shifted(planes: dict[str, Tensor], dist: Tensor, u_s: float, u_t: float) -> Tensor:
     """The same sums with one whole-image pass per window offset (any torch device)."""
     win = dist.shape[0]
@@ -124,8 +137,8 @@ def accumulate_shifted(planes: dict[str, Tensor], dist: Tensor, u_s: float, u_t:
         return planes[name][:, :, r : r + height, r : r + width]
 
     fc, th = centre("fine"), centre("thr")
-    smax = centre("s").amax(0, keepdim=True) + u_s
-    tmax = centre("t").amax(0, keepdim=True) + u_t
+    smax = centre_max(centre("s")) + u_s
+    tmax = centre_max(centre("t")) + u_t
     out = torch.zeros((3, *fc.shape[1:]), dtype=torch.float64, device=fine.device)
     for dy in range(win):
         for dx in range(win):

@@ -55,6 +55,31 @@ def test_nan_filled_from_neighbours(scene_factory) -> None:
     assert np.isfinite(out[:, 5:8, 5:8]).all()
 
 
+@pytest.mark.parametrize("kernel", ["auto", "shifted", "unfold"])
+def test_pixel_cloudy_in_one_pair_is_fused_from_the_other(scene_factory, kernel: str) -> None:
+    # The centre's S/T bound is the largest over the pairs valid there: a cloud in one
+    # pair must not send the pixel to the coarse fallback (it did: NaN max, nothing kept).
+    s = scene_factory(size=16)
+    s[0].fine[:, 5:8, 5:8] = np.nan
+    fine = np.stack([s[0].fine, s[2].fine])
+    coarse = np.stack([s[0].coarse, s[2].coarse])
+    pred, spread = starfm(fine, coarse, s[1].coarse, window=5, kernel=kernel)
+    assert np.isfinite(spread[:, 5:8, 5:8]).all()  # fused, not the fallback (NaN spread)
+    assert not np.array_equal(pred[:, 5:8, 5:8], s[1].coarse[:, 5:8, 5:8])
+
+
+def test_output_is_nan_exactly_where_the_target_is(scene_factory) -> None:
+    s = scene_factory(size=16)
+    s[0].fine[:, 2:5, 2:5] = np.nan
+    s[2].fine[:, 2:5, 2:5] = np.nan  # no pair valid at the centre: no S/T bound there
+    target = s[1].coarse.copy()
+    target[:, 3, 3] = np.nan
+    fine = np.stack([s[0].fine, s[2].fine])
+    pred, spread = starfm(fine, np.stack([s[0].coarse, s[2].coarse]), target, window=5)
+    assert np.array_equal(np.isnan(pred), np.isnan(target))
+    assert np.isnan(spread[:, 3, 3]).all() and np.isfinite(spread[:, 2, 2]).all()
+
+
 def test_tile_padded_by_halo_equals_whole_image(scene_factory) -> None:
     s = scene_factory(size=40)
     model = create_model("starfm", bands=("g", "r", "n"), size="tiny")
