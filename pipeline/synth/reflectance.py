@@ -51,9 +51,7 @@ def truth_day(land: Landscape, date: dt.date) -> np.ndarray:
     out = np.empty((len(_SOIL), *land.parcel.shape), dtype=np.float32)
     # Band by band keeps the temporaries at one (y, x) array (large worlds).
     for b in range(len(_SOIL)):
-        pixel = (
-            fc * vegetation[:, b][land.parcel] + (1.0 - fc) * background[:, b][land.parcel]
-        )
+        pixel = fc * vegetation[:, b][land.parcel] + (1.0 - fc) * background[:, b][land.parcel]
         # Within-field soil texture is visible where the canopy is open.
         pixel *= 1.0 + (land.texture - 1.0) * (1.0 - fc)
         # All-band brightness (field gloss x illumination/structure texture): keeps NDVI,
