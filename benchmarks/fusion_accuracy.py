@@ -218,7 +218,7 @@ def figure(results: dict[str, dict[str, Evaluation]], path: Path) -> None:
 
 def _budget_text(args: argparse.Namespace) -> str:
     """The learned models' training budget in words."""
-    patch = "the presets' 128 px" if args.patch is None else f"{args.patch} px (override)"
+    patch = "the preset's" if args.patch is None else f"{args.patch} px (override)"
     if args.budget_steps is not None:
         return (
             f"Training budget per learned model: {args.budget_steps} optimiser steps "
