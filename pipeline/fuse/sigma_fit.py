@@ -56,7 +56,8 @@ def _coverage(z: np.ndarray, sigma: np.ndarray, k: float = 1.0) -> float:
 def misfit(z: np.ndarray, sigma: np.ndarray) -> float:
     """How far ``z / sigma`` is from a normal |error| at 1 and 2 sigma: the summed squared
     logs of its 68.27 % quantile over 1 and its 95.45 % quantile over 2 (0 = both placed)."""
-    q1, q2 = np.quantile(z / sigma, [ONE_SIGMA, TWO_SIGMA])
+    with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0: an exact fit, no residual
+        q1, q2 = np.quantile(z / sigma, [ONE_SIGMA, TWO_SIGMA])
     return float(np.log(max(q1, 1e-12)) ** 2 + np.log(max(q2, 1e-12) / 2) ** 2)
 
 

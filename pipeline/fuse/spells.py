@@ -33,11 +33,7 @@ if TYPE_CHECKING:
 
 #: Half-widths (days) of the spells made a gap around a left-out pair: 1 day up to 2-week spells.
 HALF_WIDTHS = (0, 1, 2, 4, 7)
-#: Cloudy days of the run whose coarse gaps are transplanted around each left-out pair.
-N_PATTERNS = 6
-#: Edges (bridge days ``h``) of the strata the two scales are fitted over.
-STRATA = (1.0, 2.0, 4.0, 8.0)
-#: Residuals kept per window and spell (a deterministic subsample keeps transfers small).
+#: Residuals kept per window and half-width (a deterministic subsample keeps transfers small).
 _MAX_PER_SPELL = 20_000
 
 
@@ -50,24 +46,24 @@ class SpellResiduals:
     err : (band, n) float32 |filled value - clear fine observation| at the left-out pair.
     ends : (n,) float32 mean over bands of the ends' correlated variance (reflectance^2).
     bridge : (n,) float32 mean over bands of ``q h``, the bridge's variance (reflectance^2).
-    h : (n,) float32 bridge days at the left-out pair (:func:`~pipeline.fuse.gapfill.bridge_days`).
+    half : (n,) int16 the spell's half-width ``k`` (days), the stratum of the fit.
     """
 
     err: np.ndarray
     ends: np.ndarray
     bridge: np.ndarray
-    h: np.ndarray
+    half: np.ndarray
 
     @classmethod
     def concat(cls, parts: list[SpellResiduals], n_bands: int) -> SpellResiduals:
         """All windows' residuals as one (empty arrays when there are none)."""
         if not parts:
             none = np.zeros(0, np.float32)
-            return cls(np.zeros((n_bands, 0), np.float32), none, none, none)
+            return cls(np.zeros((n_bands, 0), np.float32), none, none, np.zeros(0, np.int16))
         return cls(*(np.concatenate([getattr(p, f) for p in parts], axis=-1) for f in _FIELDS))
 
 
-_FIELDS = ("err", "ends", "bridge", "h")
+_FIELDS = ("err", "ends", "bridge", "half")
 
 
 def _fused_series(
@@ -110,44 +106,24 @@ def _spell(
     sigma: np.ndarray,
     q: np.ndarray,
     centre: int,
-    held: np.ndarray,
+    half: int,
     method: str,
-) -> tuple[np.ndarray, ...]:
-    """Make the (day, y, x) ``held`` pixel-days a gap and fill them: at ``centre`` the
-    (band, n) filled value and the (n,) mean ends' variance, mean bridge variance and
-    bridge days ``h``."""
-    gapped = np.where(held[:, None], np.nan, values)
-    gapped[[0, -1]] = values[[0, -1]]  # the neighbouring pairs stay observed
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Make days ``centre +- half`` (inside the ends) a gap and fill them: at ``centre`` the
+    (band, n) filled value, the (n,) mean ends' variance and (n,) mean bridge variance."""
+    held = values.copy()
+    lo, hi = max(1, centre - half), min(len(values) - 2, centre + half)
+    held[lo : hi + 1] = np.nan
     n_bands = values.shape[1]
-    filled = fill_gaps(gapped, sigma, np.ones(values.shape[2:], bool), q, method)
-    h = bridge_days(np.isfinite(gapped).all(axis=1))[centre]
+    cover = np.ones(values.shape[2:], bool)
+    filled = fill_gaps(held, sigma, cover, q, method)
+    valid = np.isfinite(held).all(axis=1)
+    h = bridge_days(valid)[centre]
     bridge = q[:, None, None] * h[None]
     total = np.square(filled.sigma[centre].astype(np.float64))
     value = filled.values[centre].reshape(n_bands, -1)
     ends = np.maximum(total - bridge, 0.0).mean(axis=0).ravel()
-    return value, ends, bridge.mean(axis=0).ravel(), h.ravel()
-
-
-def _held_masks(
-    days: list[dt.date], centre: int, invalid: dict[dt.date, np.ndarray], patterns: tuple
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The gaps a left-out pair's series gets, (day, y, x) bool, each with the (y, x) pixels
-    it counts at: spells of each :data:`HALF_WIDTHS` centred on the pair (every pixel), then
-    each cloudy day ``D`` of ``patterns`` transplanted, the coarse image's invalid days around
-    ``D`` made gaps around the pair (the pixels invalid on ``D`` itself: where a run filled)."""
-    n, shape = len(days), next(iter(invalid.values())).shape
-    out = []
-    for half in HALF_WIDTHS:
-        held = np.zeros((n, *shape), bool)
-        held[max(1, centre - half) : min(n - 1, centre + half + 1)] = True
-        out.append((held, np.ones(shape, bool)))
-        if centre - half <= 1 and centre + half >= n - 2:
-            break  # the spell already reaches both neighbours: longer ones are the same
-    for day in patterns:
-        around = [day + dt.timedelta(days=i - centre) for i in range(n)]
-        held = np.stack([invalid.get(d, np.ones(shape, bool)) for d in around])
-        out.append((held, invalid[day]))
-    return out
+    return value, ends, bridge.mean(axis=0).ravel()
 
 
 def _subsample(arrays: list[np.ndarray], limit: int = _MAX_PER_SPELL) -> list[np.ndarray]:
@@ -182,7 +158,6 @@ def pair_spells(
     bands: tuple[str, ...],
     calib: SeriesCalibration,
     method: str = DEFAULT_METHOD,
-    patterns: tuple[dt.date, ...] = (),
 ) -> SpellResiduals:
     """Residuals of the spells around pair ``k`` left out between pairs ``k - 1`` and ``k + 1``.
 
@@ -193,7 +168,6 @@ def pair_spells(
     dates : the pairs' dates, ascending; ``k`` an inner one.
     core : slices of the unpadded window inside the padded one.
     calib : the run's calibration of the fused sigma and ``q`` (fitted before this).
-    patterns : cloudy days whose coarse gaps are transplanted around the pair (:func:`_held_masks`).
     """
     values, model_sigma, days = _fused_series(fine, coarse, (k - 1, k + 1), dates, model_key, bands)
     values, model_sigma = values[(..., *core)], model_sigma[(..., *core)]
@@ -201,29 +175,17 @@ def pair_spells(
     truth = fine[k][(..., *core)].reshape(len(bands), -1)
     centre = days.index(dates[k])
     q = np.asarray(calib.q, np.float64)
-    invalid = {d: ~np.isfinite(c[(..., *core)]).all(axis=0) for d, c in coarse.items()}
     parts = []
-    for held, counts in _held_masks(days, centre, invalid, patterns):
-        value, ends, bridge, h = _spell(values, sigma, q, centre, held, method)
+    for half in HALF_WIDTHS:
+        if half and centre - half < 1 and centre + half > len(days) - 2:
+            break  # the spell already reaches both neighbours: longer ones are the same
+        value, ends, bridge = _spell(values, sigma, q, centre, half, method)
         err = np.abs(value - truth)
-        ok = np.isfinite(err).all(axis=0) & np.isfinite(ends + bridge + h) & counts.ravel()
-        arrays = [a.astype(np.float32) for a in (err[:, ok], ends[ok], bridge[ok], h[ok])]
+        ok = np.isfinite(err).all(axis=0) & np.isfinite(ends) & np.isfinite(bridge)
+        arrays = [a.astype(np.float32) for a in (err[:, ok], ends[ok], bridge[ok])]
+        arrays.append(np.full(int(ok.sum()), half, np.int16))
         parts.append(SpellResiduals(*_subsample(arrays)))
     return SpellResiduals.concat(parts, len(bands))
-
-
-def cloudy_days(
-    coarse: dict[dt.date, np.ndarray], core: tuple[slice, slice], span: tuple[dt.date, dt.date]
-) -> tuple[dt.date, ...]:
-    """The :data:`N_PATTERNS` days inside ``span`` whose coarse image is invalid on the largest
-    share of the window (ties: the earlier day), none of them clear."""
-    share = {
-        d: float((~np.isfinite(c[(..., *core)]).all(axis=0)).mean())
-        for d, c in coarse.items()
-        if span[0] < d < span[1]
-    }
-    ranked = sorted((d for d in share if share[d] > 0), key=lambda d: (-share[d], d))
-    return tuple(sorted(ranked[:N_PATTERNS]))
 
 
 def window_spells(
@@ -248,11 +210,8 @@ def window_spells(
         if np.isfinite(fine[k][(..., *core)]).all(axis=0).mean() >= min_clear
     ]
     fine, dates = fine[keep], tuple(dates[k] for k in keep)
-    if len(dates) < 3:
-        return SpellResiduals.concat([], len(bands))
-    patterns = cloudy_days(coarse, core, (dates[0], dates[-1]))
     parts = [
-        pair_spells(fine, coarse, dates, k, core, model_key, bands, calib, method, patterns)
+        pair_spells(fine, coarse, dates, k, core, model_key, bands, calib, method)
         for k in range(1, len(dates) - 1)
     ]
     return SpellResiduals.concat(parts, len(bands))
@@ -287,6 +246,6 @@ def fill_calibration(calib: SeriesCalibration, spells: SpellResiduals) -> Series
         z,
         np.tile(spells.ends.astype(np.float64), n_bands),
         np.tile(spells.bridge.astype(np.float64), n_bands),
-        np.tile(np.digitize(spells.h, STRATA), n_bands),
+        np.tile(spells.half, n_bands),
     )
     return calib if fit is None else replace(calib, fill_end=fit[0], fill_bridge=fit[1])
