@@ -33,7 +33,7 @@ from pipeline.store.layout import FILLED, FUSED, OBSERVED, OUTSIDE
 
 
 def _load(url: str) -> tuple:
-    from pipeline.catalog.search import demo_world_root
+    from pipeline.demo import demo_world_root
     from pipeline.report import _truth, crop_to_world
     from pipeline.store.write import open_store
     from pipeline.synth import build_world
