@@ -317,6 +317,12 @@ class ProductsSpec(Spec):
     cropmap: bool = False
     labels: Path | None = None
     feeds: bool = False
+    pixels_per_field: int = Field(
+        default=50,
+        ge=1,
+        description="labelled pixels drawn per field to train the crop map (pixels of one "
+        "field are strongly correlated: more add fit time, little information)",
+    )
 
     @model_validator(mode="after")
     def _labels_when_needed(self) -> ProductsSpec:

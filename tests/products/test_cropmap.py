@@ -72,3 +72,20 @@ def test_a_series_shorter_than_one_period_is_refused_in_one_line(tmp_path: Path)
     ds = open_fused(write_store(tmp_path / "short.zarr", n_days=3))
     with pytest.raises(InputError, match="fewer than one 10-day composite period"):
         feature_stack(smoothed_series(ds))
+
+
+def test_training_pixels_per_field_are_bounded_by_the_config() -> None:
+    from pydantic import ValidationError
+
+    from pipeline.config import ProductsSpec
+    from pipeline.products.cropmap import sample_pixels
+    from pipeline.products.labels import LabelGrid
+
+    assert ProductsSpec().pixels_per_field == 50
+    with pytest.raises(ValidationError, match="pixels_per_field"):
+        ProductsSpec(pixels_per_field=0)
+    groups = np.repeat(np.arange(4), 16).reshape(8, 8).astype(np.int32)  # 4 fields of 16 px
+    labels = LabelGrid((groups % 2).astype(np.int16), groups, {0: "a", 1: "b"})
+    feats = xr.DataArray(np.ones((3, 8, 8), np.float32), dims=("feature", "y", "x"))
+    picked = sample_pixels(feats, labels, max_per_group=5)
+    assert np.bincount(picked.groups).tolist() == [5, 5, 5, 5]
