@@ -1,8 +1,9 @@
 """Spectral indices and per-day quality weights from the fused store.
 
 Indices take reflectance in [0, 1] (float32, NaN = no value) and return float32.
-The weight function turns the store's provenance into a confidence in [0, 1]
-used by the smoothers (:mod:`pipeline.products.smoothing`).
+The weight functions turn the store's calibrated per-pixel-day ``uncertainty`` (or, in a
+store without it, its provenance flags) into a confidence in [0, 1] used by the smoothers
+(:mod:`pipeline.products.smoothing`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from pipeline.products.source import FUSED, GAP, OBSERVED, SINGLE_PAIR
+from pipeline.fuse.calibrate import OBS_SIGMA
+from pipeline.products.source import FILLED, FUSED, GAP, OBSERVED, OUTSIDE, SINGLE_PAIR
 
 #: Weight of a clear Landsat observation (the value *is* the measurement).
 W_OBSERVED = 1.0
@@ -20,6 +22,11 @@ W_FUSED_NEAR, W_FUSED_FAR = 0.7, 0.2
 TAU_DAYS = 16.0
 #: Factor on fused values predicted from one reference pair only (no bracketing).
 SINGLE_PAIR_FACTOR = 0.8
+#: Reference 1-sigma (reflectance) that weighs 1: a clear Landsat observation's sensor noise.
+SIGMA_REF = float(OBS_SIGMA)
+#: Smallest weight of a pixel-day with a value and a finite sigma (sigma >= 0.5 reflectance):
+#: such a day barely moves the fit, yet is never dropped and keeps the system well posed.
+W_MIN = 1e-4
 
 
 def _ratio(a: xr.DataArray, b: xr.DataArray) -> xr.DataArray:
@@ -53,8 +60,11 @@ ATTRS: dict[str, dict[str, object]] = {
     "ndwi": {"long_name": "normalized difference water index (green - nir) / (green + nir)"},
     "weight": {
         "long_name": "confidence of the daily value used by the smoother (0 = ignored)",
-        "comment": "1 observed; fused 0.7 at a reference pair decaying to 0.2 (e-folding 16 days),"
-        " x 0.8 with a single pair; 0 gap",
+        "comment": "inverse variance relative to a clear observation: clip((0.005 / sigma)^2,"
+        " 1e-4, 1), sigma the store's calibrated uncertainty (reflectance) of the pixel-day"
+        " (observed, fused or filled); 0 gap, outside coverage or no value. Stores without"
+        " uncertainty: 1 observed; fused 0.7 at a reference pair decaying to 0.2"
+        " (e-folding 16 days), x 0.8 with a single pair; 0 otherwise",
     },
     "ndvi_smooth": {"long_name": "smoothed, gap-filled daily NDVI"},
 }
@@ -78,8 +88,10 @@ def indices(ds: xr.Dataset) -> xr.Dataset:
 def quality_weights(
     quality: np.ndarray, ref_before: np.ndarray | None = None, ref_after: np.ndarray | None = None
 ) -> np.ndarray:
-    """Confidence of each daily value, for weighted smoothing.
+    """Confidence of each daily value from the provenance flags alone (no sigma).
 
+    The fallback of :func:`weights_of` for stores without ``uncertainty``; it ignores
+    each fused day's error, so stores with it use :func:`sigma_weights`.
     The function (float32, same shape as ``quality``)::
 
         observed                 -> 1.0
@@ -112,12 +124,55 @@ def quality_weights(
     return w.astype(np.float32)
 
 
+def sigma_weights(quality: np.ndarray, uncertainty: np.ndarray) -> np.ndarray:
+    """Inverse-variance weight of each daily value from the store's calibrated sigma.
+
+    The function (float32, same shape as ``quality``)::
+
+        w = clip((SIGMA_REF / sigma)^2, W_MIN, 1)     SIGMA_REF = 0.005 reflectance
+
+    for every pixel-day flagged observed, fused or filled whose sigma is finite, and 0 for
+    gaps, outside-coverage pixels and days without a value or flag. The weighted Whittaker
+    fit minimises ``sum w (y - z)^2``, so weights proportional to ``1 / sigma^2`` make it
+    the maximum-likelihood smoother under independent Gaussian errors: a fused day with
+    sigma 0.05 counts 1/100 of a clear observation, a filled day at its own (larger)
+    sigma still pulls the curve where nothing else does. Observed days take their own
+    sensor-noise sigma (the store's 0.005; :data:`SIGMA_REF` where it has none), so they
+    weigh 1. The upper bound 1 (sigma below the sensor noise is not believed) and the
+    lower bound :data:`W_MIN` keep the banded system well conditioned.
+
+    Parameters
+    ----------
+    quality : uint8 bit flags (1 observed, 2 fused, 4 single_pair, 8 gap, 16 outside
+        coverage, 32 filled), any shape.
+    uncertainty : float32 calibrated 1-sigma (reflectance, RMS over bands), same shape;
+        NaN where there is no value.
+    """
+    q = np.asarray(quality).astype(np.uint8)
+    sigma = np.asarray(uncertainty, dtype=np.float32)
+    sigma = np.where((q & OBSERVED) > 0, np.where(np.isfinite(sigma), sigma, SIGMA_REF), sigma)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        # sigma <= SIGMA_REF (0 included) is clipped to 1, never divided by zero
+        w = np.clip((SIGMA_REF / np.maximum(sigma, SIGMA_REF)) ** 2, W_MIN, 1.0)
+    valued = (q & (OBSERVED | FUSED | FILLED)) > 0
+    keep = valued & ((q & (GAP | OUTSIDE)) == 0) & np.isfinite(sigma)
+    return np.where(keep, w, 0.0).astype(np.float32)
+
+
 def weights_of(ds: xr.Dataset) -> xr.DataArray:
-    """:func:`quality_weights` over a store dataset, lazily (dims (time, y, x), float32)."""
-    args = [ds["quality"]]
-    if "ref_before_days" in ds and "ref_after_days" in ds:
-        args += [ds["ref_before_days"], ds["ref_after_days"]]
+    """Smoother weights of a store dataset, lazily (dims (time, y, x), float32 in [0, 1]).
+
+    :func:`sigma_weights` from the calibrated ``uncertainty`` when the store has it (every
+    store written by ``stf run``), else :func:`quality_weights` from the flags and the
+    reference-day variables (stores written before the uncertainty existed).
+    """
+    if "uncertainty" in ds:
+        func, args = sigma_weights, [ds["quality"], ds["uncertainty"]]
+    else:
+        func, args = quality_weights, [ds["quality"]]
+        if "ref_before_days" in ds and "ref_after_days" in ds:
+            args += [ds["ref_before_days"], ds["ref_after_days"]]
     weight = xr.apply_ufunc(
-        quality_weights, *args, dask="parallelized", output_dtypes=[np.float32], keep_attrs=False
+        func, *args, dask="parallelized", output_dtypes=[np.float32], keep_attrs=False
     )
     return with_attrs(weight, "weight")

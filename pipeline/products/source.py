@@ -11,15 +11,17 @@ from pathlib import Path
 
 import xarray as xr
 
-from pipeline.store.read import FUSED, GAP, OBSERVED, SINGLE_PAIR, open_checked
+from pipeline.store.read import FILLED, FUSED, GAP, OBSERVED, OUTSIDE, SINGLE_PAIR, open_checked
 
 #: Variables every product needs: NDVI needs red + nir, weights need the quality flags.
 REQUIRED_VARS: tuple[str, ...] = ("red", "nir", "quality")
 
 __all__ = [
+    "FILLED",
     "FUSED",
     "GAP",
     "OBSERVED",
+    "OUTSIDE",
     "REQUIRED_VARS",
     "SINGLE_PAIR",
     "open_fused",
