@@ -22,6 +22,7 @@ the output is NaN only where the target coarse image is NaN (the
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,18 +81,31 @@ class FineRefPlusCoarseChange(ClassicModel):
     def predict(self, inputs: FusionInput) -> Prediction:
         target = inputs.target.coarse.astype(np.float64)
         preds = np.stack([ref.fine + (target - ref.coarse) for ref in inputs.refs])
-        weights = inverse_time_weights(inputs.refs, inputs.target.date)
-        w = np.where(np.isnan(preds), 0.0, weights[:, None, None, None])
-        wsum = w.sum(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.nansum(preds * w, axis=0) / wsum
-            var = np.nansum(w * (preds - mean) ** 2, axis=0) / wsum
-        mean = np.where(wsum > 0, mean, np.nan)
+        mean, spread = time_blend(preds, inputs.refs, inputs.target.date)
         fine = _fill_from_coarse(mean, inputs.target.coarse)
         unc = None
-        if len(inputs.refs) > 1:
-            unc = np.where(np.isnan(fine), np.nan, np.sqrt(np.nan_to_num(var))).astype(np.float32)
+        if spread is not None:
+            unc = np.where(np.isnan(fine), np.nan, spread).astype(np.float32)
         return Prediction(fine, unc)
+
+
+def time_blend(
+    preds: np.ndarray, refs: Sequence[Scene], date: dt.date
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Inverse-time blend of per-reference predictions (R, band, y, x), NaN left out.
+
+    Returns ``(mean, spread)``: (band, y, x) float64, NaN where no reference has a
+    value; ``spread`` is the weighted standard deviation of the predictions (None with
+    one reference).
+    """
+    weights = inverse_time_weights(refs, date)
+    w = np.where(np.isnan(preds), 0.0, weights[:, None, None, None])
+    wsum = w.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.nansum(preds * w, axis=0) / wsum
+        var = np.nansum(w * (preds - mean) ** 2, axis=0) / wsum
+    mean = np.where(wsum > 0, mean, np.nan)
+    return mean, (np.sqrt(np.nan_to_num(var)) if len(refs) > 1 else None)
 
 
 #: Box widths (fine px) ``smoothed_change`` chooses from; 1 is the raw coarse change.
@@ -157,14 +171,7 @@ def blend_smoothed(
     """
     refs = tuple(refs) if blend == "time" else (nearest_ref(refs, target.date),)
     preds = np.stack([smoothed_change_prediction(r, target.coarse, window) for r in refs])
-    weights = inverse_time_weights(refs, target.date)
-    w = np.where(np.isnan(preds), 0.0, weights[:, None, None, None])
-    wsum = w.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.nansum(preds * w, axis=0) / wsum
-        var = np.nansum(w * (preds - mean) ** 2, axis=0) / wsum
-    mean = np.where(wsum > 0, mean, np.nan)
-    return mean, (np.sqrt(np.nan_to_num(var)) if len(refs) > 1 else None)
+    return time_blend(preds, refs, target.date)
 
 
 def rule_tasks(pairs: Sequence[Scene]) -> list[tuple[tuple[Scene, ...], Scene]]:

@@ -16,12 +16,8 @@ the naive baseline the training dates prefer). ``stream_input = "coarse"``
 reduces it to the paper's single-image input with a shared network.
 ``halo`` = max(depth, weight_radius (index blend only), half the change window in use).
 
-With fewer than three training dates no date can be held back between two others, and
-the ``small``/``full`` presets keep the start (``date_fallback = "start"``, stated in the
-report): on estarfm-2001 (two training dates, 80 days apart) 200 steps on the only
-tasks, validated on held-back blocks of those tasks, raised the target's RMSE from the
-start's 0.0068 to 0.0080 (``resstf_prior``) and 0.0085 (``edcstfn``), 2026-11-28; the
-``tiny`` preset (tests) still trains there on held-back blocks.
+With fewer than three training dates the ``small``/``full`` presets keep the start, as
+EDCSTFN's do (measured reason in :mod:`pipeline.models.edcstfn`).
 """
 
 from __future__ import annotations
