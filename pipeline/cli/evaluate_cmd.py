@@ -27,7 +27,9 @@ JSON_KEYS = (
 def evaluate(
     manifest: Annotated[Path, typer.Argument(help="YAML manifest of dated fine/coarse rasters.")],
     model: Annotated[str, typer.Option("--model", help="Registered model name, e.g. starfm.")],
-    size: Annotated[str, typer.Option(help="Model size preset: tiny, small (where the model has one) or full.")] = "tiny",
+    size: Annotated[
+        str, typer.Option(help="Size preset: tiny, small (some models) or full.")
+    ] = "tiny",
     epochs: Annotated[int | None, typer.Option(help="Training epochs (trainable models).")] = None,
     budget: Annotated[
         float | None,
