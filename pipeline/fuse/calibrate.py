@@ -203,15 +203,6 @@ def _field(part: Residuals, name: str, n_bands: int) -> np.ndarray:
     return np.zeros((n_bands, 0), np.float32) if value is None else value
 
 
-def _subsample(arrays: list[np.ndarray], limit: int = _MAX_RESIDUALS) -> list[np.ndarray]:
-    """The same deterministic subset of the last axis of every array (keeps transfers small)."""
-    n = arrays[0].shape[-1]
-    if n <= limit:
-        return arrays
-    keep = np.sort(np.random.default_rng(0).choice(n, limit, replace=False))
-    return [a[..., keep] for a in arrays]
-
-
 def _fused_residuals(
     scenes: list, core: tuple[slice, slice], model_key: str, bands: tuple[str, ...]
 ) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -287,11 +278,13 @@ def window_residuals(
     ]
     scenes = [Scene(dates[k], coarse[k], fine[k]) for k in keep]
     err, u, has_sigma = _fused_residuals(scenes, core, model_key, bands)
-    err, u = _subsample([err, u])
-    gap_err, gap_h, gap_w2 = _subsample(list(_gap_residuals(scenes, core)))
+    err, u = sigma_fit.subsample([err, u], _MAX_RESIDUALS)
+    gap_err, gap_h, gap_w2 = sigma_fit.subsample(list(_gap_residuals(scenes, core)), _MAX_RESIDUALS)
     diffs = [np.abs(fine[k] - coarse[k])[(..., *core)].reshape(len(bands), -1) for k in keep]
     coarse_err = np.concatenate([np.zeros((len(bands), 0)), *diffs], axis=1)
-    (coarse_err,) = _subsample([coarse_err[:, np.isfinite(coarse_err).all(axis=0)]])
+    (coarse_err,) = sigma_fit.subsample(
+        [coarse_err[:, np.isfinite(coarse_err).all(axis=0)]], _MAX_RESIDUALS
+    )
     sums, counts = np.zeros(len(bands)), np.zeros(len(bands))
     for a, b in itertools.pairwise(keep):
         days = (dates[b] - dates[a]).days

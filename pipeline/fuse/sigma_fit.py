@@ -30,6 +30,19 @@ _MAX_FIT = 100_000
 _BISECT = 40
 
 
+def subsample(arrays: list[np.ndarray], limit: int) -> list[np.ndarray]:
+    """The same deterministic subset (at most ``limit``) of the last axis of every array.
+
+    Keeps the residuals a fit (or a transfer to the client) holds bounded; the seed is
+    fixed so a run's calibration is reproducible.
+    """
+    n = arrays[0].shape[-1]
+    if n <= limit:
+        return arrays
+    keep = np.sort(np.random.default_rng(0).choice(n, limit, replace=False))
+    return [a[..., keep] for a in arrays]
+
+
 def band_factors(err: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Per band, its share of the pixel sigma: the 68.27 % quantile of ``|err_b| / u``.
 

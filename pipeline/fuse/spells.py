@@ -126,15 +126,6 @@ def _spell(
     return value, ends, bridge.mean(axis=0).ravel()
 
 
-def _subsample(arrays: list[np.ndarray], limit: int = _MAX_PER_SPELL) -> list[np.ndarray]:
-    """The same deterministic subset of the last axis of every array."""
-    n = arrays[0].shape[-1]
-    if n <= limit:
-        return arrays
-    keep = np.sort(np.random.default_rng(0).choice(n, limit, replace=False))
-    return [a[..., keep] for a in arrays]
-
-
 def _series_sigma(
     values: np.ndarray, model_sigma: np.ndarray, calib: SeriesCalibration
 ) -> np.ndarray:
@@ -184,7 +175,7 @@ def pair_spells(
         ok = np.isfinite(err).all(axis=0) & np.isfinite(ends) & np.isfinite(bridge)
         arrays = [a.astype(np.float32) for a in (err[:, ok], ends[ok], bridge[ok])]
         arrays.append(np.full(int(ok.sum()), half, np.int16))
-        parts.append(SpellResiduals(*_subsample(arrays)))
+        parts.append(SpellResiduals(*sigma_fit.subsample(arrays, _MAX_PER_SPELL)))
     return SpellResiduals.concat(parts, len(bands))
 
 
