@@ -20,7 +20,9 @@ The report (``<out>/report/``) holds:
   fused and filled pixel-days, and ``metrics.json`` ``"calibration"``:
   ``within_1sigma`` / ``within_2sigma`` = shares of band-pixel-days with
   ``|fused - truth| <= sigma`` / ``2 sigma`` on the withheld days (days without a
-  Landsat scene, never seen by the run; the sigma was fitted on pair dates only).
+  Landsat scene, never seen by the run; the sigma was fitted on pair dates only),
+  per flag under ``by_flag``, and ``spearman``: per flag, the rank correlation of
+  sigma with the absolute error (does the sigma rank the errors).
 """
 
 from __future__ import annotations
@@ -323,6 +325,8 @@ def calibration_on(
         for k, g in got.items()
         if np.isfinite(g["sigma"]).any()
     }
+    # does the sigma rank the errors (larger sigma, larger error)? per flag, over band-pixel-days
+    out["spearman"] = {k: c.spearman for k, c in curves.items()}
     return out, curves
 
 

@@ -31,8 +31,8 @@
     as their distance, clear ends), and ``q`` is the variance per day of a
     Brownian bridge that covers 68.27 % of those errors (the mean squared
     change rate between consecutive pairs where fewer than three pairs exist);
-  - the filled sigma's two scales, of its ends' sigma and of its bridge
-    variance: fitted in a second round, with the three parts above, on spells
+  - the filled sigma's two scales, of its ends' correlated sigma and of the gap
+    filler's own variance: fitted in a second round, with the three parts above, on spells
     withheld around each inner pair and filled as a run fills them
     (:mod:`pipeline.fuse.spells`).
 """
@@ -92,9 +92,10 @@ class SeriesCalibration:
     coarse_sigma : 1-sigma (RMS over bands) of fused pixels where a model that reports a
         sigma gave none: it found no fine candidate and fell back to the coarse value
         (STARFM); fitted on ``|fine - coarse|`` of the pairs (0: none fitted).
-    fill_end, fill_bridge : scales of a filled day's sigma, ``sqrt(fill_end^2 ends +
-        fill_bridge^2 q h)`` (:func:`pipeline.fuse.gapfill.fill_gaps`), fitted on training
-        spells (:mod:`pipeline.fuse.spells`; 1, 1: none fitted).
+    fill_end, fill_pooled : scales of a filled day's sigma, ``sqrt(fill_end^2 ends +
+        fill_pooled^2 pooled)``, the ends' correlated variance and the gap filler's own
+        (:func:`pipeline.fuse.gapfill.fill_gaps`), fitted on training spells
+        (:mod:`pipeline.fuse.spells`; 1, 1: none fitted).
     """
 
     scale: float
@@ -104,7 +105,7 @@ class SeriesCalibration:
     band_factors: tuple[float, ...] = ()
     coarse_sigma: float = 0.0
     fill_end: float = 1.0
-    fill_bridge: float = 1.0
+    fill_pooled: float = 1.0
 
     def factors(self, n_bands: int) -> np.ndarray:
         """(band,) float64 :attr:`band_factors`, ones when none were fitted."""

@@ -22,12 +22,18 @@ Two methods, same inputs and outputs, compared in ``benchmarks/seamless.md``:
   smoother gives the mean and variance of every day. Only gap days take the
   smoothed value; valid days keep theirs.
 
-The sigma :func:`fill_gaps` gives a filled day is the same for both methods: the
-bridge between its nearest valid days with *correlated* ends (their sigmas weighted
-and added, not their variances). Fused days' errors are correlated in time (they share
-reference pairs and the coarse sensor's misregistration), so the smoother's variance,
-which counts every fused day as an independent measurement, under-states the error of
-a filled day (``benchmarks/seamless.md``: 0.555 within 1 sigma instead of 0.68).
+The sigma :func:`fill_gaps` gives a filled day is the same for both methods, two parts
+with a scale each (fitted on training spells, :mod:`pipeline.fuse.spells`):
+
+* the filler's own variance (the smoother's posterior, or for ``"linear"`` the weighted
+  ends' variances plus the bridge ``q h``): it pools every valid day near the gap as an
+  independent measurement, so it shrinks where many valid days surround a short gap and
+  grows with the gap; it ranks the filled errors best of the terms tried
+  (``benchmarks/seamless.md``);
+* the ends' *correlated* sigma (the nearest valid days' sigmas weighted and added, not
+  their variances): fused days share reference pairs and the coarse sensor's
+  misregistration, so their errors are correlated in time and pooling alone under-states
+  a filled day's error (0.555 within 1 sigma instead of 0.68 before this term existed).
 
 ``q`` (reflectance^2 per day, per band) comes from the run's calibration
 (:mod:`pipeline.fuse.calibrate`: the squared change between consecutive clear
@@ -198,7 +204,7 @@ def fill_gaps(
     q: np.ndarray | None = None,
     method: str = DEFAULT_METHOD,
     end_scale: float = 1.0,
-    bridge_scale: float = 1.0,
+    pooled_scale: float = 1.0,
 ) -> Filled:
     """Fill the gap pixel-days inside ``cover`` from the block's daily series.
 
@@ -211,11 +217,10 @@ def fill_gaps(
     q : (band,) daily random-walk variance (the run's calibration); None: fitted on
         the valid days of ``values`` (:func:`process_variance`).
     method : one of :data:`METHODS`.
-    end_scale, bridge_scale : the run's calibration of a filled day's sigma
-        (:mod:`pipeline.fuse.spells`): ``sqrt(end_scale^2 ends + bridge_scale^2 q h)``, the
-        ends' correlated sigma and the bridge's variance scaled apart, so that one fit holds
-        for short spells (the ends dominate) and long ones (the bridge does). Only the sigma:
-        the filled value uses ``q`` as given.
+    end_scale, pooled_scale : the run's calibration of a filled day's sigma
+        (:mod:`pipeline.fuse.spells`): ``sqrt(end_scale^2 ends + pooled_scale^2 pooled)``,
+        ``ends`` the nearest valid days' correlated variance, ``pooled`` the filler's own
+        variance (module docstring). Only the sigma: the filled value uses ``q`` as given.
 
     Returns
     -------
@@ -236,11 +241,12 @@ def fill_gaps(
     for b in range(nb):
         series = masked[:, b].reshape(t, -1)[:, cols].astype(np.float64)
         noise = sigma[:, b].reshape(t, -1)[:, cols].astype(np.float64)
-        mean, _ = filler(series, noise, q[b])
-        # sigma of both methods: the bridge between the nearest valid days with correlated
-        # ends; the smoother's own variance pools neighbouring fused days as independent
-        # measurements, but their errors share reference pairs (and misregistration)
-        _, var = fill_linear(series, end_scale * noise, bridge_scale**2 * q[b], correlated=True)
+        mean, pooled = filler(series, noise, q[b])
+        # the filler's variance counts neighbouring fused days as independent measurements,
+        # but their errors share reference pairs (and misregistration): the ends' correlated
+        # variance (no random walk, that is in ``pooled``) is the second term
+        _, ends = fill_linear(series, noise, 0.0, correlated=True)
+        var = end_scale**2 * ends + pooled_scale**2 * pooled
         # out_v[:, b] is a strided view: reshape copies, so write the band back whole
         band_v, band_s = out_v[:, b].reshape(t, -1), out_s[:, b].reshape(t, -1)
         hole = gaps.reshape(t, -1)[:, cols]

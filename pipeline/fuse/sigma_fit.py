@@ -135,46 +135,47 @@ def bridge_q(err: np.ndarray, h: np.ndarray, w2: np.ndarray, end_sigma: float) -
     return hi
 
 
-#: Candidate scales of a filled day's ends' sigma and bridge sigma, as multiples of the pure
-#: scale of their sum that covers 68.27 % (0 for the bridge: no random walk at all).
-_END_STEPS = np.linspace(0.1, 2.0, 20)
-_BRIDGE_STEPS = np.linspace(0.0, 3.0, 25)
+#: Candidate scales of a filled day's ends' sigma and of the filler's own sigma, as multiples
+#: of the pure scale of their sum that covers 68.27 % (0: that part left out).
+_END_STEPS = np.linspace(0.0, 2.0, 41)
+_POOLED_STEPS = np.linspace(0.0, 3.0, 31)
 
 
 def fill_scales(
-    z: np.ndarray, ends: np.ndarray, bridge: np.ndarray, strata: np.ndarray
+    z: np.ndarray, ends: np.ndarray, pooled: np.ndarray, strata: np.ndarray
 ) -> tuple[float, float] | None:
-    """``(a, b)`` of a filled day's ``sigma = sqrt(a^2 ends + b^2 bridge)`` placing both quantiles.
+    """``(a, b)`` of a filled day's ``sigma = sqrt(a^2 ends + b^2 pooled)`` placing both quantiles.
 
     Parameters
     ----------
     z : (n,) float |error| of filled training spells divided by its band factor (reflectance).
     ends : (n,) float the ends' correlated variance (reflectance^2), as the filler gives it.
-    bridge : (n,) float the bridge's random-walk variance ``q h`` (reflectance^2).
+    pooled : (n,) float the gap filler's own variance (reflectance^2): the smoother's
+        posterior, with the random walk ``q`` between the valid days.
     strata : (n,) int the spell's half-width: the misfit is averaged over strata, so that one
-        pair of scales holds for short spells (``ends`` dominates) and long ones (``bridge``).
+        pair of scales holds for short spells and long ones (the random walk weighs more).
 
     Returns
     -------
     The pair of least mean :func:`coverage_misfit` over the strata on a grid of multiples
     of the pure scale, or None for fewer than 100 residuals.
     """
-    ok = np.isfinite(z) & np.isfinite(ends) & np.isfinite(bridge) & (ends + bridge > 0)
+    ok = np.isfinite(z) & np.isfinite(ends) & np.isfinite(pooled) & (ends + pooled > 0)
     if ok.sum() < 100:
         return None
-    z, ends, bridge, strata = z[ok], ends[ok], bridge[ok], strata[ok]
+    z, ends, pooled, strata = z[ok], ends[ok], pooled[ok], strata[ok]
     if z.size > _MAX_FIT:
         keep = np.random.default_rng(0).choice(z.size, _MAX_FIT, replace=False)
-        z, ends, bridge, strata = z[keep], ends[keep], bridge[keep], strata[keep]
-    s68 = float(np.quantile(z / np.sqrt(ends + bridge), ONE_SIGMA))
+        z, ends, pooled, strata = z[keep], ends[keep], pooled[keep], strata[keep]
+    s68 = float(np.quantile(z / np.sqrt(ends + pooled), ONE_SIGMA))
     groups = [
-        (z[strata == k] ** 2, ends[strata == k], bridge[strata == k]) for k in np.unique(strata)
+        (z[strata == k] ** 2, ends[strata == k], pooled[strata == k]) for k in np.unique(strata)
     ]
     groups = [g for g in groups if g[0].size >= 50]
     best = (np.inf, s68, s68)
     for a in _END_STEPS * s68:
-        for b in _BRIDGE_STEPS * s68:
-            miss = np.mean([coverage_misfit(z2, a**2 * e + b**2 * br) for z2, e, br in groups])
+        for b in _POOLED_STEPS * s68:
+            miss = np.mean([coverage_misfit(z2, a**2 * e + b**2 * p) for z2, e, p in groups])
             if miss < best[0]:
                 best = (float(miss), float(a), float(b))
     return best[1], best[2]

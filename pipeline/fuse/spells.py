@@ -1,10 +1,9 @@
 """Training spells: a clear pair date made a gap and filled as a run fills it, for the filled sigma.
 
 A run's filled pixel-day (cloudy or missing coarse image) takes its value from the
-gap filler and its sigma from the bridge between the nearest valid days
-(:func:`pipeline.fuse.gapfill.fill_gaps`). That sigma is a model of the error, with
-two parts that can each be off: the ends' (correlated) sigma and the bridge's
-random-walk variance ``q h``. They are calibrated here on spells withheld inside the
+gap filler and its sigma from two parts (:func:`pipeline.fuse.gapfill.fill_gaps`) that
+can each be off: the nearest valid days' correlated sigma and the filler's own
+(pooled) variance. Their scales are calibrated here on spells withheld inside the
 training period, never on a day the run is scored on:
 
 each inner clear pair ``P`` of a sample window (:func:`pipeline.fuse.calibrate.sample_windows`)
@@ -13,8 +12,9 @@ pairs (as a target day would be with ``P`` unknown), the neighbours themselves a
 observed; then a spell of ``2k + 1`` days centred on ``P`` (each of :data:`HALF_WIDTHS`,
 inside the neighbours) is made a gap, on top of the days whose coarse image is cloudy
 or missing, and filled with the run's filler and fused sigma. The filled value at ``P``
-is compared with ``P``'s clear fine observation. Longer spells give the bridge more
-days, so the residuals over all ``k`` fix both parts (:func:`pipeline.fuse.sigma_fit.fill_scales`).
+is compared with ``P``'s clear fine observation. Longer spells weigh the pooled part
+(its random walk) more, so the residuals over all ``k`` fix both scales
+(:func:`pipeline.fuse.sigma_fit.fill_scales`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pipeline.fuse import sigma_fit
-from pipeline.fuse.gapfill import DEFAULT_METHOD, bridge_days, fill_gaps
+from pipeline.fuse.gapfill import DEFAULT_METHOD, fill_gaps
 
 if TYPE_CHECKING:
     from pipeline.fuse.calibrate import SeriesCalibration
@@ -45,13 +45,13 @@ class SpellResiduals:
     ----------
     err : (band, n) float32 |filled value - clear fine observation| at the left-out pair.
     ends : (n,) float32 mean over bands of the ends' correlated variance (reflectance^2).
-    bridge : (n,) float32 mean over bands of ``q h``, the bridge's variance (reflectance^2).
+    pooled : (n,) float32 mean over bands of the filler's own variance (reflectance^2).
     half : (n,) int16 the spell's half-width ``k`` (days), the stratum of the fit.
     """
 
     err: np.ndarray
     ends: np.ndarray
-    bridge: np.ndarray
+    pooled: np.ndarray
     half: np.ndarray
 
     @classmethod
@@ -63,7 +63,7 @@ class SpellResiduals:
         return cls(*(np.concatenate([getattr(p, f) for p in parts], axis=-1) for f in _FIELDS))
 
 
-_FIELDS = ("err", "ends", "bridge", "half")
+_FIELDS = ("err", "ends", "pooled", "half")
 
 
 def _fused_series(
@@ -110,20 +110,21 @@ def _spell(
     method: str,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Make days ``centre +- half`` (inside the ends) a gap and fill them: at ``centre`` the
-    (band, n) filled value, the (n,) mean ends' variance and (n,) mean bridge variance."""
+    (band, n) filled value, the (n,) mean ends' variance and (n,) mean pooled variance."""
     held = values.copy()
     lo, hi = max(1, centre - half), min(len(values) - 2, centre + half)
     held[lo : hi + 1] = np.nan
     n_bands = values.shape[1]
     cover = np.ones(values.shape[2:], bool)
-    filled = fill_gaps(held, sigma, cover, q, method)
-    valid = np.isfinite(held).all(axis=1)
-    h = bridge_days(valid)[centre]
-    bridge = q[:, None, None] * h[None]
-    total = np.square(filled.sigma[centre].astype(np.float64))
-    value = filled.values[centre].reshape(n_bands, -1)
-    ends = np.maximum(total - bridge, 0.0).mean(axis=0).ravel()
-    return value, ends, bridge.mean(axis=0).ravel()
+    # each part alone (the other's scale 0): the filled value is the same in both
+    ends = fill_gaps(held, sigma, cover, q, method, 1.0, 0.0)
+    pooled = fill_gaps(held, sigma, cover, q, method, 0.0, 1.0).sigma[centre]
+    value = ends.values[centre].reshape(n_bands, -1)
+
+    def mean_var(sd: np.ndarray) -> np.ndarray:
+        return np.square(sd.astype(np.float64)).mean(axis=0).ravel()
+
+    return value, mean_var(ends.sigma[centre]), mean_var(pooled)
 
 
 def _series_sigma(
@@ -170,10 +171,10 @@ def pair_spells(
     for half in HALF_WIDTHS:
         if half and centre - half < 1 and centre + half > len(days) - 2:
             break  # the spell already reaches both neighbours: longer ones are the same
-        value, ends, bridge = _spell(values, sigma, q, centre, half, method)
+        value, ends, pooled = _spell(values, sigma, q, centre, half, method)
         err = np.abs(value - truth)
-        ok = np.isfinite(err).all(axis=0) & np.isfinite(ends) & np.isfinite(bridge)
-        arrays = [a.astype(np.float32) for a in (err[:, ok], ends[ok], bridge[ok])]
+        ok = np.isfinite(err).all(axis=0) & np.isfinite(ends) & np.isfinite(pooled)
+        arrays = [a.astype(np.float32) for a in (err[:, ok], ends[ok], pooled[ok])]
         arrays.append(np.full(int(ok.sum()), half, np.int16))
         parts.append(SpellResiduals(*sigma_fit.subsample(arrays, _MAX_PER_SPELL)))
     return SpellResiduals.concat(parts, len(bands))
@@ -236,7 +237,7 @@ def fill_calibration(calib: SeriesCalibration, spells: SpellResiduals) -> Series
     fit = sigma_fit.fill_scales(
         z,
         np.tile(spells.ends.astype(np.float64), n_bands),
-        np.tile(spells.bridge.astype(np.float64), n_bands),
+        np.tile(spells.pooled.astype(np.float64), n_bands),
         np.tile(spells.half, n_bands),
     )
-    return calib if fit is None else replace(calib, fill_end=fit[0], fill_bridge=fit[1])
+    return calib if fit is None else replace(calib, fill_end=fit[0], fill_pooled=fit[1])

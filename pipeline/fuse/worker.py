@@ -289,7 +289,7 @@ def seamless_window(
     sigma = np.where(observed[:, None], OBS_SIGMA, np.where(fused[:, None], fused_sigma, np.nan))
     sigma = sigma.astype(np.float32)
     q = np.asarray(calib.q) if calib.q else None
-    result = fill_gaps(values, sigma, cover, q, method, calib.fill_end, calib.fill_bridge)
+    result = fill_gaps(values, sigma, cover, q, method, calib.fill_end, calib.fill_pooled)
     quality[result.filled] = FILLED
     quality[:, ~cover] = OUTSIDE
     values = np.where(quality[:, None] == OUTSIDE, np.nan, result.values).astype(np.float32)

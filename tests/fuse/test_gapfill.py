@@ -121,9 +121,17 @@ def test_seamless_window_flags_coverage_fills_and_sigma(method: str) -> None:
     np.testing.assert_allclose(out["uncertainty"][5][inside[5]], 0.02, rtol=1e-6)  # 2 x 0.01
     np.testing.assert_allclose(out["uncertainty"][0][inside[0]], OBS_SIGMA, rtol=1e-6)
     gap_sigma = out["uncertainty"][3][inside[3]]
-    # both methods: the bridge with correlated ends (weights 2/3, 1/3 on the neighbours'
-    # 0.02 add as sigmas: fused errors share reference pairs), plus the bridge term
-    np.testing.assert_allclose(gap_sigma, np.sqrt(0.02**2 + 1e-5 * 2 / 3), rtol=1e-5)
+    # both methods: the correlated ends (weights 2/3, 1/3 on the neighbours' 0.02 add as
+    # sigmas: fused errors share reference pairs) plus the filler's own variance
+    ends = 0.02**2
+    if method == "linear":  # independent ends weighted, plus the bridge q h, h = 2/3 day
+        pooled = (4 / 9 + 1 / 9) * 0.02**2 + 1e-5 * 2 / 3
+    else:  # the smoother's posterior over the day's series of sigmas
+        sig = np.array([OBS_SIGMA, 0.02, 0.02, np.nan, np.nan, *[0.02] * 5])[:, None]
+        series = np.where(np.isfinite(sig), 0.1, np.nan)
+        pooled = fill_kalman(series, np.where(np.isfinite(sig), sig, np.nan), 1e-5)[1][3, 0]
+    assert pooled < ends  # pooling many fused days would under-state the error alone
+    np.testing.assert_allclose(gap_sigma, np.sqrt(ends + pooled), rtol=1e-5)
 
 
 def test_a_window_of_gap_days_keeps_the_store_band_count() -> None:
