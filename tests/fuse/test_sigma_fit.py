@@ -106,3 +106,18 @@ def test_coarse_fallback_pixels_get_the_fine_coarse_sigma() -> None:
     assert rms[0, 0] == np.float64(cal.coarse_sigma) or abs(rms[0, 0] - cal.coarse_sigma) < 1e-9
     np.testing.assert_allclose(rms[1, 1], cal.fused(np.float64(0.01)))
     assert calibration_from(Residuals(**{**res.__dict__, "has_sigma": False})).coarse_sigma == 0
+
+
+def test_the_fallback_sigma_is_fitted_on_the_fallback_pixels_own_errors() -> None:
+    """Enough left-out fallback pixels: their own errors; too few: every pixel's |fine - coarse|."""
+    from pipeline.fuse.calibrate import _MIN_FALLBACK, _fallback_errors
+
+    rng = np.random.default_rng(1)
+    fine = rng.random((3, 2, 8, 8)).astype(np.float32)
+    coarse = fine + 0.1
+    core = (slice(0, 8), slice(0, 8))
+    own = np.full((2, _MIN_FALLBACK), 0.01, np.float32)
+    np.testing.assert_array_equal(_fallback_errors(own, fine, coarse, [0, 2], core), own)
+    few = _fallback_errors(own[:, :10], fine, coarse, [0, 2], core)
+    assert few.shape == (2, 2 * 64)
+    np.testing.assert_allclose(few, 0.1, rtol=1e-5)
