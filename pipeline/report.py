@@ -334,14 +334,13 @@ def band_factors(ds: xr.Dataset, n_bands: int) -> np.ndarray:
     """(band,) factors turning the stored uncertainty into each band's 1-sigma (ones if none).
 
     Recorded by the run's calibration under ``model.seamless.band_factors`` in the
-    ``stf_provenance`` attr (:mod:`pipeline.fuse.calibrate`).
+    ``stf_provenance`` attr (:mod:`pipeline.fuse.calibrate`), read by
+    :func:`pipeline.products.source.band_factors`.
     """
-    try:
-        seamless = json.loads(ds.attrs.get("stf_provenance", "{}"))["model"]["seamless"]
-        factors = np.asarray(seamless.get("band_factors") or (), np.float64)
-    except (KeyError, TypeError, ValueError):
-        factors = np.zeros(0)
-    return factors if factors.size == n_bands else np.ones(n_bands)
+    from pipeline.products.source import band_factors as recorded
+
+    factors = recorded(ds)
+    return np.asarray(list(factors.values())) if len(factors) == n_bands else np.ones(n_bands)
 
 
 def _flags_figure(ds: xr.Dataset, days: list[dt.date], path: Path) -> None:

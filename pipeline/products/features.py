@@ -24,7 +24,7 @@ import pandas as pd
 import xarray as xr
 
 from pipeline.errors import InputError
-from pipeline.products.indices import ndvi, weights_of
+from pipeline.products.indices import ndvi, weights_for
 from pipeline.products.phenology import phenology
 from pipeline.products.smoothing import DEFAULT_LAMBDA, Method, smooth
 from pipeline.products.source import OBSERVED, working_chunks
@@ -44,16 +44,20 @@ def smoothed_series(
 
     ``observed_only=True`` keeps only clear Landsat observations (``quality`` bit 1,
     weight 1) and gap-fills them with the same smoother: the Landsat-only sparse
-    series that fusion is compared against.
+    series that fusion is compared against. Otherwise each variable is weighted by its own
+    sigma (:func:`~pipeline.products.indices.weights_for`: NDVI's propagated from red and
+    NIR, a band's from its factor), not by the store's RMS over bands.
     """
     ds = working_chunks(ds)
-    weight = weights_of(ds)
-    if observed_only:
-        weight = xr.where((ds["quality"] & OBSERVED) > 0, np.float32(1), np.float32(0))
-    out = {"ndvi": smooth(ndvi(ds["red"], ds["nir"]), weight, method, lam)}
+    observed = xr.where((ds["quality"] & OBSERVED) > 0, np.float32(1), np.float32(0))
+
+    def weight(variable: str) -> xr.DataArray:  # each variable by its own sigma
+        return observed if observed_only else weights_for(ds, variable)
+
+    out = {"ndvi": smooth(ndvi(ds["red"], ds["nir"]), weight("ndvi"), method, lam)}
     for b in bands:
         if b in ds:
-            out[b] = smooth(ds[b].astype(np.float32), weight, method, lam)
+            out[b] = smooth(ds[b].astype(np.float32), weight(b), method, lam)
     return xr.Dataset(out)
 
 

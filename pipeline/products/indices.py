@@ -12,7 +12,15 @@ import numpy as np
 import xarray as xr
 
 from pipeline.fuse.calibrate import OBS_SIGMA
-from pipeline.products.source import FILLED, FUSED, GAP, OBSERVED, OUTSIDE, SINGLE_PAIR
+from pipeline.products.source import (
+    FILLED,
+    FUSED,
+    GAP,
+    OBSERVED,
+    OUTSIDE,
+    SINGLE_PAIR,
+    band_factors,
+)
 
 #: Weight of a clear Landsat observation (the value *is* the measurement).
 W_OBSERVED = 1.0
@@ -174,5 +182,62 @@ def weights_of(ds: xr.Dataset) -> xr.DataArray:
             args += [ds["ref_before_days"], ds["ref_after_days"]]
     weight = xr.apply_ufunc(
         func, *args, dask="parallelized", output_dtypes=[np.float32], keep_attrs=False
+    )
+    return with_attrs(weight, "weight")
+
+
+def ndvi_sigma_ratio(red: np.ndarray, nir: np.ndarray, f_red: float, f_nir: float) -> np.ndarray:
+    """NDVI's 1-sigma per unit of the store's sigma, over that of equal band errors.
+
+    First-order propagation with independent red and NIR errors,
+    ``sigma_ndvi = 2 sqrt((nir sigma_red)^2 + (red sigma_nir)^2) / (nir + red)^2``,
+    with ``sigma_b = u f_b`` (the store's ``u`` times the band's factor) over the same
+    with ``sigma_b = u``: ``sqrt((nir f_red)^2 + (red f_nir)^2) / sqrt(nir^2 + red^2)``.
+    Multiplying ``u`` by it gives the reflectance sigma whose :func:`sigma_weights` is
+    NDVI's inverse variance relative to a clear observation's. NaN where both are 0.
+
+    Parameters
+    ----------
+    red, nir : float32 reflectance, same shape.
+    f_red, f_nir : the bands' factors (:func:`pipeline.products.source.band_factors`).
+    """
+    red, nir = np.asarray(red, np.float64), np.asarray(nir, np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.hypot(nir * f_red, red * f_nir) / np.hypot(nir, red)
+    return out.astype(np.float32)
+
+
+def _variable_weights(
+    quality: np.ndarray, uncertainty: np.ndarray, ratio: np.ndarray | float
+) -> np.ndarray:
+    """:func:`sigma_weights` of ``uncertainty * ratio``; observed days keep their own sigma."""
+    observed = (np.asarray(quality).astype(np.uint8) & OBSERVED) > 0
+    return sigma_weights(quality, np.where(observed, uncertainty, uncertainty * ratio))
+
+
+def weights_for(ds: xr.Dataset, variable: str) -> xr.DataArray:
+    """Smoother weights of one smoothed variable from its own sigma (dims (time, y, x)).
+
+    ``ndvi``: the store's sigma propagated through NDVI (:func:`ndvi_sigma_ratio`); a band:
+    the store's sigma times the band's factor. The store's ``uncertainty`` is the RMS over
+    bands, so its :func:`weights_of` over-weights days whose error sits in bands the
+    variable does not use. Without the run's band factors (or ``uncertainty``) in the store,
+    or for another variable: :func:`weights_of`.
+    """
+    factors = band_factors(ds)
+    if "uncertainty" not in ds or not factors or variable not in {"ndvi", *factors}:
+        return weights_of(ds)
+    q, u = ds["quality"], ds["uncertainty"]
+    if variable == "ndvi":
+        if not {"red", "nir"} <= set(factors):
+            return weights_of(ds)
+        ratio = xr.apply_ufunc(
+            ndvi_sigma_ratio, ds["red"], ds["nir"], factors["red"], factors["nir"],
+            dask="parallelized", output_dtypes=[np.float32],
+        )  # fmt: skip
+    else:
+        ratio = xr.full_like(u, factors[variable])
+    weight = xr.apply_ufunc(
+        _variable_weights, q, u, ratio, dask="parallelized", output_dtypes=[np.float32]
     )
     return with_attrs(weight, "weight")

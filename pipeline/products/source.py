@@ -6,6 +6,7 @@ is the one reader, and the quality flags are the store's own (imported, not copi
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -24,6 +25,7 @@ __all__ = [
     "OUTSIDE",
     "REQUIRED_VARS",
     "SINGLE_PAIR",
+    "band_factors",
     "open_fused",
     "working_chunks",
 ]
@@ -59,3 +61,15 @@ def working_chunks(ds: xr.Dataset, space: int = 128) -> xr.Dataset:
     Smoothing and phenology act along time per pixel, so time must be one chunk.
     """
     return ds.chunk({"time": -1, "y": space, "x": space})
+
+
+def band_factors(ds: xr.Dataset) -> dict[str, float]:
+    """Per band, its 1-sigma over the store's ``uncertainty`` (RMS over bands), as the run's
+    calibration recorded it (provenance ``model.seamless.band_factors``); empty when absent."""
+    try:
+        seamless = json.loads(ds.attrs.get("stf_provenance", "{}"))["model"]["seamless"]
+        factors = [float(v) for v in seamless.get("band_factors") or ()]
+        bands = list(ds.attrs.get("stf_bands", ()))
+    except (KeyError, TypeError, ValueError):
+        return {}
+    return dict(zip(bands, factors, strict=True)) if len(bands) == len(factors) else {}

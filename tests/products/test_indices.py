@@ -10,9 +10,11 @@ from pipeline.products.indices import (
     W_MIN,
     evi,
     ndvi,
+    ndvi_sigma_ratio,
     ndwi,
     quality_weights,
     sigma_weights,
+    weights_for,
     weights_of,
 )
 from pipeline.products.smoothing import DEFAULT_LAMBDA, whittaker
@@ -92,3 +94,47 @@ def test_noisy_day_moves_the_smoothed_series_less_than_a_precise_one() -> None:
         shifts[sigma] = abs(z[30] - 0.5)
     assert shifts[0.05] < 0.25 * shifts[0.005]
     assert shifts[0.005] > 0.05  # a precise day is followed
+
+
+def _store(factors: list[float] | None) -> xr.Dataset:
+    """Observed and fused days of one pixel, red 0.05 / NIR 0.35, store sigma 0.01."""
+    import json
+
+    dims = ("time", "y", "x")
+
+    def var(*v: float, dtype: type = np.float32) -> xr.DataArray:
+        return xr.DataArray(np.array(v, dtype).reshape(len(v), 1, 1), dims=dims)
+
+    seamless = {} if factors is None else {"band_factors": factors}
+    attrs = {"stf_bands": ["green", "red", "nir"],
+             "stf_provenance": json.dumps({"model": {"seamless": seamless}})}  # fmt: skip
+    return xr.Dataset(
+        {"quality": var(1, 2, dtype=np.uint8), "uncertainty": var(0.005, 0.01),
+         "green": var(0.06, 0.06), "red": var(0.05, 0.05), "nir": var(0.35, 0.35)},
+        attrs=attrs,
+    )  # fmt: skip
+
+
+def test_ndvi_sigma_ratio_hand_values() -> None:
+    # equal factors: NDVI's sigma scales with the band sigma, ratio = the factor
+    np.testing.assert_allclose(ndvi_sigma_ratio(np.float32(0.1), np.float32(0.4), 2, 2), 2.0)
+    # sqrt((0.4 * 0.5)^2 + (0.1 * 1.5)^2) / sqrt(0.4^2 + 0.1^2) = 0.25 / 0.4123
+    got = ndvi_sigma_ratio(np.float32(0.1), np.float32(0.4), 0.5, 1.5)
+    np.testing.assert_allclose(got, 0.25 / np.hypot(0.4, 0.1), rtol=1e-6)
+
+
+def test_weights_for_each_variable_use_its_own_sigma() -> None:
+    ds = _store([0.6, 0.8, 1.4])
+    red = weights_for(ds, "red").values.ravel()
+    np.testing.assert_allclose(red, [1.0, (0.005 / (0.01 * 0.8)) ** 2], rtol=1e-5)
+    nir = weights_for(ds, "nir").values.ravel()
+    np.testing.assert_allclose(nir, [1.0, (0.005 / (0.01 * 1.4)) ** 2], rtol=1e-5)
+    # NDVI over dense vegetation: its error is mostly red's (nir >> red), so it weighs more
+    # than the RMS-over-bands weight, which counts NIR's larger error
+    ratio = np.hypot(0.35 * 0.8, 0.05 * 1.4) / np.hypot(0.35, 0.05)
+    ndvi_w = weights_for(ds, "ndvi").values.ravel()
+    np.testing.assert_allclose(ndvi_w, [1.0, (0.005 / (0.01 * ratio)) ** 2], rtol=1e-5)
+    assert ndvi_w[1] > weights_of(ds).values.ravel()[1]
+    # no factors recorded, or a variable without one: the store's sigma as it is
+    for bare, name in ((_store(None), "ndvi"), (ds, "swir1")):
+        np.testing.assert_allclose(weights_for(bare, name).values, weights_of(bare).values)
