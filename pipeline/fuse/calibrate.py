@@ -99,6 +99,9 @@ class SeriesCalibration:
         fill_pooled^2 pooled)``, the ends' correlated variance and the gap filler's own
         (:func:`pipeline.fuse.gapfill.fill_gaps`), fitted on training spells
         (:mod:`pipeline.fuse.spells`; 1, 1: none fitted).
+    fill_fallback : the same two scales for a filled day next to a coarse-fallback day
+        (:func:`fallback_days`), whose ends' sigma is :attr:`coarse_sigma` (empty: none
+        fitted, the two above hold).
     """
 
     scale: float
@@ -109,6 +112,7 @@ class SeriesCalibration:
     coarse_sigma: float = 0.0
     fill_end: float = 1.0
     fill_pooled: float = 1.0
+    fill_fallback: tuple[float, ...] = ()
 
     def factors(self, n_bands: int) -> np.ndarray:
         """(band,) float64 :attr:`band_factors`, ones when none were fitted."""
@@ -119,6 +123,22 @@ class SeriesCalibration:
     def fused(self, u: np.ndarray | np.floating) -> np.ndarray:
         """Calibrated 1-sigma (RMS over bands) of fused values whose model sigma is ``u``."""
         return np.sqrt(np.square(self.scale * u) + self.floor**2)
+
+
+def fallback_days(
+    model_sigma: np.ndarray, fused: np.ndarray, calib: SeriesCalibration
+) -> np.ndarray | None:
+    """(time, y, x) bool fused pixel-days that carry the coarse fallback's sigma: the model
+    (one that reports a sigma) gave none there; None when the calibration has no such sigma.
+
+    Parameters
+    ----------
+    model_sigma : (time, band, y, x) the model's raw sigma, NaN where it gave none.
+    fused : (time, y, x) bool fused pixel-days.
+    """
+    if not calib.coarse_sigma:
+        return None
+    return fused & ~np.isfinite(model_sigma).all(axis=1)
 
 
 def coverage(task: FuseTask, coarse: np.ndarray, obs: np.ndarray) -> np.ndarray:

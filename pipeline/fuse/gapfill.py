@@ -197,6 +197,35 @@ def bridge_days(valid: np.ndarray) -> np.ndarray:
     return np.where(b_ok & a_ok, both, np.where(b_ok, d0, np.where(a_ok, d1, np.nan)))
 
 
+def next_to(valid: np.ndarray, flag: np.ndarray) -> np.ndarray:
+    """(time, ...) bool: days whose nearest valid day before or after (or itself) is flagged.
+
+    Parameters
+    ----------
+    valid, flag : (time, ...) bool, same shape.
+    """
+    n = valid.shape[0]
+    before, after = _neighbours(valid)
+    near = np.where(before >= 0, np.take_along_axis(flag, np.clip(before, 0, n - 1), 0), False)
+    return near | np.where(after < n, np.take_along_axis(flag, np.clip(after, 0, n - 1), 0), False)
+
+
+def _scale_maps(
+    valid: np.ndarray,
+    fallback: np.ndarray | None,
+    cols: np.ndarray,
+    scales: tuple[float, float],
+    fallback_scales: tuple[float, ...],
+) -> tuple[np.ndarray | float, np.ndarray | float]:
+    """Squared (end, pooled) scales of each (time, col) day: ``fallback_scales`` where the
+    nearest valid day before or after is a coarse fallback, ``scales`` elsewhere."""
+    if fallback is None or len(fallback_scales) != 2:
+        return scales[0] ** 2, scales[1] ** 2
+    near = next_to(valid, fallback.reshape(valid.shape[0], -1)[:, cols])
+    a2 = np.where(near, fallback_scales[0] ** 2, scales[0] ** 2)
+    return a2, np.where(near, fallback_scales[1] ** 2, scales[1] ** 2)
+
+
 def fill_gaps(
     values: np.ndarray,
     sigma: np.ndarray,
@@ -205,6 +234,9 @@ def fill_gaps(
     method: str = DEFAULT_METHOD,
     end_scale: float = 1.0,
     pooled_scale: float = 1.0,
+    *,
+    fallback: np.ndarray | None = None,
+    fallback_scales: tuple[float, ...] = (),
 ) -> Filled:
     """Fill the gap pixel-days inside ``cover`` from the block's daily series.
 
@@ -221,6 +253,10 @@ def fill_gaps(
         (:mod:`pipeline.fuse.spells`): ``sqrt(end_scale^2 ends + pooled_scale^2 pooled)``,
         ``ends`` the nearest valid days' correlated variance, ``pooled`` the filler's own
         variance (module docstring). Only the sigma: the filled value uses ``q`` as given.
+    fallback : (time, y, x) bool, valid days whose sigma is the coarse fallback's (a fused
+        pixel where the model found no fine candidate), or None.
+    fallback_scales : ``(end_scale, pooled_scale)`` of a gap day with such a day as either
+        end (its error is the coarse image's, not the model's: scaled apart); empty: the same.
 
     Returns
     -------
@@ -238,6 +274,8 @@ def fill_gaps(
     q = process_variance(masked) if q is None else np.asarray(q, np.float64)
     cols = np.flatnonzero(gaps.any(axis=0).ravel())  # only pixels with a gap are worked on
     t, nb = values.shape[:2]
+    a2, p2 = _scale_maps(valid.reshape(t, -1)[:, cols], fallback, cols, (end_scale, pooled_scale),
+                         fallback_scales)  # fmt: skip
     for b in range(nb):
         series = masked[:, b].reshape(t, -1)[:, cols].astype(np.float64)
         noise = sigma[:, b].reshape(t, -1)[:, cols].astype(np.float64)
@@ -246,7 +284,7 @@ def fill_gaps(
         # but their errors share reference pairs (and misregistration): the ends' correlated
         # variance (no random walk, that is in ``pooled``) is the second term
         _, ends = fill_linear(series, noise, 0.0, correlated=True)
-        var = end_scale**2 * ends + pooled_scale**2 * pooled
+        var = a2 * ends + p2 * pooled
         # out_v[:, b] is a strided view: reshape copies, so write the band back whole
         band_v, band_s = out_v[:, b].reshape(t, -1), out_s[:, b].reshape(t, -1)
         hole = gaps.reshape(t, -1)[:, cols]

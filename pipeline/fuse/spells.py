@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pipeline.fuse import sigma_fit
-from pipeline.fuse.gapfill import DEFAULT_METHOD, fill_gaps
+from pipeline.fuse.gapfill import DEFAULT_METHOD, fill_gaps, next_to
 
 if TYPE_CHECKING:
     from pipeline.fuse.calibrate import SeriesCalibration
@@ -47,23 +47,27 @@ class SpellResiduals:
     ends : (n,) float32 mean over bands of the ends' correlated variance (reflectance^2).
     pooled : (n,) float32 mean over bands of the filler's own variance (reflectance^2).
     half : (n,) int16 the spell's half-width ``k`` (days), the stratum of the fit.
+    fell : (n,) bool whether either end of the spell is a coarse-fallback day
+        (:func:`~pipeline.fuse.calibrate.fallback_days`): such days are fitted apart.
     """
 
     err: np.ndarray
     ends: np.ndarray
     pooled: np.ndarray
     half: np.ndarray
+    fell: np.ndarray
 
     @classmethod
     def concat(cls, parts: list[SpellResiduals], n_bands: int) -> SpellResiduals:
         """All windows' residuals as one (empty arrays when there are none)."""
         if not parts:
             none = np.zeros(0, np.float32)
-            return cls(np.zeros((n_bands, 0), np.float32), none, none, np.zeros(0, np.int16))
+            rows = np.zeros((n_bands, 0), np.float32)
+            return cls(rows, none, none, np.zeros(0, np.int16), np.zeros(0, bool))
         return cls(*(np.concatenate([getattr(p, f) for p in parts], axis=-1) for f in _FIELDS))
 
 
-_FIELDS = ("err", "ends", "pooled", "half")
+_FIELDS = ("err", "ends", "pooled", "half", "fell")
 
 
 def _fused_series(
@@ -104,13 +108,15 @@ def _fused_series(
 def _spell(
     values: np.ndarray,
     sigma: np.ndarray,
+    fell: np.ndarray,
     q: np.ndarray,
     centre: int,
     half: int,
     method: str,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, ...]:
     """Make days ``centre +- half`` (inside the ends) a gap and fill them: at ``centre`` the
-    (band, n) filled value, the (n,) mean ends' variance and (n,) mean pooled variance."""
+    (band, n) filled value, the (n,) mean ends' variance, (n,) mean pooled variance and
+    (n,) whether an end is a coarse-fallback day (``fell``: (day, y, x) bool)."""
     held = values.copy()
     lo, hi = max(1, centre - half), min(len(values) - 2, centre + half)
     held[lo : hi + 1] = np.nan
@@ -120,11 +126,12 @@ def _spell(
     ends = fill_gaps(held, sigma, cover, q, method, 1.0, 0.0)
     pooled = fill_gaps(held, sigma, cover, q, method, 0.0, 1.0).sigma[centre]
     value = ends.values[centre].reshape(n_bands, -1)
+    flag = next_to(np.isfinite(held).all(axis=1), fell)[centre]
 
     def mean_var(sd: np.ndarray) -> np.ndarray:
         return np.square(sd.astype(np.float64)).mean(axis=0).ravel()
 
-    return value, mean_var(ends.sigma[centre]), mean_var(pooled)
+    return value, mean_var(ends.sigma[centre]), mean_var(pooled), flag.ravel()
 
 
 def _series_sigma(
@@ -161,9 +168,15 @@ def pair_spells(
     core : slices of the unpadded window inside the padded one.
     calib : the run's calibration of the fused sigma and ``q`` (fitted before this).
     """
+    from pipeline.fuse.calibrate import fallback_days  # calibrate imports this module
+
     values, model_sigma, days = _fused_series(fine, coarse, (k - 1, k + 1), dates, model_key, bands)
     values, model_sigma = values[(..., *core)], model_sigma[(..., *core)]
     sigma = _series_sigma(values, model_sigma, calib)
+    fused = np.isfinite(values).all(axis=1)
+    fused[[0, -1]] = False  # the neighbouring pairs are observed
+    fell = fallback_days(model_sigma, fused, calib)
+    fell = np.zeros_like(fused) if fell is None else fell
     truth = fine[k][(..., *core)].reshape(len(bands), -1)
     centre = days.index(dates[k])
     q = np.asarray(calib.q, np.float64)
@@ -171,11 +184,11 @@ def pair_spells(
     for half in HALF_WIDTHS:
         if half and centre - half < 1 and centre + half > len(days) - 2:
             break  # the spell already reaches both neighbours: longer ones are the same
-        value, ends, pooled = _spell(values, sigma, q, centre, half, method)
+        value, ends, pooled, near = _spell(values, sigma, fell, q, centre, half, method)
         err = np.abs(value - truth)
         ok = np.isfinite(err).all(axis=0) & np.isfinite(ends) & np.isfinite(pooled)
         arrays = [a.astype(np.float32) for a in (err[:, ok], ends[ok], pooled[ok])]
-        arrays.append(np.full(int(ok.sum()), half, np.int16))
+        arrays += [np.full(int(ok.sum()), half, np.int16), near[ok]]
         parts.append(SpellResiduals(*sigma_fit.subsample(arrays, _MAX_PER_SPELL)))
     return SpellResiduals.concat(parts, len(bands))
 
@@ -230,14 +243,24 @@ def spell_task(
 
 def fill_calibration(calib: SeriesCalibration, spells: SpellResiduals) -> SeriesCalibration:
     """``calib`` with the filled sigma's two scales fitted on the training spells (unchanged
-    when there are too few)."""
+    when there are too few), and apart on the spells next to a coarse-fallback day (whose
+    ends' sigma is the coarse image's, a different error: ``benchmarks/seamless.md``)."""
     factors = calib.factors(spells.err.shape[0])
-    z = (spells.err / factors[:, None]).ravel().astype(np.float64)
     n_bands = spells.err.shape[0]
-    fit = sigma_fit.fill_scales(
-        z,
-        np.tile(spells.ends.astype(np.float64), n_bands),
-        np.tile(spells.pooled.astype(np.float64), n_bands),
-        np.tile(spells.half, n_bands),
-    )
-    return calib if fit is None else replace(calib, fill_end=fit[0], fill_pooled=fit[1])
+
+    def fit(keep: np.ndarray) -> tuple[float, float] | None:
+        z = (spells.err[:, keep] / factors[:, None]).ravel().astype(np.float64)
+        return sigma_fit.fill_scales(
+            z,
+            np.tile(spells.ends[keep].astype(np.float64), n_bands),
+            np.tile(spells.pooled[keep].astype(np.float64), n_bands),
+            np.tile(spells.half[keep], n_bands),
+        )
+
+    both = fit(np.ones(spells.fell.shape, bool))
+    if both is None:
+        return calib
+    rest, fell = fit(~spells.fell), fit(spells.fell)
+    if rest is None or fell is None:  # too few of one kind: one pair for all
+        return replace(calib, fill_end=both[0], fill_pooled=both[1])
+    return replace(calib, fill_end=rest[0], fill_pooled=rest[1], fill_fallback=fell)

@@ -34,6 +34,7 @@ from pipeline.fuse.calibrate import (
     U_FLOOR,
     SeriesCalibration,
     coverage,
+    fallback_days,
 )
 from pipeline.fuse.gapfill import DEFAULT_METHOD, fill_gaps
 from pipeline.fuse.plan import DayRefs, FuseTask
@@ -289,7 +290,9 @@ def seamless_window(
     sigma = np.where(observed[:, None], OBS_SIGMA, np.where(fused[:, None], fused_sigma, np.nan))
     sigma = sigma.astype(np.float32)
     q = np.asarray(calib.q) if calib.q else None
-    result = fill_gaps(values, sigma, cover, q, method, calib.fill_end, calib.fill_pooled)
+    fell = fallback_days(model_sigma, fused, calib)
+    result = fill_gaps(values, sigma, cover, q, method, calib.fill_end, calib.fill_pooled,
+                       fallback=fell, fallback_scales=calib.fill_fallback)  # fmt: skip
     quality[result.filled] = FILLED
     quality[:, ~cover] = OUTSIDE
     values = np.where(quality[:, None] == OUTSIDE, np.nan, result.values).astype(np.float32)

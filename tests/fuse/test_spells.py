@@ -19,7 +19,7 @@ import pytest
 
 from pipeline.evaluate.calibration import within_sigma
 from pipeline.fuse.calibrate import SeriesCalibration, calibration_from, window_residuals
-from pipeline.fuse.gapfill import bridge_days, fill_gaps
+from pipeline.fuse.gapfill import bridge_days, fill_gaps, next_to
 from pipeline.fuse.spells import SpellResiduals, fill_calibration, window_spells
 from pipeline.fuse.worker import ModelPayload, install, seamless_window
 from pipeline.models.base import FusionInput, Scene
@@ -177,6 +177,23 @@ def test_bridge_days_and_the_two_scales_of_a_filled_sigma() -> None:
     np.testing.assert_allclose(one.sigma[2, 0, 0, 0] ** 2, ends + pooled, rtol=1e-5)
     np.testing.assert_allclose(scaled.sigma[2, 0, 0, 0] ** 2, 0.25 * ends + 4 * pooled, rtol=1e-5)
     np.testing.assert_array_equal(one.values, scaled.values)  # only the sigma is scaled
+
+
+def test_a_gap_next_to_a_coarse_fallback_day_takes_the_fallback_scales() -> None:
+    valid = np.array([True, False, True, False, False, True])[:, None]
+    fell = np.array([False, False, True, False, False, False])[:, None]
+    np.testing.assert_array_equal(next_to(valid, fell)[:, 0], [0, 1, 1, 1, 1, 0])
+    values = np.array([0.1, np.nan, 0.2, np.nan, np.nan, 0.1], np.float32)[:, None, None, None]
+    sigma = np.where(np.isfinite(values), np.float32(0.01), np.float32(np.nan))
+    cover, q = np.ones((1, 1), bool), np.array([1e-5])
+    plain = fill_gaps(values, sigma, cover, q, "linear", 1.0, 1.0)
+    # the fallback day (index 2) is an end of both gaps: both take the fallback scales
+    scaled = fill_gaps(values, sigma, cover, q, "linear", 1.0, 1.0,
+                       fallback=fell[:, :, None], fallback_scales=(0.5, 0.5))  # fmt: skip
+    np.testing.assert_allclose(scaled.sigma[[1, 3, 4]], 0.5 * plain.sigma[[1, 3, 4]], rtol=1e-6)
+    np.testing.assert_array_equal(scaled.values, plain.values)
+    unfitted = fill_gaps(values, sigma, cover, q, "linear", 1.0, 1.0, fallback=fell[:, :, None])
+    np.testing.assert_array_equal(unfitted.sigma, plain.sigma)  # no fallback scales: the same
 
 
 def test_no_spells_leave_the_calibration_unchanged() -> None:
