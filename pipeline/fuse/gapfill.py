@@ -37,6 +37,7 @@ valid days of the series (:func:`process_variance`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -191,6 +192,20 @@ def bridge_days(valid: np.ndarray) -> np.ndarray:
     return np.where(b_ok & a_ok, both, np.where(b_ok, d0, np.where(a_ok, d1, np.nan)))
 
 
+def _fillers(method: str) -> tuple[Callable[..., tuple[np.ndarray, ...]], ...]:
+    """(the method's filler, the bridge of the sigma): the compiled loops of
+    :mod:`pipeline.fuse.gapfill_kernels` (same bits, a fraction of the time) where numba is."""
+    from pipeline.fuse import gapfill_kernels as k
+
+    if not k.has_kernels():
+        return (fill_kalman if method == "kalman" else fill_linear), fill_linear
+
+    def kalman(values: np.ndarray, sigma: np.ndarray, q: float) -> tuple[np.ndarray, ...]:
+        return k.kalman(values, sigma, q, _PRIOR_VAR)
+
+    return (kalman if method == "kalman" else k.linear), k.linear
+
+
 def fill_gaps(
     values: np.ndarray,
     sigma: np.ndarray,
@@ -228,7 +243,7 @@ def fill_gaps(
     out_v, out_s = values.copy(), sigma.copy()
     if not gaps.any():
         return Filled(out_v, out_s, gaps)
-    filler = fill_kalman if method == "kalman" else fill_linear
+    filler, bridge = _fillers(method)
     masked = np.where(valid[:, None], values, np.nan)
     q = process_variance(masked) if q is None else np.asarray(q, np.float64)
     cols = np.flatnonzero(gaps.any(axis=0).ravel())  # only pixels with a gap are worked on
@@ -240,7 +255,7 @@ def fill_gaps(
         # sigma of both methods: the bridge between the nearest valid days with correlated
         # ends; the smoother's own variance pools neighbouring fused days as independent
         # measurements, but their errors share reference pairs (and misregistration)
-        _, var = fill_linear(series, end_scale * noise, bridge_scale**2 * q[b], correlated=True)
+        _, var = bridge(series, end_scale * noise, bridge_scale**2 * q[b], correlated=True)
         # out_v[:, b] is a strided view: reshape copies, so write the band back whole
         band_v, band_s = out_v[:, b].reshape(t, -1), out_s[:, b].reshape(t, -1)
         hole = gaps.reshape(t, -1)[:, cols]
