@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import resource
 import sys
 import threading
@@ -195,6 +196,8 @@ def measure(case: ChainCase) -> dict[str, Any]:
         "stages_s": seconds,
         "wall_s": round(wall, 2),
         "cpu_s": round(main["cpu_s"] - cpu0 + sum(w["cpu_s"] for w in fuse["workers"]), 2),
+        # the workers only live for the fuse stage: its calibration, clear pass and tasks
+        "worker_cpu_s": round(sum(w["cpu_s"] for w in fuse["workers"]), 2),
         "main_rss_peak_mib": round(main["rss_peak_mib"], 1),
         "worker_rss_peak_mib": round(max(w["rss_peak_mib"] for w in fuse["workers"]), 1),
         "tasks_cubes": local.done,
@@ -207,11 +210,31 @@ def measure(case: ChainCase) -> dict[str, Any]:
     }
 
 
+def _commit() -> str:
+    """Short commit of the checkout ``pipeline`` is imported from ("unknown" outside git)."""
+    import subprocess
+
+    import pipeline
+
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(Path(pipeline.__file__).parent), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return out.stdout.strip()
+
+
 def main(argv: list[str] | None = None) -> None:
     """``python -m benchmarks.chain_case '{"size": 96, ...}'``: prints the figures as JSON."""
     args = sys.argv[1:] if argv is None else argv
     case = ChainCase(**json.loads(args[0]))
-    print(json.dumps(measure(case)), flush=True)
+    start = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    row = {**measure(case), "commit": _commit(), "started": start, "load": os.getloadavg()[0]}
+    print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":

@@ -107,6 +107,29 @@ def _provenance(
     return merge(previous if isinstance(previous, str) else None, record)
 
 
+#: Share of the group budget (:mod:`pipeline.fuse.stream`) under which the whole coarse cube
+#: is read once and held for the stage.
+COARSE_HOLD_SHARE = 0.5
+
+
+def hold_coarse(client: Client, sources: Sources, budget: int) -> Sources:
+    """``sources`` with the coarse cube computed once and held on the cluster, when it is small.
+
+    The calibration's two rounds and then the groups each read the coarse days they need
+    from the COGs again; a MODIS read is a GDAL warp of a few dozen pixels whose set-up
+    dominates (~5 ms a file), and a 32-day coarse chunk is read whole even for the two
+    pair days in it. Profile of the 512² x 16-day chain: 2,336 asset reads, ~28 CPU s,
+    in the calibration alone (``benchmarks/results.md``, "Fuse stage profile"). A
+    coarse cube is ~1/256 of the fine scenes' pixels per day (e.g. 2.5 MB for 512² x
+    184 days x 3 bands), so it is held when it takes at most :data:`COARSE_HOLD_SHARE` of
+    ``budget`` (bytes); larger ones stay streamed. A held chunk lost with a worker is
+    recomputed from its loading graph.
+    """
+    if sources.coarse.nbytes > COARSE_HOLD_SHARE * budget:
+        return sources
+    return replace(sources, coarse=client.persist(sources.coarse))
+
+
 #: Attempts at registering the model plugin (a broadcast to every current worker).
 REGISTER_ATTEMPTS = 3
 
@@ -174,6 +197,9 @@ def fuse_into_store(
         i0 = state.index(request.days[0])
         t_chunk = state.time_chunk or layout.chunk_time
         total = len(time_windows(i0, i0 + len(request.days), t_chunk)) * len(blocks)
+        workers = len(client.scheduler_info(n_workers=-1)["workers"])
+        budget = int(request.window_mib * 2**20 * max(1, workers))
+        sources = hold_coarse(client, sources, budget)
         calibration = fit_calibration(
             client, sources, payload.key, request.bands, model.halo, request.min_clear
         )
@@ -187,8 +213,6 @@ def fuse_into_store(
             calibration,
         )
         cubes = (CubeChunks("fine", sources.fine), CubeChunks("coarse", sources.coarse))
-        workers = len(client.scheduler_info(n_workers=-1)["workers"])
-        budget = int(request.window_mib * 2**20 * max(1, workers))
         groups = plan_groups(tasks, *cubes, sources.factor, budget)
         cache = ChunkCache(client, cubes)
         run_tasks(client, groups, cache, ctx, progress=progress)

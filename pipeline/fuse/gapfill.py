@@ -43,6 +43,7 @@ valid days of the series (:func:`process_variance`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -226,6 +227,20 @@ def _scale_maps(
     return a2, np.where(near, fallback_scales[1] ** 2, scales[1] ** 2)
 
 
+def _fillers(method: str) -> tuple[Callable[..., tuple[np.ndarray, ...]], ...]:
+    """(the method's filler, the bridge of the sigma): the compiled loops of
+    :mod:`pipeline.fuse.gapfill_kernels` (same bits, a fraction of the time) where numba is."""
+    from pipeline.fuse import gapfill_kernels as k
+
+    if not k.has_kernels():
+        return (fill_kalman if method == "kalman" else fill_linear), fill_linear
+
+    def kalman(values: np.ndarray, sigma: np.ndarray, q: float) -> tuple[np.ndarray, ...]:
+        return k.kalman(values, sigma, q, _PRIOR_VAR)
+
+    return (kalman if method == "kalman" else k.linear), k.linear
+
+
 def fill_gaps(
     values: np.ndarray,
     sigma: np.ndarray,
@@ -269,7 +284,7 @@ def fill_gaps(
     out_v, out_s = values.copy(), sigma.copy()
     if not gaps.any():
         return Filled(out_v, out_s, gaps)
-    filler = fill_kalman if method == "kalman" else fill_linear
+    filler, bridge = _fillers(method)
     masked = np.where(valid[:, None], values, np.nan)
     q = process_variance(masked) if q is None else np.asarray(q, np.float64)
     cols = np.flatnonzero(gaps.any(axis=0).ravel())  # only pixels with a gap are worked on
@@ -283,7 +298,7 @@ def fill_gaps(
         # the filler's variance counts neighbouring fused days as independent measurements,
         # but their errors share reference pairs (and misregistration): the ends' correlated
         # variance (no random walk, that is in ``pooled``) is the second term
-        _, ends = fill_linear(series, noise, 0.0, correlated=True)
+        _, ends = bridge(series, noise, 0.0, correlated=True)
         var = a2 * ends + p2 * pooled
         # out_v[:, b] is a strided view: reshape copies, so write the band back whole
         band_v, band_s = out_v[:, b].reshape(t, -1), out_s[:, b].reshape(t, -1)

@@ -51,7 +51,13 @@ from torch import Tensor
 from pipeline.errors import InputError
 from pipeline.models.base import ClassicModel, FusionInput, Prediction
 from pipeline.models.device import pick_device
-from pipeline.models.starfm_kernel import accumulate, accumulate_shifted, centre_max
+from pipeline.models.starfm_cpu import starfm_compiled
+from pipeline.models.starfm_kernel import (
+    accumulate,
+    accumulate_shifted,
+    centre_max,
+    has_numba,
+)
 from pipeline.models.windows import box_sum64, check_window, preset
 
 
@@ -160,8 +166,9 @@ def starfm(
     num_classes : estimated number of land-cover classes (similarity threshold).
     sigma_fine, sigma_coarse : reflectance uncertainty of the two sensors.
     device : torch device string.
-    kernel : "auto" (compiled loops on CPU, shifted passes on CUDA; see
-        :mod:`pipeline.models.starfm_kernel`), "shifted" (the latter anywhere) or
+    kernel : "auto" (on CPU every step in compiled loops, :mod:`pipeline.models.starfm_cpu`;
+        shifted passes on CUDA, :mod:`pipeline.models.starfm_kernel`), "shifted" (the
+        latter anywhere) or
         "unfold" (materialised windows in row blocks: the first implementation, kept as
         the reference the kernels are tested against).
     block_elements : bound on the elements of one unfolded tensor (memory, "unfold" only).
@@ -187,6 +194,11 @@ def starfm(
 
     if kernel not in ("auto", "shifted", "unfold"):
         raise InputError(f"unknown STARFM kernel {kernel!r}; use auto, shifted or unfold")
+    if kernel == "auto" and torch.device(device).type == "cpu" and has_numba():
+        # every step compiled: the torch planes cost ~10x the candidate loop (starfm_cpu)
+        side_px = 2 * radius + 1
+        square = opts["distance"].reshape(side_px, side_px).cpu().numpy()
+        return starfm_compiled(fine, coarse, target, square, num_classes, opts["u_s"], opts["u_t"])
     with torch.no_grad():
         planes = _planes(tensor(fine), tensor(coarse), tensor(target[None]), opts)
         if kernel != "unfold":

@@ -99,18 +99,24 @@ def has_numba() -> bool:
     return numba is not None
 
 
+def rows_kernel() -> Any:
+    """The compiled :func:`_rows_kernel` (compiled on first use: importing the model stays cheap;
+    numba caches the machine code on disk, so later processes load it)."""
+    global _compiled
+    if _compiled is None:
+        _compiled = numba.njit(parallel=True, cache=True, nogil=True)(_rows_kernel)
+    return _compiled
+
+
 def accumulate_numba(planes: dict[str, Tensor], dist: Tensor, u_s: float, u_t: float) -> Tensor:
     """(3, band, y, x) float64 sums of w, w p, w p^2 on the CPU (see the module docstring)."""
-    global _compiled
-    if _compiled is None:  # compile on first use: importing the model stays cheap
-        _compiled = numba.njit(parallel=True, cache=True, nogil=True)(_rows_kernel)
     arrays = [planes[k].cpu().numpy() for k in ("fine", "s", "t", "p", "thr")]
     _, n_bands, hp, wp = arrays[0].shape
     r = dist.shape[0] // 2
     out = np.empty((3, n_bands, hp - 2 * r, wp - 2 * r), np.float64)
     square = dist.reshape(dist.shape[0], dist.shape[0]).cpu().numpy().astype(np.float32)
     set_threads()
-    _compiled(*arrays, square, np.float32(u_s), np.float32(u_t), out)
+    rows_kernel()(*arrays, square, np.float32(u_s), np.float32(u_t), out)
     return torch.from_numpy(out)
 
 

@@ -48,6 +48,17 @@ def test_growth_is_one_for_linear_cpu_and_renders(tmp_path: Path) -> None:
     assert (tmp_path / "chain.png").stat().st_size > 0
 
 
+def test_runs_of_other_days_compare_memory_not_cpu() -> None:
+    short = {**_row(2048, 900.0, 1150.0), "days": 4, "pixel_days": 2048**2 * 4}
+    result = scaling.summary([_row(512, 100.0, 1000.0), short])
+    (g,) = result["growth"]
+    assert g["cpu_per_doubling"] is None and g["worker_rss_ratio"] == pytest.approx(1.15)
+    result["profile"] = ["a profile line"]
+    text = "\n".join(scaling.section(result))
+    assert "not compared (16 vs 4 days)" in text and "1.15×" in text
+    assert "### Fuse stage profile" in text and "a profile line" in text
+
+
 def test_rows_survive_in_the_jsonl_file(tmp_path: Path) -> None:
     runs = tmp_path / "runs.jsonl"
     assert scaling.read_rows(runs) == []

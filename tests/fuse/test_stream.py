@@ -138,3 +138,22 @@ def test_a_run_holds_at_most_two_groups_and_equals_the_whole_region_run(
     a, b = open_store(str(tmp_path / "whole.zarr")), open_store(str(tmp_path / "streamed.zarr"))
     for name in a.data_vars:
         np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+
+
+def test_a_small_coarse_cube_is_read_once_and_held_a_large_one_streamed(client: Client) -> None:
+    from distributed import Future
+
+    from pipeline.fuse.engine import COARSE_HOLD_SHARE, hold_coarse
+
+    src = _sources()
+    nbytes = src.coarse.nbytes
+    held = hold_coarse(client, src, budget=int(nbytes / COARSE_HOLD_SHARE))
+    graph = dict(held.coarse.data.__dask_graph__())
+    # every chunk is a future on the cluster: calibration and groups read no asset again
+    assert len(graph) == src.coarse.data.npartitions
+    assert all(isinstance(v, Future) for v in graph.values())
+    values = client.compute(held.coarse.data).result()
+    np.testing.assert_array_equal(values, src.coarse.values)
+    assert held.fine is src.fine and held.pairs == src.pairs
+    streamed = hold_coarse(client, src, budget=int(nbytes / COARSE_HOLD_SHARE) - 1)
+    assert streamed is src
