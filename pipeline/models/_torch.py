@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pipeline.errors import InputError
+from pipeline.models import streams
 from pipeline.models.base import (
     FitReport,
     FusionInput,
@@ -82,6 +83,11 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "band_mean": None,
     "band_std": None,
     "linear_kernel": 5,
+    "linear_start": True,
+    "linear_ridge": 1e-3,
+    "linear_pixels": 200_000,
+    "linear_freeze": True,
+    "train_blend": False,
 }
 
 
@@ -253,7 +259,13 @@ class TorchFusionModel:
         """One optimisation step (override for GAN/diffusion schedules); returns the loss."""
         optimizer.zero_grad(set_to_none=True)
         with autocast(self.device, self.amp_outside()):
-            pred = self.forward(batch.refs_coarse, batch.refs_fine, batch.tgt_coarse, batch.days)  # type: ignore[arg-type]
+            pred = streams.forward(
+                self,
+                batch.refs_coarse,
+                batch.refs_fine,
+                batch.tgt_coarse,
+                batch.days,  # type: ignore[arg-type]
+            )
             loss = self.loss(pred.float(), batch)
         loss.backward()
         optimizer.step()

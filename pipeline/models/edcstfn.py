@@ -116,7 +116,7 @@ class Edcstfn(IndexChangeBlend):
             "val_split": "date", "blend": "auto", "date_fallback": "start",
             "weight_radius": 16,
             "epochs": 20, "steps_per_epoch": 10, "batch_size": 4, "patch": 64, "lr": 1e-3,
-            "patience": 6, "budget_s": 300, "budget_s_gpu": 1800,
+            "patience": 6, "budget_s": 300, "budget_s_gpu": 1800, "train_blend": True,
         },
         "full": {
             "widths": [32, 64, 128], "skip": "change", "feature_weight": 0.0, "ssim_weight": 0.8,
@@ -124,7 +124,7 @@ class Edcstfn(IndexChangeBlend):
             "val_split": "date", "blend": "auto", "date_fallback": "start",
             "weight_radius": 16,
             "epochs": 30, "steps_per_epoch": 20, "batch_size": 4, "patch": 128, "lr": 5e-4,
-            "patience": 6, "budget_s": 300, "budget_s_gpu": 1800,
+            "patience": 6, "budget_s": 300, "budget_s_gpu": 1800, "train_blend": True,
         },
     }  # fmt: skip
 
