@@ -146,7 +146,7 @@ class Edcstfn(IndexChangeBlend):
         window = int(self.params["change_window"])
         stacked, base = self.pair_features(ref_c, ref_f, tgt_c, window)
         trunk = self.trunk(self.net, self.standardise(ref_f), stacked)
-        out = self.unscale(trunk + self.linear_term(stacked))
+        out = self.unscale(trunk + self.linear_term(stacked, days))
         if self.params["skip"] == "none":
             return out + self._stats(out)[0]  # the decoder predicts z-scores
         return out + base

@@ -61,6 +61,11 @@ def _features(
     return padded, base[0].double().cpu()
 
 
+def _sign(ref: Scene, target: Scene) -> float:
+    """Sign of the days from ``target`` to ``ref`` (-1 earlier, +1 later, 0 same date)."""
+    return float(np.sign((ref.date - target.date).days))
+
+
 def _target_rows(
     model: TorchFusionModel,
     sampler: PatchSampler,
@@ -95,6 +100,8 @@ def _target_rows(
         padded, stream_base = _features(model, ref, target, k)
         # column order c * k^2 + i * k + j, as Conv2d.weight.reshape(B, -1) flattens
         taps = torch.stack([padded[:, yt + i, xt + j] for i in range(k) for j in range(k)], 1)
+        if model.params.get("linear_signed"):  # as TorchFusionModel.linear_term
+            taps = torch.cat([taps, taps * _sign(ref, target)])
         w_pix = torch.as_tensor(np.ascontiguousarray(w[0, ys, xs]), dtype=torch.float64)
         design = design + taps.reshape(-1, ys.size) * w_pix
         base = base + stream_base[:, yt, xt] * w_pix

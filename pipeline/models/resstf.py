@@ -10,9 +10,13 @@ image* ``M_k`` (same-date pairs: so one pair suffices); at the target date it
 predicts ``L_t^k = M_t + f_k(M_t)``. One network per reference pair
 (``self.net`` is a ``ModuleDict`` keyed by the pair's ISO date; a reference
 date without its own network uses the one trained on the nearest pair).
-Each stream trains on its own pair with held-back spatial blocks spread over
-the image for early stopping (the best state, the untrained start included, is
-kept); the time and step budgets are shared equally between streams.
+Each stream trains on its own pair; early stopping (the best state, the
+untrained start included, is kept) scores it where it will be used, at the
+nearest other pairs (``stream_val = "dates"``, :meth:`ResStf._transfer_dates`),
+or, with one pair only (or ``stream_val = "blocks"``), on held-back spatial
+blocks of its own pair; the time and step budgets are shared equally between
+streams. Presets: ``tiny`` (tests), ``small`` (10 layers of 32, patch 64: the
+2-core CPU budget), ``full`` (the paper's 18 x 64).
 
 Two streams are blended per pixel with the paper's temporal weights
 ``w_k = (1/v_k) / sum_j(1/v_j)``, ``v_k`` the mean absolute change of

@@ -83,4 +83,4 @@ class ResStfPrior(IndexChangeBlend):
         ref_c, ref_f = refs_coarse[:, 0].float(), refs_fine[:, 0].float()
         window = int(self.params["change_window"])
         x, base = self.pair_features(ref_c, ref_f, tgt_coarse, window)
-        return base + self.unscale(self.trunk(self.net, x) + self.linear_term(x))
+        return base + self.unscale(self.trunk(self.net, x) + self.linear_term(x, days))

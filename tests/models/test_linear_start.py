@@ -18,8 +18,12 @@ from pipeline.models.training import plan
 def test_least_squares_start_removes_a_linear_residual(name: str) -> None:
     # the coarse change is twice the truth: the residual over the base is -1/2 of the
     # raw coarse-change channel, which the closed form finds before any gradient step
+    # (without the signed copy: in this world every change is uniform, so the copy's
+    # extra columns are degenerate and the exact solution is not unique)
     s = gain_error_scenes(n_dates=5)
-    model = create_model(name, bands=BANDS, size="tiny", change_window=1, change_windows=[1])
+    model = create_model(
+        name, bands=BANDS, size="tiny", change_window=1, change_windows=[1], linear_signed=False
+    )
     report = model.fit(s, bands=BANDS, progress=False)
     closed = report.notes["linear_start"]
     assert closed["kept"]
@@ -50,11 +54,13 @@ def test_design_columns_follow_the_convolution_weights() -> None:
     padded, _ = _features(model, s[0], s[1], k)
     y, x = 5, 0  # a border pixel: replicate padding as in the layer
     taps = torch.stack([padded[:, y + i, x + j] for i in range(k) for j in range(k)], 1)
+    taps = torch.cat([taps, -taps])  # the signed copy: s[0] is 16 days before s[1]
     by_columns = taps.reshape(-1) @ layer.weight.double().reshape(len(BANDS), -1).T
     by_columns = (by_columns + layer.bias.double()).detach()
     feats = padded[:, k // 2 : -(k // 2), k // 2 : -(k // 2)][None].float()
+    days = torch.tensor([[(s[0].date - s[1].date).days]], dtype=torch.float32)
     with torch.no_grad():
-        by_layer = layer(feats)[0, :, y, x].double()
+        by_layer = model.linear_term(feats, days)[0, :, y, x].double()
     np.testing.assert_allclose(by_columns.numpy(), by_layer.numpy(), rtol=1e-4, atol=1e-4)
     assert can_fit(model)
     assert not can_fit(create_model("resstf", bands=BANDS, size="tiny"))
@@ -89,3 +95,16 @@ def test_blended_training_uses_the_rule_pairs_of_a_fused_day(name: str) -> None:
     index = create_model(name, bands=BANDS, size="tiny", train_blend=True, blend="index")
     index.set_band_stats(s)
     assert all(len(t.refs) == 1 for t in plan(index, s, ()).train.tasks)
+
+
+def test_two_dates_fit_the_linear_path_only_when_asked() -> None:
+    s = gain_error_scenes(n_dates=2)
+    model = create_model(
+        "edcstfn", bands=BANDS, size="tiny", change_window=1, change_windows=[1],
+        val_split="date", date_fallback="linear", linear_signed=False,
+    )  # fmt: skip
+    report = model.fit(s, bands=BANDS, progress=False)
+    assert report.steps == 0 and "linear path only" in report.task
+    assert "held-back blocks" in report.validation
+    assert report.notes["linear_start"]["kept"]
+    assert report.end_val_rmse < 0.1 * report.start_val_rmse
