@@ -49,14 +49,14 @@ class ResStfPrior(IndexChangeBlend):
             "change_window": 33, "change_windows": [1, 9, 17, 33, 65],
             "val_split": "date", "blend": "auto", "date_fallback": "start",
             "epochs": 20, "steps_per_epoch": 10, "batch_size": 4, "patch": 64, "lr": 1e-3,
-            "patience": 6, "budget_s": 300, "budget_s_gpu": 1800,
+            "patience": 6, "budget_s": 300, "budget_s_gpu": 1800, "train_blend": True,
         },
         "full": {
             "depth": 18, "width": 64, "weight_radius": 16, "stream_input": "pair",
             "change_window": 65, "change_windows": [1, 9, 17, 33, 65],
             "val_split": "date", "blend": "auto", "date_fallback": "start",
             "epochs": 30, "steps_per_epoch": 20, "batch_size": 4, "patch": 128, "lr": 3e-4,
-            "patience": 6, "budget_s": 300, "budget_s_gpu": 1800,
+            "patience": 6, "budget_s": 300, "budget_s_gpu": 1800, "train_blend": True,
         },
     }  # fmt: skip
 
@@ -83,4 +83,4 @@ class ResStfPrior(IndexChangeBlend):
         ref_c, ref_f = refs_coarse[:, 0].float(), refs_fine[:, 0].float()
         window = int(self.params["change_window"])
         x, base = self.pair_features(ref_c, ref_f, tgt_coarse, window)
-        return base + self.unscale(self.trunk(self.net, x) + self.linear_term(x))
+        return base + self.unscale(self.trunk(self.net, x) + self.linear_term(x, days))

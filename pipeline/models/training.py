@@ -6,7 +6,11 @@
    whose gaps match the prediction gaps (each pair predicted from its nearest
    pair before and after, :func:`~pipeline.models.patches.make_tasks`); with one
    date, the same-date task (coarse -> fine at that pair). Zero steps happen only
-   when asked for (``date_fallback = "start"``), and the report says so.
+   when asked for (``date_fallback = "start"``), and the report says so;
+   ``date_fallback = "linear"`` fits only the closed-form linear path there (step 5b).
+   With ``train_blend`` (one stream per reference, a time or nearest blend) each
+   task is a pair predicted from the reference-pair rule's pairs and the streams
+   are scored blended, as a fused day is (:mod:`pipeline.models.streams`).
 2. **validation** — on the held-back ``val`` pairs when given; otherwise, with
    ``val_split = "date"`` and at least three pairs, on one held-back *date* (the
    interior pair nearest the middle, predicted from its nearest remaining pairs:
@@ -24,6 +28,10 @@
 5. **patches** — cores of ``patch`` px (>= 128 in the ``full`` presets) with a
    context margin of the model's ``halo`` that feeds the network but not the
    loss; random 90-degree rotations and flips (``augment``).
+5b. **linear start** — models with a linear path get its ridge least-squares
+   solution on the training tasks before the first step, kept only when it lowers
+   the held-back loss, then frozen (``linear_start``, ``linear_freeze``;
+   :mod:`pipeline.models.linear_fit`); the trunk learns what is not linear.
 6. **optimisation** — AdamW, linear warm-up (``warmup_steps``, at most a tenth
    of the planned steps) then cosine decay to 1/10 of ``lr`` over the planned
    steps; early stopping after ``patience`` epochs without improvement,
@@ -56,6 +64,7 @@ import numpy as np
 import torch
 
 from pipeline.errors import InputError
+from pipeline.models import streams
 from pipeline.models.base import FitReport, Scene
 from pipeline.models.losses import masked_mse
 from pipeline.models.patches import (
@@ -94,6 +103,8 @@ class Plan:
     task: str
     validation: str
     epochs: int
+    #: ``date_fallback = "linear"`` with too few dates: only the closed-form linear start
+    linear_only: bool = False
 
 
 def _nearest(pairs: Sequence[Scene], target: Scene, n: int) -> list[Scene]:
@@ -105,27 +116,34 @@ def _nearest(pairs: Sequence[Scene], target: Scene, n: int) -> list[Scene]:
 def plan(model: TorchFusionModel, pairs: Sequence[Scene], val: Sequence[Scene]) -> Plan:
     """Tasks, samplers and validation of one fit (module doc, steps 1, 2 and 5)."""
     p, pairs, val = model.params, list(pairs), list(val)
-    epochs = int(p["epochs"])
+    epochs, linear_only = int(p["epochs"]), False
     if not val and p.get("val_split", "rows") == "date":
         held_pair = held_back_date(pairs)
         if held_pair is not None:
             val, pairs = [held_pair], [s for s in pairs if s is not held_pair]
-        elif p.get("date_fallback", "rows") == "start":
-            epochs = 0
+        elif p.get("date_fallback", "rows") in ("start", "linear"):
+            epochs, linear_only = 0, p.get("date_fallback") == "linear"
     cross = len(pairs) > 1 and not getattr(model, "same_date_only", False)
+    blended = cross and streams.blends_streams(model)
     tasks = (
         make_tasks(pairs, model.train_refs) if cross else same_date_tasks(pairs, model.train_refs)
     )
+    if blended:  # the streams trained as the prediction blends them (pipeline.models.streams)
+        tasks = streams.blend_tasks(pairs)
     task = "cross-date" if cross else "same-date"
     if not cross and not model.same_date:
         # the reference is the target: nothing to learn, so say it instead of implying training
         task = "same-date (trivial for a pair-input network: it keeps its start)"
-    if epochs == 0:
+    if linear_only:
+        task = f"linear path only, closed form on the {task} tasks (too few dates to hold one back)"
+    elif epochs == 0:
         task = "none (date_fallback=start: too few dates for a held-back date)"
     opts = {"min_valid": p["min_valid"], "margin": model.halo}
     seed, height, size = int(p["seed"]), pairs[0].coarse.shape[1], int(p["patch"])
     if val:
         val_tasks = [Task(tuple(_nearest(pairs, v, model.train_refs)), v) for v in val]
+        if blended:
+            val_tasks = [Task(streams.rule_refs(pairs, v.date), v) for v in val]
         if not cross:
             val_tasks = same_date_tasks(val, model.train_refs)
         train = PatchSampler(tasks, size, (0, height), seed=seed, augment=p["augment"], **opts)
@@ -133,8 +151,8 @@ def plan(model: TorchFusionModel, pairs: Sequence[Scene], val: Sequence[Scene]) 
         where = "date " + ", ".join(v.date.isoformat() for v in val)
         return Plan(train, held, pairs, val, task, where, epochs)
     fallback = p.get("date_fallback", "rows") if p.get("val_split") == "date" else p["val_split"]
-    if fallback == "blocks":
-        return _block_plan(model, tasks, pairs, task, epochs)
+    if fallback in ("blocks", "linear"):
+        return _block_plan(model, tasks, pairs, task, epochs, linear_only)
     cut = round(height * (1.0 - float(p["val_fraction"])))
     if cut < 4 or height - cut < 4:
         raise InputError(f"image height {height} is too small to hold back validation rows")
@@ -144,7 +162,12 @@ def plan(model: TorchFusionModel, pairs: Sequence[Scene], val: Sequence[Scene]) 
 
 
 def _block_plan(
-    model: TorchFusionModel, tasks: list[Task], pairs: list[Scene], task: str, epochs: int
+    model: TorchFusionModel,
+    tasks: list[Task],
+    pairs: list[Scene],
+    task: str,
+    epochs: int,
+    linear_only: bool = False,
 ) -> Plan:
     """Validation on held-back blocks spread over the image (module doc, step 2).
 
@@ -176,7 +199,7 @@ def _block_plan(
     held_sampler = PatchSampler(val_tasks, block, (0, shape[0]), seed=seed + 1, cores=held, **opts)
     gaps = sorted({abs((r.date - t.target.date).days) for t in val_tasks for r in t.refs})
     where = f"held-back blocks ({len(held)} of {block} px; gap {', '.join(map(str, gaps))} d)"
-    return Plan(train, held_sampler, pairs, [], task, where, epochs)
+    return Plan(train, held_sampler, pairs, [], task, where, epochs, linear_only)
 
 
 def validate(model: TorchFusionModel, batches: Sequence[Batch]) -> float:
@@ -189,7 +212,7 @@ def validate(model: TorchFusionModel, batches: Sequence[Batch]) -> float:
         for raw in batches:
             b = to_tensors(raw, model.device)
             with autocast(model.device, model.amp_outside()):
-                pred = model.forward(b.refs_coarse, b.refs_fine, b.tgt_coarse, b.days)  # type: ignore[arg-type]
+                pred = streams.forward(model, b.refs_coarse, b.refs_fine, b.tgt_coarse, b.days)  # type: ignore[arg-type]
             n = float(b.valid.sum()) * pred.shape[1]  # type: ignore[attr-defined]
             total += float(masked_mse(pred.float(), b.tgt_fine, b.valid)) * n  # type: ignore[arg-type]
             pixels += n
@@ -266,10 +289,15 @@ def fit(
     model.start_state = copy.deepcopy(best_state)  # the runner scores the start too
     history = [{"epoch": 0, "loss": float("nan"), "val_loss": best, "lr": 0.0}]
     start_loss = best
-    steps, trained_state = _train(model, setup, val_batches, history, progress)
-    best = min(h["val_loss"] for h in history)
+    closed = _linear_start(model, setup, val_batches, best)
+    if closed.get("kept"):
+        best, best_state = closed["val_loss"], copy.deepcopy(model.net.state_dict())
+    steps, trained_state = _train(model, setup, val_batches, history, progress, best)
+    best = min([h["val_loss"] for h in history] + [closed.get("val_loss", math.inf)])
     seconds = sum(h.get("seconds", 0.0) for h in history)
     model.net.load_state_dict(trained_state if trained_state is not None else best_state)
+    for param in model.net.parameters():  # a frozen linear start trains again in a later fit
+        param.requires_grad_(True)
     model.select_after(setup.val, setup.pairs)
     return FitReport(
         len(history) - 1,
@@ -281,8 +309,45 @@ def fit(
         end_val_rmse=float(np.sqrt(best)),
         validation=setup.validation,
         task=setup.task,
-        notes=model.fit_notes(),
+        notes={**model.fit_notes(), **({"linear_start": closed} if closed else {})},
     )
+
+
+def _linear_start(
+    model: TorchFusionModel, setup: Plan, val_batches: list[Batch], start_loss: float
+) -> dict[str, Any]:
+    """Solve the linear path in closed form (:mod:`pipeline.models.linear_fit`).
+
+    Kept only when it lowers the held-back loss below ``start_loss``; otherwise the
+    layer goes back to zero. With ``linear_freeze`` the kept layer is not updated by
+    the optimiser (AdamW's first steps move every weight by ~lr whatever its
+    gradient, which would undo a least-squares optimum). Returns what happened
+    (empty when the model has no such path, the fit is off, or no step is planned).
+    """
+    from pipeline.models import linear_fit
+
+    p = model.params
+    planned = setup.epochs > 0 or setup.linear_only
+    if not p.get("linear_start", True) or not planned or not linear_fit.can_fit(model):
+        return {}
+    began = time.perf_counter()
+    layer = model.net.linear_path
+    before = copy.deepcopy(layer.state_dict())
+    fitted = linear_fit.fit_linear_path(
+        model, setup.train, pixels=int(p.get("linear_pixels", 200_000)), seed=int(p["seed"])
+    )
+    if fitted is None:
+        return {}
+    loss = validate(model, val_batches)
+    kept = loss < start_loss
+    if not kept:
+        layer.load_state_dict(before)
+    elif p.get("linear_freeze", True):
+        linear_fit.frozen(layer)
+    return {
+        **fitted, "kept": kept, "val_loss": loss, "val_rmse": float(np.sqrt(loss)),
+        "seconds": time.perf_counter() - began,
+    }  # fmt: skip
 
 
 def _train(
@@ -291,8 +356,13 @@ def _train(
     val_batches: list[Batch],
     history: list[dict[str, float]],
     progress: bool,
+    best: float,
 ) -> tuple[int, dict[str, Any] | None]:
-    """The epoch loop; appends to ``history``; returns (steps, best state or None)."""
+    """The epoch loop; appends to ``history``; returns (steps, best state or None).
+
+    ``best`` is the held-back loss to beat (the start's, or the closed-form linear
+    start's when that was kept): a state is returned only when an epoch beats it.
+    """
     from pipeline.models.device import to_tensors
 
     p = model.params
@@ -304,7 +374,7 @@ def _train(
     # (2-5 steps inside a 20-step warm-up left ResStf at its start, issue 14)
     warmup = min(int(p["warmup_steps"]), max(1, max_steps // 10))
     lr_schedule = schedule(optimizer, warmup, max_steps)
-    best, stale, steps, best_state = history[0]["val_loss"], 0, 0, None
+    stale, steps, best_state = 0, 0, None
     budget, began = budget_seconds(model), time.perf_counter()
     bar = progress_bar(
         range(epochs), desc=f"train {model.name}", unit="epoch", disable=not progress

@@ -132,11 +132,19 @@ def test_held_back_blocks_spread_and_never_in_a_training_loss() -> None:
 
 
 def test_early_stopping_keeps_the_start_when_training_only_hurts() -> None:
-    model = create_model("resstf_prior", bands=BANDS, size="tiny", lr=5.0, budget_steps=6)
+    # the gradient steps alone (no closed-form linear start): the untrained state is kept
+    model = create_model(
+        "resstf_prior", bands=BANDS, size="tiny", lr=5.0, budget_steps=6, linear_start=False
+    )
     report = model.fit(gain_error_scenes(n_dates=2), bands=BANDS, progress=False)
     assert report.steps == 6 and report.end_val_rmse == report.start_val_rmse
     for name, value in model.net.state_dict().items():
         assert torch.equal(value, model.start_state[name])
+    # with the linear start, the best state before any step (the closed form) is kept
+    model = create_model("resstf_prior", bands=BANDS, size="tiny", lr=5.0, budget_steps=6)
+    report = model.fit(gain_error_scenes(n_dates=2), bands=BANDS, progress=False)
+    assert report.steps == 6
+    assert report.end_val_rmse == report.notes["linear_start"]["val_rmse"]
 
 
 @pytest.mark.parametrize("steps", [1, 7, 13])

@@ -58,3 +58,23 @@ def test_paper_optimiser_available() -> None:
     model = create_model("resstf", bands=BANDS, size="tiny", optimizer="sgd", lr=1e-2)
     report = model.fit(_detail_scenes()[:1], bands=BANDS, progress=False)
     assert report.steps > 0
+
+
+def test_a_residual_that_does_not_transfer_keeps_the_upsampled_modis() -> None:
+    # the same-date residual flips sign between dates: learnt at one date, it hurts at
+    # the other, so early stopping on the neighbouring dates keeps each stream's start
+    s = _detail_scenes()
+    flipped = [
+        Scene(p.date, p.coarse, (p.coarse + (-1) ** k * 0.5 * (p.coarse - 0.25)).astype(np.float32))
+        for k, p in enumerate(s)
+    ]
+    model = create_model(
+        "resstf", bands=BANDS, size="tiny", epochs=4, steps_per_epoch=5,
+        batch_size=4, patch=24, lr=3e-3, warmup_steps=2, stream_val="dates",
+    )  # fmt: skip
+    report = model.fit([flipped[0], flipped[1]], bands=BANDS, progress=False)
+    assert report.steps > 0 and "date" in report.validation
+    for stream in report.notes["streams"].values():
+        assert stream["end_val_rmse"] == stream["start_val_rmse"]
+    out = model.predict(FusionInput((flipped[0],), Scene(s[1].date, s[1].coarse), BANDS)).fine
+    np.testing.assert_allclose(out, s[1].coarse, atol=1e-6)
