@@ -61,8 +61,9 @@ class StfDiff(TorchFusionModel):
     name: ClassVar[str] = "stfdiff"
     n_refs: ClassVar[tuple[int, ...]] = (1, 2)
     train_refs: ClassVar[int] = 2
-    #: its base blends both references by time inside the network's input
-    start_blends: ClassVar[tuple[str, ...]] = ("time",)
+    #: its base blends the references inside the network's input: by inverse time, or
+    #: all weight on the nearest one (whichever the start rule prefers, like the others)
+    start_blends: ClassVar[tuple[str, ...]] = ("time", "nearest")
     outer_amp: ClassVar[bool] = False
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {**_COMMON, "widths": [8, 16], "blocks": 1, "ddim_steps": 3, "val_steps": 2,
@@ -109,7 +110,7 @@ class StfDiff(TorchFusionModel):
         super().select_start(pairs)  # change_window (the start rule)
         if self._fit_pairs:
             self.params["residual_std"] = residual_std(
-                self._fit_pairs, int(self.params["change_window"])
+                self._fit_pairs, int(self.params["change_window"]), self.blend_name()
             )
 
     def _residual_std(self, like: Tensor) -> Tensor:
@@ -122,14 +123,15 @@ class StfDiff(TorchFusionModel):
                   days: Tensor) -> tuple[Tensor, Tensor]:  # fmt: skip
         """Base (N, B, h, w) reflectance and condition (N, 10 B, h, w) from two refs.
 
+        The base blends the per-reference smoothed changes by :func:`blend_weights`
+        (the start rule's blend), so the untrained model is the baseline it chose.
         The condition holds, per reference, the standardised fine and coarse images,
         fine - coarse and the coarse change (both in band-std units, float32), then the
         standardised target coarse image and base.
         """
         rc, rf, tc = refs_coarse.float(), refs_fine.float(), tgt_coarse.float()
         window = int(self.params["change_window"])
-        w = 1.0 / days.float().abs().clamp_min(1.0)
-        w = (w / w.sum(1, keepdim=True))[:, :, None, None, None]
+        w = blend_weights(days, self.blend_name())[:, :, None, None, None]
         streams = [rf[:, r] + smoothed_change(tc, rc[:, r], window) for r in range(rf.shape[1])]
         base = (w * torch.stack(streams, 1)).sum(1)
         parts = []
@@ -206,11 +208,28 @@ class StfDiff(TorchFusionModel):
         return Prediction(stack.mean(0).astype(np.float32), stack.std(0).astype(np.float32))
 
 
-def residual_std(pairs: Sequence[Scene], window: int) -> list[float]:
+def blend_weights(days: Tensor, blend: str) -> Tensor:
+    """(N, R) weights of the references from their signed day offsets ``days`` (N, R).
+
+    ``"time"``: inverse time distance (one day the least, as
+    :func:`~pipeline.models.base.inverse_time_weights`); ``"nearest"``: all weight on
+    the reference nearest in time, the earlier one on a tie (as
+    :func:`~pipeline.models.base.nearest_ref`).
+    """
+    d = days.float()
+    if blend == "nearest":
+        # earlier (negative offset) wins a tie: half a day's penalty for the later one
+        key = d.abs() + 0.5 * (d > 0).float()
+        return F.one_hot(key.argmin(1), d.shape[1]).float()
+    w = 1.0 / d.abs().clamp_min(1.0)
+    return w / w.sum(1, keepdim=True)
+
+
+def residual_std(pairs: Sequence[Scene], window: int, blend: str = "time") -> list[float]:
     """Per-band std (reflectance) of ``fine_target - base`` over the cross-date tasks.
 
-    ``base`` is the two-reference inverse-time blend of ``fine ref + box(coarse
-    change)``; a floor of 1e-3 keeps a single-pair fit (residual 0) finite.
+    ``base`` is the two-reference ``blend`` (:func:`blend_weights`) of ``fine ref +
+    box(coarse change)``; a floor of 1e-3 keeps a single-pair fit (residual 0) finite.
     """
     residuals = []
     for task in make_tasks(pairs, 2):
@@ -219,9 +238,8 @@ def residual_std(pairs: Sequence[Scene], window: int) -> list[float]:
             np.stack([r.fine for r in task.refs]),
             task.target.coarse,
         )
-        days = np.array([abs((r.date - task.target.date).days) for r in task.refs], np.float64)
-        w = 1.0 / np.maximum(days, 1.0)
-        w = w / w.sum()
+        days = torch.tensor([[(r.date - task.target.date).days for r in task.refs]])
+        w = blend_weights(days, blend)[0].tolist()
         tct = torch.as_tensor(tc)[None]
         base = sum(
             wi * (rf[i] + smoothed_change(tct, torch.as_tensor(rc[i])[None], window)[0].numpy())
