@@ -1,10 +1,11 @@
 """STFDiff (Huang et al. 2024): conditional diffusion with a dual-stream U-Net denoiser.
 
 What is diffused is the residual over a physical base, in unit variance:
-``x0 = (fine_target - base) / residual_std``. ``base`` is the two-reference,
-inverse-time weighted "fine ref + coarse change box-smoothed over
-``change_window`` px" (the window chosen among ``change_windows`` on the
-training dates by the baselines' rule, like EDCSTFN's); ``residual_std`` (per band,
+``x0 = (fine_target - base) / residual_std``. ``base`` is "fine ref + coarse
+change box-smoothed over ``change_window`` px" from both references, blended by
+inverse time or taken from the nearest one (window and blend chosen on the
+training dates by the baselines' rule, so the untrained model is the best naive
+baseline those dates name); ``residual_std`` (per band,
 reflectance) is the standard deviation of that residual over the training
 tasks, so noise and signal have the same scale (the former code divided by a
 fixed 0.05 against a residual std of ~0.01).
@@ -25,10 +26,15 @@ fixed 0.05 against a residual std of ~0.01).
   The engine's validation uses ``val_steps`` (5) to keep epochs cheap.
 
 Uncertainty: the *sample spread*, the standard deviation over ``samples`` seeds
-(their mean is the prediction). Where the residual is predictable the samples
-agree; where it is not, a trained denoiser draws different residuals
-(``tests/models/test_stfdiff_spread.py`` checks the Spearman rank correlation
-of spread and |error| on withheld days). The fuse stage calibrates its scale.
+(their mean is the prediction), combined with the start's *error model*
+(:mod:`pipeline.models.error_model`, fitted on the training dates), scaled on the
+held-back date when there is one (``sigma_scale``; else the fuse stage calibrates
+it). Where the residual is predictable the samples agree; where it is not, a
+trained denoiser draws different residuals (``tests/models/test_stfdiff_spread.py``
+checks the Spearman rank correlation of spread and |error| on withheld days). A
+zero-headed denoiser at its start draws identical samples: its sigma is then the
+error model's alone, which ranks the start's errors (Spearman 0.45 on the withheld
+day of estarfm-2001) instead of being zero.
 
 Halo: the U-Net's convolutional receptive field or half the largest change
 window; the noise is drawn per tile, so tiled output is a different (equally
@@ -47,6 +53,8 @@ from torch import Tensor
 
 from pipeline.models._torch import TorchFusionModel, smoothed_change
 from pipeline.models.base import FusionInput, Prediction, Scene
+from pipeline.models.error_model import error_sigma, fit_error_model
+from pipeline.models.ganstfm import calibrate_tta
 from pipeline.models.losses import masked_mse
 from pipeline.models.patches import Batch, fill_invalid, make_tasks
 from pipeline.models.stfdiff_net import DualStreamUNet, cosine_alphas_bar
@@ -106,12 +114,17 @@ class StfDiff(TorchFusionModel):
         self._fit_pairs = list(pairs)
 
     def select_start(self, pairs: Sequence[Scene]) -> None:
-        """Choose ``change_window`` by the start rule, then measure ``residual_std``."""
+        """Choose ``change_window`` by the start rule, then measure ``residual_std``
+        and fit the start's error model (:mod:`pipeline.models.error_model`)."""
         super().select_start(pairs)  # change_window (the start rule)
         if self._fit_pairs:
-            self.params["residual_std"] = residual_std(
-                self._fit_pairs, int(self.params["change_window"]), self.blend_name()
-            )
+            window, blend = int(self.params["change_window"]), self.blend_name()
+            self.params["residual_std"] = residual_std(self._fit_pairs, window, blend)
+            self.params["error_model"] = fit_error_model(self._fit_pairs, window, blend)
+
+    def select_after(self, held: Sequence[Scene], pairs: Sequence[Scene]) -> None:
+        """Scale sigma on the held-back date so 68 % of its errors fall within it."""
+        calibrate_tta(self, held, pairs)
 
     def _residual_std(self, like: Tensor) -> Tensor:
         """(1, B, 1, 1) reflectance of one residual unit (0.01 before any fit)."""
@@ -195,7 +208,13 @@ class StfDiff(TorchFusionModel):
         return float(loss.detach())
 
     def predict(self, inputs: FusionInput) -> Prediction:
-        """Mean of ``samples`` seeded samples; sigma = their standard deviation."""
+        """Mean of ``samples`` seeded samples; sigma from their spread and the error model.
+
+        ``sigma = sigma_scale * sqrt(spread^2 + start_sigma^2)``: the sample spread
+        (zero for the untrained, zero-headed denoiser) and the start's error model
+        (:func:`~pipeline.models.error_model.error_sigma`; left out when the model
+        was never fitted), scaled on the held-back date by :meth:`select_after`.
+        """
         samples = []
         self._predicting = True
         try:
@@ -204,8 +223,17 @@ class StfDiff(TorchFusionModel):
                 samples.append(TorchFusionModel.predict(self, inputs).fine)
         finally:
             self._sample, self._predicting = 0, False
-        stack = np.stack(samples)
-        return Prediction(stack.mean(0).astype(np.float32), stack.std(0).astype(np.float32))
+        # float64: a float32 mean of identical samples is off by an ulp, and their "spread"
+        # (~1e-8) was what the kept starts' sigma ranked (Spearman 0.01-0.03, model-zoo.md)
+        stack = np.stack(samples).astype(np.float64)
+        fine, var = stack.mean(0), stack.var(0)
+        model = self.params.get("error_model")
+        if model is not None:
+            window = int(self.params["change_window"])
+            var = var + error_sigma(model, inputs.refs, inputs.target, window) ** 2
+        sigma = np.sqrt(var) * float(self.params.get("sigma_scale", 1.0))
+        sigma = np.where(np.isnan(fine), np.nan, sigma)
+        return Prediction(fine.astype(np.float32), sigma.astype(np.float32))
 
 
 def blend_weights(days: Tensor, blend: str) -> Tensor:
