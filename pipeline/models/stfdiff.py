@@ -18,6 +18,10 @@ fixed 0.05 against a residual std of ~0.01).
   references, their explicit fp32 differences (fine - coarse, coarse change),
   the target coarse image and the base, ``10 * bands`` channels, subtracted
   from the noise stream at every level (:mod:`pipeline.models.stfdiff_net`).
+* **Linear path** (deviation, the engine's): both references' pair features through a
+  zero-initialised ``linear_kernel`` px convolution, added to the denoiser's x0
+  (:meth:`StfDiff.linear_x0`), so a linear correction of the base need not emerge
+  from the U-Net within a CPU budget; ``linear_kernel = 0`` leaves it out.
 * **Training** (overrides :meth:`TorchFusionModel.training_step`): a random step of
   the ``train_steps`` (100) cosine schedule, masked MSE on ``x0``.
 * **Sampling**: DDIM with ``ddim_steps`` steps (50, the reference uses >= 50; ``eta``
@@ -77,6 +81,7 @@ class StfDiff(TorchFusionModel):
     #: all weight on the nearest one (whichever the start rule prefers, like the others)
     start_blends: ClassVar[tuple[str, ...]] = ("time", "nearest")
     outer_amp: ClassVar[bool] = False
+    linear_path: ClassVar[bool] = True
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {**_COMMON, "widths": [8, 16], "blocks": 1, "ddim_steps": 3, "val_steps": 2,
                  "samples": 2, "epochs": 2, "steps_per_epoch": 2, "batch_size": 2, "patch": 16,
@@ -113,7 +118,8 @@ class StfDiff(TorchFusionModel):
         # Two 3x3 convs per block (+ stem), doubling at every level.
         widths, blocks = self.params["widths"], int(self.params["blocks"])
         unet = sum(2 * (2 * blocks + 1) * 2**i for i in range(len(widths)))
-        return max(unet, self.change_reach())
+        linear = int(self.params.get("linear_kernel") or 0) // 2
+        return max(unet, self.change_reach() + linear)
 
     # --- the residual's scale ---------------------------------------------------------
     def set_band_stats(self, pairs: Sequence[Scene]) -> None:
@@ -163,14 +169,36 @@ class StfDiff(TorchFusionModel):
         parts += [self.standardise(tc), self.standardise(base)]
         return base, torch.cat(parts, 1)
 
+    @staticmethod
+    def pair_feature_count(n_bands: int) -> int:
+        """Channels of the linear path's input: both references' pair features."""
+        return 2 * TorchFusionModel.pair_feature_count(n_bands)
+
+    def linear_x0(self, refs_coarse: Tensor, refs_fine: Tensor, tgt_coarse: Tensor) -> Tensor:
+        """The linear path's part of x0 (N, B, h, w), residual-std units; zeros without one.
+
+        Both references' :meth:`~pipeline.models._torch.TorchFusionModel.pair_features`
+        through the engine's zero-initialised convolution, added to the denoiser's x0
+        at every step: a deterministic correction the CPU budget finds quickly.
+        """
+        if getattr(self.net, "linear_path", None) is None:
+            return torch.zeros_like(tgt_coarse, dtype=torch.float32)
+        window = int(self.params["change_window"])
+        rc, rf, tc = refs_coarse.float(), refs_fine.float(), tgt_coarse.float()
+        feats = [self.pair_features(rc[:, r], rf[:, r], tc, window)[0] for r in range(2)]
+        return self.linear_term(torch.cat(feats, 1))  # type: ignore[return-value]
+
     def _padded(self, *xs: Tensor) -> tuple[Tensor, ...]:
         m = self.net.multiple
         h, w = xs[0].shape[-2:]
         pad = (0, (-w) % m, 0, (-h) % m)
         return tuple(F.pad(x, pad, mode="replicate") if any(pad) else x for x in xs)
 
-    def sample(self, cond: Tensor, steps: int, seed: int) -> Tensor:
-        """One DDIM sample of the unit-variance residual (N, B, h, w) given ``cond``."""
+    def sample(self, cond: Tensor, steps: int, seed: int, linear: Tensor | float = 0.0) -> Tensor:
+        """One DDIM sample of the unit-variance residual (N, B, h, w) given ``cond``.
+
+        ``linear`` (:meth:`linear_x0`) is added to the denoiser's x0 at every step.
+        """
         gen = torch.Generator(device=self.device).manual_seed(seed)
         n_bands = len(self.bands)
         shape = (cond.shape[0], n_bands, *cond.shape[-2:])
@@ -180,7 +208,7 @@ class StfDiff(TorchFusionModel):
         for i, t in enumerate(ts):
             ab = self.alphas_bar[t]
             tt = torch.full((x.shape[0],), int(t), device=self.device)
-            x0 = self.trunk(self.net, x, tt, cond).clamp(-self.clip, self.clip)
+            x0 = (self.trunk(self.net, x, tt, cond) + linear).clamp(-self.clip, self.clip)
             if i + 1 == len(ts):
                 break
             eps = (x - ab.sqrt() * x0) / (1 - ab).sqrt()
@@ -195,9 +223,10 @@ class StfDiff(TorchFusionModel):
         """One seeded sample (seed + current sample index) -> (N, B, h, w) reflectance."""
         h, w = tgt_coarse.shape[-2:]
         base, cond = self.condition(refs_coarse, refs_fine, tgt_coarse, days)
-        (cond,) = self._padded(cond)
+        linear = self.linear_x0(refs_coarse, refs_fine, tgt_coarse)
+        cond, linear = self._padded(cond, linear)
         steps = self._steps or self.point_steps()
-        x0 = self.sample(cond, steps, int(self.params["seed"]) + self._sample)
+        x0 = self.sample(cond, steps, int(self.params["seed"]) + self._sample, linear)
         return base + self._residual_std(base) * x0[..., :h, :w]
 
     def training_step(self, batch: Batch, optimizer: torch.optim.Optimizer) -> float:
@@ -206,11 +235,12 @@ class StfDiff(TorchFusionModel):
         base, cond = self.condition(batch.refs_coarse, batch.refs_fine, batch.tgt_coarse,  # type: ignore[arg-type]
                                     batch.days)  # type: ignore[arg-type]  # fmt: skip
         x0 = (batch.tgt_fine - base) / self._residual_std(base) * batch.valid  # type: ignore[operator]
-        x0, cond, valid = self._padded(x0, cond, batch.valid)  # type: ignore[arg-type]
+        linear = self.linear_x0(batch.refs_coarse, batch.refs_fine, batch.tgt_coarse)  # type: ignore[arg-type]
+        x0, cond, valid, linear = self._padded(x0, cond, batch.valid, linear)  # type: ignore[arg-type]
         t = torch.randint(0, self.train_steps, (x0.shape[0],), device=self.device)
         ab = self.alphas_bar[t][:, None, None, None]
         x_t = ab.sqrt() * x0 + (1 - ab).sqrt() * torch.randn_like(x0)
-        loss = masked_mse(self.trunk(self.net, x_t, t, cond), x0, valid)
+        loss = masked_mse(self.trunk(self.net, x_t, t, cond) + linear, x0, valid)
         loss.backward()
         optimizer.step()
         return float(loss.detach())
