@@ -3,7 +3,7 @@
 One command regenerates ``benchmarks/model-zoo.md`` (+ ``.json``, ``.png`` and the
 reliability PNGs)::
 
-    .venv/bin/python benchmarks/model_zoo.py [--steps 30] [--jobs 3] [--datasets a,b]
+    .venv/bin/python benchmarks/model_zoo.py [--steps 150] [--jobs 3] [--datasets a,b]
     .venv/bin/python benchmarks/model_zoo.py --render      # re-render the md from the json
                                                            # (+ the rows of a killed run)
 
@@ -314,7 +314,7 @@ def run_lines(results: dict[str, Any]) -> list[str]:
 
 def _args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=30, help="optimiser steps per model")
+    parser.add_argument("--steps", type=int, default=150, help="optimiser steps per model")
     parser.add_argument("--jobs", type=int, default=3, help="datasets run in parallel")
     parser.add_argument("--datasets", default="", help="comma list (default: all three)")
     parser.add_argument("--models", default="", help="comma list (default: all three)")
