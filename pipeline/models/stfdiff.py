@@ -33,7 +33,7 @@ fixed 0.05 against a residual std of ~0.01).
   the reference's mean of the samples (validated with ``val_steps``, 5).
 
 Uncertainty: the *sample spread*, the standard deviation over ``samples`` seeds
-(their mean is the prediction), combined with the start's *error model*
+(their mean is the prediction with ``point = "samples"``), combined with the start's *error model*
 (:mod:`pipeline.models.error_model`, fitted on the training dates), scaled on the
 held-back date when there is one (``sigma_scale``; else the fuse stage calibrates
 it). Where the residual is predictable the samples agree; where it is not, a
@@ -43,8 +43,8 @@ zero-headed denoiser at its start draws identical samples: its sigma is then the
 error model's alone, which ranks the start's errors (Spearman 0.45 on the withheld
 day of estarfm-2001) instead of being zero.
 
-Halo: the U-Net's convolutional receptive field or half the largest change
-window; the noise is drawn per tile, so tiled output is a different (equally
+Halo: the U-Net's convolutional receptive field, or half the change window in use plus
+the linear path's kernel radius; the noise is drawn per tile, so tiled output is a different (equally
 valid) sample than the whole image, not an identical one.
 """
 
