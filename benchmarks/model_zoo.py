@@ -3,9 +3,13 @@
 One command regenerates ``benchmarks/model-zoo.md`` (+ ``.json``, ``.png`` and the
 reliability PNGs)::
 
-    .venv/bin/python benchmarks/model_zoo.py [--steps 30] [--jobs 3] [--datasets a,b]
+    .venv/bin/python benchmarks/model_zoo.py [--steps 150] [--jobs 3] [--datasets a,b]
     .venv/bin/python benchmarks/model_zoo.py --render      # re-render the md from the json
-                                                           # (or from the rows of a killed run)
+                                                           # (+ the rows of a killed run)
+
+A run over some datasets replaces only their rows: the rows of ``model-zoo.json``
+are merged per (dataset, model), each row keeps the header of the run that made it
+(command, date, machine, budget, load), and the page lists every run it shows.
 
 Every model is scored with :func:`pipeline.evaluate.runner.evaluate` on the
 manifest's ``predict`` date (trained on the other dates, references by the shared
@@ -32,6 +36,7 @@ import os
 import platform
 import sys
 import tempfile
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -61,6 +66,8 @@ PARTS = OUT / "model-zoo.parts.jsonl"
 REAL = {"estarfm-2001": ROOT / "manifests/estarfm-2001.yaml",
         "lgc-2004": ROOT / "manifests/lgc-2004.yaml"}  # fmt: skip
 COMMAND = ".venv/bin/python benchmarks/model_zoo.py"
+#: Dataset order of the table (and of a full run: the real single-pair set last).
+DATASETS = ("synthetic-season", "estarfm-2001", "lgc-2004")
 
 
 def _load() -> str:
@@ -73,6 +80,7 @@ def _one(manifest: Path, name: str, steps: int) -> dict[str, Any]:
     from pipeline.evaluate.runner import evaluate
 
     size, family = MODELS[name]
+    cpu0 = time.process_time()
     try:
         ev = evaluate(manifest, name, size=size, budget_steps=steps, budget_s=None,
                       **OVERRIDES[name])  # fmt: skip
@@ -92,7 +100,8 @@ def _one(manifest: Path, name: str, steps: int) -> dict[str, Any]:
         "validation": training.get("validation"),
         "held_back_rmse": [training.get("start_val_rmse"), training.get("end_val_rmse")],
         "notes": {k: v for k, v in training.items() if k.startswith(("loss_share", "autoenc"))},
-        "seconds": r["seconds"], "params": r["params"],
+        "seconds": {**r["seconds"], "cpu_all": time.process_time() - cpu0},
+        "params": r["params"],
         "overall": r["overall"],  # every metric
     }  # fmt: skip
     sigma = ev.prediction.uncertainty
@@ -102,7 +111,7 @@ def _one(manifest: Path, name: str, steps: int) -> dict[str, Any]:
 
 
 def _dataset_rows(
-    dataset: str, manifest: Path, names: list[str], steps: int
+    dataset: str, manifest: Path, names: list[str], header: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """Every model on one dataset (one worker process, one torch thread)."""
     import torch
@@ -111,7 +120,9 @@ def _dataset_rows(
     rows = []
     for name in names:
         print(f"{dataset}: {name} ({_load()})", flush=True)
-        rows.append({**_one(manifest, name, steps), "dataset": dataset})
+        load = _load()
+        row = _one(manifest, name, int(header["steps"]))
+        rows.append({**row, "dataset": dataset, "run": header, "load": [load, _load()]})
         with PARTS.open("a") as parts:  # one short line per write: whole lines on append
             parts.write(json.dumps(rows[-1], default=str) + "\n")
     return rows
@@ -123,25 +134,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     from benchmarks.fusion_accuracy import synthetic_manifest
 
-    names = list(MODELS)
-    results: dict[str, Any] = {
+    names = [m for m in MODELS if not args.models or m in args.models.split(",")]
+    header: dict[str, Any] = {
         "command": " ".join([COMMAND, *sys.argv[1:]]),
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores shared "
         f"with other jobs, torch {torch.__version__}, CPU only (no GPU lent to this task)",
-        "load_start": _load(), "steps": args.steps, "rows": [],
+        "load_start": _load(), "steps": args.steps, "overrides": OVERRIDES,
     }  # fmt: skip
+    results: dict[str, Any] = {**header, "rows": []}
     PARTS.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         manifests = dict(REAL)
         synth = synthetic_manifest(Path(tmp))
         if synth is not None:
             manifests["synthetic-season"] = synth
-        chosen = [d for d in manifests if not args.datasets or d in args.datasets.split(",")]
+        wanted = args.datasets.split(",") if args.datasets else list(manifests)
+        chosen = sorted((d for d in manifests if d in wanted), key=DATASETS.index)
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            futures = [
-                pool.submit(_dataset_rows, d, manifests[d], names, args.steps) for d in chosen
-            ]
+            futures = [pool.submit(_dataset_rows, d, manifests[d], names, header) for d in chosen]
             for future in futures:
                 results["rows"] += future.result()
     results["load_end"] = _load()
@@ -150,11 +161,35 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def from_parts() -> dict[str, Any]:
-    """The json document of a killed run from its :data:`PARTS` (header from the last json)."""
-    old = json.loads((OUT / "model-zoo.json").read_text())
+    """The rows of a killed run from its :data:`PARTS`, as a json document."""
     rows = [json.loads(line) for line in PARTS.read_text().splitlines() if line.strip()]
-    note = " (run stopped before every row finished; rows so far)"
-    return {**old, "rows": rows, "load_end": _load() + note}
+    return {"rows": rows}
+
+
+def _legacy_header(doc: dict[str, Any]) -> dict[str, Any]:
+    """The run header of a json written before rows carried their own."""
+    keys = ("command", "date", "machine", "load_start", "load_end", "steps")
+    return {k: doc[k] for k in keys if k in doc}
+
+
+def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """``old``'s rows with ``new``'s replacing those of the same (dataset, model).
+
+    Rows are ordered by dataset (synthetic season, estarfm-2001, lgc-2004, others) and
+    then by :data:`MODELS`; every row keeps its run header (``run``), so a partial run
+    never relabels or drops the rows of datasets it did not touch.
+    """
+    legacy = _legacy_header(old)
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in old.get("rows", []):
+        rows[(row["dataset"], row["model"])] = {"run": legacy, **row}
+    for row in new.get("rows", []):
+        rows[(row["dataset"], row["model"])] = row
+    order = [*DATASETS, *sorted({d for d, _ in rows} - set(DATASETS))]
+    models = list(MODELS)
+    keys = sorted(rows, key=lambda k: (order.index(k[0]), models.index(k[1])))
+    runs = list({json.dumps(rows[k]["run"], sort_keys=True): rows[k]["run"] for k in keys}.values())
+    return {"runs": runs, "rows": [rows[k] for k in keys]}
 
 
 def _f(value: float | None, fmt: str = ".4f") -> str:
@@ -165,7 +200,7 @@ def table_lines(rows: list[dict[str, Any]]) -> list[str]:
     """The main table: one line per (dataset, model)."""
     head = ("| dataset | model | family | start RMSE | trained RMSE | gain over start | "
             "best naive (RMSE) | gain over best naive | CC | steps | task | "
-            "Spearman(sigma, abs err) | train s | predict s |")  # fmt: skip
+            "Spearman(sigma, abs err) | train s | predict s | CPU s |")  # fmt: skip
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         if "skipped" in r:
@@ -177,7 +212,8 @@ def table_lines(rows: list[dict[str, Any]]) -> list[str]:
             f"**{_f(r['rmse'])}** | {_f(r['gain_over_start'], '+.1%')} | {best['model']} "
             f"({_f(best['rmse'])}) | {_f(r['gain_over_best_baseline'], '+.1%')} | "
             f"{_f(r['cc'], '.3f')} | {r['steps']} | {r['task']} | {_f(rho, '.3f')} | "
-            f"{r['seconds']['train']:.0f} | {r['seconds']['predict']:.0f} |"
+            f"{r['seconds']['train']:.0f} | {r['seconds']['predict']:.0f} | "
+            f"{_f(r['seconds'].get('cpu_all'), '.0f')} |"
         )
     return lines
 
@@ -243,14 +279,14 @@ def render(results: dict[str, Any]) -> str:
     skipped = [f"- {r['model']} on {r['dataset']}: {r['skipped']}" for r in rows if "skipped" in r]
     lines = [
         "# Model zoo: GAN-STFM, SwinSTFM, STFDiff against the best naive baseline", "",
-        f"Command: `{results['command']}`. Date: {results['date']}. Machine: "
-        f"{results['machine']}; {results['load_start']} at the start, {results['load_end']} "
-        "at the end.", "",
-        "Overrides of the small presets (CPU-sized): " + json.dumps(OVERRIDES) + ".", "",
-        f"Budget: {results['steps']} optimiser steps per model (`budget_steps`, no wall-clock "
+        "Runs shown (a run over some datasets replaces only their rows):", "",
+        *run_lines(results), "",
+        "Budget: the `steps` column, optimiser steps per model (`budget_steps`, no wall-clock "
         "budget, so the figures do not depend on the load; the engine may stop earlier on its "
-        "held-back data and keeps its start when training does not beat it). Sizes: `small` "
-        "presets. RMSE, CC on reflectance, mean over bands; gains are 1 - RMSE / reference.", "",
+        "held-back data and keeps its start when training does not beat it); `CPU s` is the "
+        "process CPU time of the whole evaluation (training, prediction, baselines), against "
+        "the small presets' default training budget of 300 s. Sizes: `small` presets. RMSE, "
+        "CC on reflectance, mean over bands; gains are 1 - RMSE / reference.", "",
         *table_lines(rows), "", *(["Not run:", *skipped, ""] if skipped else []),
         "![RMSE per dataset](model-zoo.png)", "",
         "## Loss-term shares (first and last epoch)", "", *shares_lines(rows), "",
@@ -261,11 +297,27 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def run_lines(results: dict[str, Any]) -> list[str]:
+    """One bullet per run whose rows the page shows: command, date, machine, load, overrides."""
+    runs = results.get("runs") or [_legacy_header(results)]
+    lines = []
+    for run_ in runs:
+        end = f", {run_['load_end']} at the end" if "load_end" in run_ else ""
+        over = run_.get("overrides")
+        lines.append(
+            f"- `{run_.get('command', '?')}`, {run_.get('date', '?')}: {run_.get('machine', '?')}; "
+            f"{run_.get('load_start', '?')} at the start{end}"
+            + (f"; overrides of the small presets {json.dumps(over)}" if over else "")
+        )
+    return lines
+
+
 def _args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=30, help="optimiser steps per model")
+    parser.add_argument("--steps", type=int, default=150, help="optimiser steps per model")
     parser.add_argument("--jobs", type=int, default=3, help="datasets run in parallel")
     parser.add_argument("--datasets", default="", help="comma list (default: all three)")
+    parser.add_argument("--models", default="", help="comma list (default: all three)")
     parser.add_argument("--render", action="store_true", help="only re-render from the json")
     return parser.parse_args()
 
@@ -273,9 +325,10 @@ def _args() -> argparse.Namespace:
 if __name__ == "__main__":
     args = _args()
     data = OUT / "model-zoo.json"
+    old = json.loads(data.read_text()) if data.exists() else {}
     if not args.render:
-        data.write_text(json.dumps(run(args), indent=1, default=str))
+        data.write_text(json.dumps(merge(old, run(args)), indent=1, default=str))
     elif PARTS.exists():
-        data.write_text(json.dumps(from_parts(), indent=1, default=str))
+        data.write_text(json.dumps(merge(old, from_parts()), indent=1, default=str))
     (OUT / "model-zoo.md").write_text(render(json.loads(data.read_text())))
     print(f"wrote {OUT / 'model-zoo.md'}")

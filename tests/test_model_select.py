@@ -75,7 +75,8 @@ def test_run_with_select_records_the_choice(tiny_world: Any, stac_url: str, tmp_
     assert model_dir.name.startswith("select-") and (model_dir / "selection.json").exists()
 
 
-def test_learned_candidates_within_the_budget_or_skipped_with_the_reason() -> None:
+@pytest.mark.parametrize("learned", ["swinstfm", "ganstfm", "stfdiff"])
+def test_learned_candidates_within_the_budget_or_skipped_with_the_reason(learned: str) -> None:
     """A learned candidate trains on each fold with its share of the budget; below the
     minimum share it is skipped with the reason, and the choice falls to the others."""
     from pipeline.select import MIN_FOLD_S, select_model
@@ -83,17 +84,17 @@ def test_learned_candidates_within_the_budget_or_skipped_with_the_reason() -> No
 
     bands = ("red", "nir")
     scenes = toy_pairs(2)
-    names = ["naive_change", "swinstfm"]
+    names = ["naive_change", learned]
     allowed = select_model(scenes, names, bands, "tiny", budget_s=90.0)
-    rows = [r for r in allowed.table if r["candidate"] == "swinstfm"]
+    rows = [r for r in allowed.table if r["candidate"] == learned]
     assert len(rows) == 3 and all("skipped" not in r for r in rows)
     assert all(r["budget_s"] == 30.0 and r["steps"] > 0 for r in rows)
-    assert allowed.summary["swinstfm"]["folds"] == 3
+    assert allowed.summary[learned]["folds"] == 3
 
     small = select_model(scenes, names, bands, "tiny", budget_s=3 * MIN_FOLD_S - 1)
-    skipped = [r for r in small.table if r["candidate"] == "swinstfm"]
+    skipped = [r for r in small.table if r["candidate"] == learned]
     assert all("raise model.select_budget_s" in r["skipped"] for r in skipped)
-    assert small.summary["swinstfm"]["folds"] == 0 and small.choice == "naive_change"
+    assert small.summary[learned]["folds"] == 0 and small.choice == "naive_change"
 
 
 def test_select_budget_is_configuration(tiny_world: Any, stac_url: str) -> None:

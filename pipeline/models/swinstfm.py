@@ -15,6 +15,10 @@ reference and what deviates from it (named):
   change_window px`` (the window chosen among ``change_windows`` on the
   training dates by the baselines' rule), so an untrained network is that smoothed
   change and a CPU budget is spent on the correction, not on learning identity.
+* **Linear path** (deviation, the engine's): a zero-initialised ``linear_kernel`` px
+  convolution from :meth:`~pipeline.models._torch.TorchFusionModel.pair_features`
+  beside the Swin trunk, so the unmixing-like linear correction the CPU budget can
+  find (ESTARFM's conversion coefficients) does not have to emerge from attention.
 * **Loss**: Charbonnier + ``ssim_weight`` x (1 - MS-SSIM), the Charbonnier term
   on errors in band-std units so that it, not SSIM, dominates (each term's share
   at the first and last epoch in ``FitReport.notes``).
@@ -48,7 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from pipeline.models._torch import TorchFusionModel, smoothed_change
+from pipeline.models._torch import TorchFusionModel
 from pipeline.models.base import FusionInput, Prediction, Scene
 from pipeline.models.ganstfm import calibrate_tta, loss_shares, tta_predict
 from pipeline.models.losses import ms_ssim_loss
@@ -73,6 +77,7 @@ class SwinStfm(TorchFusionModel):
     n_refs: ClassVar[tuple[int, ...]] = (1, 2)
     train_refs: ClassVar[int] = 1
     outer_amp: ClassVar[bool] = False
+    linear_path: ClassVar[bool] = True
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {**_COMMON, "dim": 8, "depths": [1, 1], "heads": [1, 2], "window": 4,
                  "patch": 16, "epochs": 2, "steps_per_epoch": 2, "batch_size": 2,
@@ -101,7 +106,9 @@ class SwinStfm(TorchFusionModel):
 
     @property
     def halo(self) -> int:
-        return max(self.multiple, self.change_reach())
+        # the linear path's kernel reads pair features that already span the change window
+        linear = int(self.params.get("linear_kernel") or 0) // 2
+        return max(self.multiple, self.change_reach() + linear)
 
     def forward(self, refs_coarse: Tensor, refs_fine: Tensor, tgt_coarse: Tensor,
                 days: Tensor) -> Tensor:  # fmt: skip
@@ -114,8 +121,8 @@ class SwinStfm(TorchFusionModel):
         if any(pad):
             stacked = F.pad(stacked, pad, mode="replicate")
         residual = self.trunk(self.net, *stacked.chunk(3, 1))[..., :h, :w]
-        base = ref_f + smoothed_change(tgt_c, ref_c, int(self.params["change_window"]))
-        return base + self.unscale(residual)
+        features, base = self.pair_features(ref_c, ref_f, tgt_c, int(self.params["change_window"]))
+        return base + self.unscale(residual + self.linear_term(features))
 
     def loss(self, pred: Tensor, batch: Batch) -> Tensor:
         """Charbonnier (band-std units) + ssim_weight x (1 - MS-SSIM), over valid pixels."""

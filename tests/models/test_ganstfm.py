@@ -121,3 +121,12 @@ def test_reflectance_dominant_variant_reports_its_share() -> None:
     model = create_model("ganstfm", bands=bands, size="tiny", pixel_weight=1.0)
     report = model.fit(toy_pairs(2), progress=False, bands=bands)
     assert "reflectance" in report.notes["loss_share_end"]
+
+
+def test_published_loss_is_pixel_weight_zero() -> None:
+    """The default is the reflectance-dominant variant; pixel_weight 0 is the published loss."""
+    bands = ALL_BANDS[:2]
+    assert create_model("ganstfm", bands=bands, size="small").params["pixel_weight"] > 0
+    model = create_model("ganstfm", bands=bands, size="tiny", pixel_weight=0.0)
+    report = model.fit(toy_pairs(2), progress=False, bands=bands)
+    assert set(report.notes["loss_share_end"]) == {"ssim", "feature", "cosine", "adversarial"}

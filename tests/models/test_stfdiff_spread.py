@@ -49,3 +49,24 @@ def test_sample_spread_ranks_withheld_errors() -> None:
     error = np.abs(out.fine - held.fine)
     rho = spearmanr(out.uncertainty.ravel(), error.ravel()).statistic
     assert rho > 0.3, f"Spearman(spread, |error|) = {rho:.3f}"
+
+
+def test_start_sigma_is_the_error_model_and_ranks_withheld_errors() -> None:
+    """At its start (zero head, no step) the samples agree exactly, so the sigma is the
+    start's error model alone: non-zero, ranking the withheld day's errors, calibrated
+    on the held-back date (68 % of its errors within one sigma)."""
+    pairs = heteroscedastic_world()
+    held, train = pairs[3], pairs[:3] + pairs[4:]
+    bands = ("red", "nir")
+    model = create_model("stfdiff", bands=bands, size="tiny", budget_steps=0, samples=3)
+    report = model.fit(train, progress=False, bands=bands)
+    assert report.steps == 0 and model.params["error_model"]["coef"] is not None
+    assert model.params["sigma_scale"] > 0  # fitted on the engine's held-back date
+    inputs = FusionInput((pairs[2], pairs[4]), Scene(held.date, held.coarse), bands)
+    out = model.predict(inputs)
+    error = np.abs(out.fine - held.fine)
+    rho = spearmanr(out.uncertainty.ravel(), error.ravel()).statistic
+    assert rho > 0.3, f"Spearman(start sigma, |error|) = {rho:.3f}"
+    assert 0.4 < float(np.mean(error <= out.uncertainty)) < 0.9  # roughly calibrated
+    model.params.pop("error_model")  # the sample spread alone: exactly zero at the start
+    assert float(np.nanmax(model.predict(inputs).uncertainty)) == 0.0
