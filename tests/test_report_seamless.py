@@ -61,6 +61,8 @@ def test_tiny_world_store_is_seamless_and_calibrated(
     assert cal["count"] > 1000 and set(cal["by_flag"]) == {"fused", "filled"}
     assert 0.0 < cal["within_1sigma"] < cal["within_2sigma"] <= 1.0
     assert set(cal["band_factors"]) == {"green", "red", "nir"} and "pooled_sigma" in cal
+    # the sigma ranks the errors: larger sigma where the withheld days' errors are larger
+    assert all(rho > 0 for rho in cal["spearman"].values()), cal["spearman"]
     print("tiny world calibration:", json.dumps({k: v for k, v in cal.items() if k != "days"}))
     for name in ("flags.png", "reliability.png", "maps.png"):
         assert (tmp_path / "report" / name).stat().st_size > 10_000

@@ -93,7 +93,8 @@ class SeriesCalibration:
     band_factors : per band, its sigma over the pixel-day's (RMS over bands 1; empty: all 1).
     coarse_sigma : 1-sigma (RMS over bands) of fused pixels where a model that reports a
         sigma gave none: it found no fine candidate and fell back to the coarse value
-        (STARFM); fitted on the left-out pairs' own fallback pixels (:func:`_fallback_errors`;
+        (STARFM); fitted on the left-out pairs' own fallback pixels
+        (:func:`~pipeline.fuse.sigma_fit.fallback_errors`;
         0: none fitted).
     fill_end, fill_pooled : scales of a filled day's sigma, ``sqrt(fill_end^2 ends +
         fill_pooled^2 pooled)``, the ends' correlated variance and the gap filler's own
@@ -193,7 +194,7 @@ class Residuals:
     gap_h : (m,) float32 the Brownian-bridge days ``d0 d1 / (d0 + d1)`` of each.
     gap_w2 : (m,) float32 ``w0^2 + w1^2``, the interpolation weights' share of the ends' noise.
     sums, counts : (band,) summed squared daily change rate between consecutive pairs, count.
-    coarse_err : (band, k) float32 errors of a coarse fallback (:func:`_fallback_errors`).
+    coarse_err : (band, k) float32 errors of a coarse fallback (:func:`sigma_fit.fallback_errors`).
     has_sigma : whether the model reports a sigma (else ``u`` is all ones).
     """
 
@@ -310,7 +311,7 @@ def window_residuals(
     err, u = sigma_fit.subsample([err, u], _MAX_RESIDUALS)
     gap_err, gap_h, gap_w2 = sigma_fit.subsample(list(_gap_residuals(scenes, core)), _MAX_RESIDUALS)
     (coarse_err,) = sigma_fit.subsample(
-        [_fallback_errors(fell, fine, coarse, keep, core)], _MAX_RESIDUALS
+        [sigma_fit.fallback_errors(fell, fine, coarse, keep, core, _MIN_FALLBACK)], _MAX_RESIDUALS
     )
     sums, counts = np.zeros(len(bands)), np.zeros(len(bands))
     for a, b in itertools.pairwise(keep):
@@ -321,29 +322,6 @@ def window_residuals(
         counts += ok.sum(axis=(1, 2))
     return Residuals(err, u, gap_err, gap_h.astype(np.float32), gap_w2.astype(np.float32),
                      sums, counts, coarse_err.astype(np.float32), has_sigma)  # fmt: skip
-
-
-def _fallback_errors(
-    fell: np.ndarray,
-    fine: np.ndarray,
-    coarse: np.ndarray,
-    keep: list[int],
-    core: tuple[slice, slice],
-) -> np.ndarray:
-    """(band, k) errors of a coarse fallback: the left-out pairs' own fallback pixels, or,
-    where fewer than :data:`_MIN_FALLBACK` fell back, every pixel's ``|fine - coarse|``.
-
-    The fallback pixels are where the model found no fine candidate (cloudy references,
-    small fields), not a random sample of the window, so their sigma is fitted on their
-    own errors when there are enough (on the demo the two agree within 2 %:
-    ``benchmarks/seamless.md``).
-    """
-    if fell.shape[1] >= _MIN_FALLBACK:
-        return fell
-    n_bands = fine.shape[1]
-    diffs = [np.abs(fine[k] - coarse[k])[(..., *core)].reshape(n_bands, -1) for k in keep]
-    out = np.concatenate([np.zeros((n_bands, 0)), *diffs], axis=1)
-    return out[:, np.isfinite(out).all(axis=0)]
 
 
 def rms_sigma(sigma: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:

@@ -187,3 +187,27 @@ def coverage_misfit(z2: np.ndarray, var: np.ndarray) -> float:
     (comparisons only, so a grid of a few hundred candidates costs well under a second)."""
     within1, within2 = np.mean(z2 <= var), np.mean(z2 <= 4 * var)
     return float(((within1 - ONE_SIGMA) / 0.05) ** 2 + ((within2 - TWO_SIGMA) / 0.03) ** 2)
+
+
+def fallback_errors(
+    fell: np.ndarray,
+    fine: np.ndarray,
+    coarse: np.ndarray,
+    keep: list[int],
+    core: tuple[slice, slice],
+    min_count: int,
+) -> np.ndarray:
+    """(band, k) errors of a coarse fallback: the left-out pairs' own fallback pixels, or,
+    where fewer than ``min_count`` fell back, every pixel's ``|fine - coarse|``.
+
+    The fallback pixels are where the model found no fine candidate (cloudy references,
+    small fields), not a random sample of the window, so their sigma is fitted on their
+    own errors when there are enough (on the demo the two agree within 2 %:
+    ``benchmarks/seamless.md``).
+    """
+    if fell.shape[1] >= min_count:
+        return fell
+    n_bands = fine.shape[1]
+    diffs = [np.abs(fine[k] - coarse[k])[(..., *core)].reshape(n_bands, -1) for k in keep]
+    out = np.concatenate([np.zeros((n_bands, 0)), *diffs], axis=1)
+    return out[:, np.isfinite(out).all(axis=0)]

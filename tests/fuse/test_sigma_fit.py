@@ -110,14 +110,14 @@ def test_coarse_fallback_pixels_get_the_fine_coarse_sigma() -> None:
 
 def test_the_fallback_sigma_is_fitted_on_the_fallback_pixels_own_errors() -> None:
     """Enough left-out fallback pixels: their own errors; too few: every pixel's |fine - coarse|."""
-    from pipeline.fuse.calibrate import _MIN_FALLBACK, _fallback_errors
+    from pipeline.fuse.sigma_fit import fallback_errors
 
     rng = np.random.default_rng(1)
     fine = rng.random((3, 2, 8, 8)).astype(np.float32)
     coarse = fine + 0.1
     core = (slice(0, 8), slice(0, 8))
-    own = np.full((2, _MIN_FALLBACK), 0.01, np.float32)
-    np.testing.assert_array_equal(_fallback_errors(own, fine, coarse, [0, 2], core), own)
-    few = _fallback_errors(own[:, :10], fine, coarse, [0, 2], core)
+    own = np.full((2, 500), 0.01, np.float32)
+    np.testing.assert_array_equal(fallback_errors(own, fine, coarse, [0, 2], core, 500), own)
+    few = fallback_errors(own[:, :10], fine, coarse, [0, 2], core, 500)
     assert few.shape == (2, 2 * 64)
     np.testing.assert_allclose(few, 0.1, rtol=1e-5)
