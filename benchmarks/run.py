@@ -81,9 +81,13 @@ def _chain_cost(results: dict[str, Any]) -> list[str]:
     """The CPU cost of a tile-year from the full-chain runs (absent: nothing)."""
     if not results.get("chain", {}).get("rows"):
         return []
+    rows = results["chain"]["rows"]
+    when = sorted({r.get("started", "?")[:10] for r in rows})
+    commits = sorted({r.get("commit", "?") for r in rows})
     return [
         "Also measured end to end (STAC search, COG reads, cubes, model, fuse, store; "
-        '`benchmarks/results.md`, "Full chain at growing sizes"), scaled linearly to the '
+        '`benchmarks/results.md`, "Full chain at growing sizes"; measured '
+        f"{', '.join(when)}, commit {', '.join(commits)}), scaled linearly to the "
         "tile-year's pixel-days from each model's largest run; 3 bands, STARFM with the demo's "
         "5×5 window and ResStf tiny after 1 epoch (the rows above: 6 bands, default sizes), so "
         "a production tile-year costs more:",

@@ -169,7 +169,7 @@ def section(result: dict[str, Any]) -> list[str]:
             f"{g['worker_rss_ratio']:.2f}× (goal ≤ 1.2 to 2048²), tasks {g['tasks_ratio']:.2f}×."
         )
     if result.get("profile"):
-        lines += ["", "### Fuse stage profile", "", *result["profile"]]
+        lines += ["", "### Fuse stage profile", "", *(f"- {p}" for p in result["profile"])]
     return lines
 
 
