@@ -11,10 +11,11 @@ RMSE by 8.4 % before any step, where 200 AdamW steps of the whole network had fo
 is not linear.
 
 The fit uses a random subsample of the valid, not held-back training pixels of
-every task, the streams of one target blended as ``predict`` blends them, (``linear_pixels`` in all), the same full-image features a prediction
-tile computes (replicate padding) and the residual ``(label - base) / band std``
-that the zero-initialised trunk leaves. The engine keeps the result only when it
-lowers the held-back loss (:func:`pipeline.models.training.fit`).
+every task (``linear_pixels`` in all), the streams of one target blended as
+``predict`` blends them, the same full-image features a prediction tile computes
+(replicate padding) and the residual ``(label - base) / band std`` that the
+zero-initialised trunk leaves. The engine keeps the result only when it lowers
+the held-back loss (:func:`pipeline.models.training.fit`).
 """
 
 from __future__ import annotations

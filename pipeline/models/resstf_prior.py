@@ -19,8 +19,8 @@ reduces it to the paper's single-image input with a shared network.
 Training (``small``/``full``): the linear path starts at its closed-form least-squares
 solution (:mod:`pipeline.models.linear_fit`), the streams train and validate blended as
 a fused day blends them (``train_blend``, :mod:`pipeline.models.streams`); the
-``small`` preset takes 400 steps (synthetic season: +9.9 % over its start,
-``benchmarks/fusion-accuracy-notes.md``).
+``small`` preset takes 400 steps (synthetic season: about +7 % over its start as the
+benchmark scores it, +9.9 % with the border rows; ``benchmarks/fusion-accuracy-notes.md``).
 
 With fewer than three training dates the ``small``/``full`` presets keep the start, as
 EDCSTFN's do (measured reason in :mod:`pipeline.models.edcstfn`).
