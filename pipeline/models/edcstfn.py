@@ -118,8 +118,8 @@ class Edcstfn(IndexChangeBlend):
             "change_window": 33, "change_windows": [1, 9, 17, 33, 65],
             "val_split": "date", "blend": "auto", "date_fallback": "start",
             "weight_radius": 16,
-            "epochs": 20, "steps_per_epoch": 10, "batch_size": 4, "patch": 64, "lr": 1e-3,
-            "patience": 6, "budget_s": 300, "budget_s_gpu": 1800, "train_blend": True,
+            "epochs": 40, "steps_per_epoch": 10, "batch_size": 4, "patch": 64, "lr": 1e-3,
+            "patience": 10, "budget_s": 600, "budget_s_gpu": 1800, "train_blend": True,
         },
         "full": {
             "widths": [32, 64, 128], "skip": "change", "feature_weight": 0.0, "ssim_weight": 0.8,

@@ -5,16 +5,17 @@ carry a ``linear_kernel``-px convolution from those features to the output
 (``net.linear_path``, zero-initialised beside the trunk). The best such
 convolution for the training tasks has a closed form, so the engine solves it
 before the first gradient step instead of waiting for AdamW to find it: on the
-synthetic season a pixel-wise least-squares map of the same inputs, fitted on the
-gap-matched training tasks, lowered the held-back target's RMSE by 7-9 %
-(``benchmarks/training-diagnosis.md``) where 200 optimiser steps of the whole
-network found 4-6 %. The trunk then learns only what is not linear.
+synthetic season the closed form (streams blended, see below) lowered the target's
+RMSE by 8.4 % before any step, where 200 AdamW steps of the whole network had found
+4-6 % (``benchmarks/fusion-accuracy-notes.md``). The trunk then learns only what
+is not linear.
 
 The fit uses a random subsample of the valid, not held-back training pixels of
-every task (``linear_pixels`` in all), the same full-image features a prediction
-tile computes (replicate padding) and the residual ``(label - base) / band std``
-that the zero-initialised trunk leaves. The engine keeps the result only when it
-lowers the held-back loss (:func:`pipeline.models.training.fit`).
+every task (``linear_pixels`` in all), the streams of one target blended as
+``predict`` blends them, the same full-image features a prediction tile computes
+(replicate padding) and the residual ``(label - base) / band std`` that the
+zero-initialised trunk leaves. The engine keeps the result only when it lowers
+the held-back loss (:func:`pipeline.models.training.fit`).
 """
 
 from __future__ import annotations

@@ -108,3 +108,13 @@ def test_two_dates_fit_the_linear_path_only_when_asked() -> None:
     assert "held-back blocks" in report.validation
     assert report.notes["linear_start"]["kept"]
     assert report.end_val_rmse < 0.1 * report.start_val_rmse
+
+
+def test_small_presets_fit_the_two_core_budget() -> None:
+    # issue 14: the default evaluate of each model within 10 minutes on 2 CPU cores
+    for name in (*NETS, "resstf"):
+        params = create_model(name, bands=BANDS, size="small").params
+        assert params["budget_s"] <= 600 and params["patch"] <= 64
+    for name in NETS:
+        assert create_model(name, bands=BANDS, size="small").params["train_blend"]
+    assert create_model("resstf", bands=BANDS, size="small").params["stream_val"] == "dates"
