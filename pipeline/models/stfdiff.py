@@ -44,8 +44,8 @@ error model's alone, which ranks the start's errors (Spearman 0.45 on the withhe
 day of estarfm-2001) instead of being zero.
 
 Halo: the U-Net's convolutional receptive field, or half the change window in use plus
-the linear path's kernel radius; the noise is drawn per tile, so tiled output is a different (equally
-valid) sample than the whole image, not an identical one.
+the linear path's kernel radius; the noise is drawn per tile, so tiled output is a
+different (equally valid) sample than the whole image, not an identical one.
 """
 
 from __future__ import annotations

@@ -94,7 +94,8 @@ def test_needs_no_coarse_reference_and_reports_loss_shares() -> None:
     out = model.predict(FusionInput((pairs[0],), Scene(pairs[2].date, pairs[2].coarse), bands))
     assert report.steps > 0 and report.notes["autoencoder_mse"] > 0
     shares = report.notes["loss_share_end"]
-    assert set(shares) == {"ssim", "feature", "cosine", "adversarial"}
+    # the default loss: the published terms + the reflectance-dominant variant's term
+    assert set(shares) == {"ssim", "feature", "cosine", "adversarial", "reflectance"}
     assert abs(sum(shares.values()) - 1) < 1e-6
     blind = Scene(pairs[0].date, np.full_like(pairs[0].coarse, np.nan), pairs[0].fine)
     target = Scene(pairs[2].date, pairs[2].coarse)
