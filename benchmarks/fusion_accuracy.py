@@ -50,6 +50,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pipeline.errors import InputError  # noqa: E402
 from pipeline.evaluate.figures import plot_evaluation  # noqa: E402
 from pipeline.evaluate.runner import Evaluation, evaluate  # noqa: E402
 from pipeline.models.baselines import NAIVE_MODELS  # noqa: E402
@@ -96,14 +97,22 @@ def synthetic_manifest(folder: Path) -> Path | None:
 
 def run_one(
     dataset: str, manifest: Path, model: str, args: argparse.Namespace, threads: int
-) -> Evaluation:
-    """Evaluate one model on one manifest; prints its row (the fitted model is dropped)."""
+) -> Evaluation | str:
+    """Evaluate one model on one manifest; prints its row (the fitted model is dropped).
+
+    Returns the one-line reason instead where the manifest cannot serve the model (e.g.
+    ESTARFM needs two reference pairs and lgc-2004 has one), so one such case does not
+    lose the whole run."""
     import torch
 
     torch.set_num_threads(threads)
     presets = getattr(model_class(model), "presets", {})
     size = args.size if model in LEARNED and args.size in presets else MODELS[model]
-    ev = evaluate(manifest, model, size=size, **params_for(model, args))
+    try:
+        ev = evaluate(manifest, model, size=size, **params_for(model, args))
+    except InputError as err:
+        print(f"{dataset:18s} {model:22s} not run: {err}", flush=True)
+        return str(err)
     o, t = ev.result["overall"], ev.result.get("training", {})
     steps = f" steps {t['steps']} start {t['start']['rmse']:.4f}" if t else ""
     print(f"{dataset:18s} {model:22s} rmse {o['rmse']:.4f} cc {o['cc']:.4f}{steps}", flush=True)
@@ -112,14 +121,14 @@ def run_one(
 
 def run_all(
     manifests: dict[str, Path], models: list[str], args: argparse.Namespace, threads: int
-) -> dict[str, dict[str, Evaluation]]:
+) -> dict[str, dict[str, Evaluation | str]]:
     """Every (dataset, model) in ``args.jobs`` processes; results in the given order."""
     cases = [(d, m, model) for d, m in manifests.items() for model in models]
     # the longest first (learned models, the synthetic season's many dates): less idle tail
     cases.sort(key=lambda case: (case[2] not in LEARNED, case[0] != "synthetic"))
     jobs = max(1, min(int(args.jobs), len(cases)))
     per_job = max(1, threads // jobs)
-    results: dict[str, dict[str, Evaluation]] = {d: {} for d in manifests}
+    results: dict[str, dict[str, Evaluation | str]] = {d: {} for d in manifests}
     if jobs == 1:
         for d, m, model in cases:
             results[d][model] = run_one(d, m, model, args, per_job)
@@ -258,7 +267,16 @@ def main() -> None:
         synth = None if args.no_synthetic else synthetic_manifest(Path(tmp))
         if synth is not None:
             manifests["synthetic"] = synth
-        results = run_all(manifests, models, args, threads)
+        outcomes = run_all(manifests, models, args, threads)
+    not_run = [
+        f"- {d} / {m}: {r}"
+        for d, by in outcomes.items()
+        for m, r in by.items()
+        if isinstance(r, str)
+    ]
+    results = {
+        d: {m: r for m, r in by.items() if not isinstance(r, str)} for d, by in outcomes.items()
+    }
     figure(results, ROOT / "benchmarks/fusion-accuracy.png")
     command = "python benchmarks/fusion_accuracy.py " + " ".join(sys.argv[1:])
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
@@ -284,6 +302,8 @@ def main() -> None:
     ]
     for dataset, by_model in results.items():
         md += table(dataset, by_model)
+    if not_run:
+        md += ["Not run (the manifest cannot serve the model):", *not_run, ""]
     md += [
         "## Targets",
         *goal_lines(results),
