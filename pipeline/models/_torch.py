@@ -326,6 +326,11 @@ class TorchFusionModel:
             return int(p.get("change_window", 1)) // 2
         return max(int(w) for w in p["change_windows"]) // 2
 
+    def linear_reach(self) -> int:
+        """Context (fine px) the linear path needs: :meth:`change_reach` plus its kernel's
+        radius (the kernel reads pair features that already span the change window)."""
+        return self.change_reach() + int(self.params.get("linear_kernel") or 0) // 2
+
     def blend_reach(self) -> int:
         """Context the stream blend needs: ``weight_radius`` for the index blend, else 0."""
         return int(self.params.get("weight_radius", 0)) if self.blend_name() == "index" else 0

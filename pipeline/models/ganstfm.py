@@ -200,9 +200,7 @@ class GanStfm(TorchFusionModel):
 
     @property
     def halo(self) -> int:
-        # the linear path's kernel reads pair features that already span the change window
-        linear = int(self.params.get("linear_kernel") or 0) // 2
-        return max(2 * len(self.params["widths"]), self.change_reach() + linear)
+        return max(2 * len(self.params["widths"]), self.linear_reach())
 
     # --- fit preparation: the region's autoencoder and the base's window -------------
     def set_band_stats(self, pairs: Sequence[Scene]) -> None:

@@ -118,8 +118,7 @@ class StfDiff(TorchFusionModel):
         # Two 3x3 convs per block (+ stem), doubling at every level.
         widths, blocks = self.params["widths"], int(self.params["blocks"])
         unet = sum(2 * (2 * blocks + 1) * 2**i for i in range(len(widths)))
-        linear = int(self.params.get("linear_kernel") or 0) // 2
-        return max(unet, self.change_reach() + linear)
+        return max(unet, self.linear_reach())
 
     # --- the residual's scale ---------------------------------------------------------
     def set_band_stats(self, pairs: Sequence[Scene]) -> None:

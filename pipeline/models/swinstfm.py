@@ -106,9 +106,7 @@ class SwinStfm(TorchFusionModel):
 
     @property
     def halo(self) -> int:
-        # the linear path's kernel reads pair features that already span the change window
-        linear = int(self.params.get("linear_kernel") or 0) // 2
-        return max(self.multiple, self.change_reach() + linear)
+        return max(self.multiple, self.linear_reach())
 
     def forward(self, refs_coarse: Tensor, refs_fine: Tensor, tgt_coarse: Tensor,
                 days: Tensor) -> Tensor:  # fmt: skip
