@@ -94,9 +94,7 @@ def scale_and_floor(z: np.ndarray, u: np.ndarray) -> tuple[float, float]:
     """
     if z.size == 0:
         return 1.0, 0.0
-    if z.size > _MAX_FIT:
-        keep = np.random.default_rng(0).choice(z.size, _MAX_FIT, replace=False)
-        z, u = z[keep], u[keep]
+    z, u = subsample([z, u], _MAX_FIT)
     median = float(np.median(z))
     s68 = float(np.quantile(z / u, ONE_SIGMA))
     best = (np.inf, s68, 0.0)
@@ -164,9 +162,7 @@ def fill_scales(
     if ok.sum() < 100:
         return None
     z, ends, pooled, strata = z[ok], ends[ok], pooled[ok], strata[ok]
-    if z.size > _MAX_FIT:
-        keep = np.random.default_rng(0).choice(z.size, _MAX_FIT, replace=False)
-        z, ends, pooled, strata = z[keep], ends[keep], pooled[keep], strata[keep]
+    z, ends, pooled, strata = subsample([z, ends, pooled, strata], _MAX_FIT)
     s68 = float(np.quantile(z / np.sqrt(ends + pooled), ONE_SIGMA))
     groups = [
         (z[strata == k] ** 2, ends[strata == k], pooled[strata == k]) for k in np.unique(strata)
