@@ -66,6 +66,7 @@ from pipeline.models.ganstfm import calibrate_tta
 from pipeline.models.losses import masked_mse
 from pipeline.models.patches import Batch, fill_invalid, make_tasks
 from pipeline.models.stfdiff_net import DualStreamUNet, cosine_alphas_bar
+from pipeline.models.streams import day_weights
 
 _COMMON: dict[str, Any] = {"val_split": "date", "date_fallback": "rows", "eta": 0.0,
                            "val_steps": 5, "point": "mean"}  # fmt: skip
@@ -149,15 +150,16 @@ class StfDiff(TorchFusionModel):
                   days: Tensor) -> tuple[Tensor, Tensor]:  # fmt: skip
         """Base (N, B, h, w) reflectance and condition (N, 10 B, h, w) from two refs.
 
-        The base blends the per-reference smoothed changes by :func:`blend_weights`
-        (the start rule's blend), so the untrained model is the baseline it chose.
+        The base blends the per-reference smoothed changes by
+        :func:`~pipeline.models.streams.day_weights` (the start rule's blend, as ``predict``
+        blends streams), so the untrained model is the baseline it chose.
         The condition holds, per reference, the standardised fine and coarse images,
         fine - coarse and the coarse change (both in band-std units, float32), then the
         standardised target coarse image and base.
         """
         rc, rf, tc = refs_coarse.float(), refs_fine.float(), tgt_coarse.float()
         window = int(self.params["change_window"])
-        w = blend_weights(days, self.blend_name())[:, :, None, None, None]
+        w = day_weights(days, self.blend_name())[:, :, None, None, None]
         streams = [rf[:, r] + smoothed_change(tc, rc[:, r], window) for r in range(rf.shape[1])]
         base = (w * torch.stack(streams, 1)).sum(1)
         parts = []
@@ -291,28 +293,12 @@ class StfDiff(TorchFusionModel):
         return Prediction(fine.astype(np.float32), sigma.astype(np.float32))
 
 
-def blend_weights(days: Tensor, blend: str) -> Tensor:
-    """(N, R) weights of the references from their signed day offsets ``days`` (N, R).
-
-    ``"time"``: inverse time distance (one day the least, as
-    :func:`~pipeline.models.base.inverse_time_weights`); ``"nearest"``: all weight on
-    the reference nearest in time, the earlier one on a tie (as
-    :func:`~pipeline.models.base.nearest_ref`).
-    """
-    d = days.float()
-    if blend == "nearest":
-        # earlier (negative offset) wins a tie: half a day's penalty for the later one
-        key = d.abs() + 0.5 * (d > 0).float()
-        return F.one_hot(key.argmin(1), d.shape[1]).float()
-    w = 1.0 / d.abs().clamp_min(1.0)
-    return w / w.sum(1, keepdim=True)
-
-
 def residual_std(pairs: Sequence[Scene], window: int, blend: str = "time") -> list[float]:
     """Per-band std (reflectance) of ``fine_target - base`` over the cross-date tasks.
 
-    ``base`` is the two-reference ``blend`` (:func:`blend_weights`) of ``fine ref +
-    box(coarse change)``; a floor of 1e-3 keeps a single-pair fit (residual 0) finite.
+    ``base`` is the two-reference ``blend`` (:func:`~pipeline.models.streams.day_weights`)
+    of ``fine ref + box(coarse change)``; a floor of 1e-3 keeps a single-pair fit (residual
+    0) finite.
     """
     residuals = []
     for task in make_tasks(pairs, 2):
@@ -322,7 +308,7 @@ def residual_std(pairs: Sequence[Scene], window: int, blend: str = "time") -> li
             task.target.coarse,
         )
         days = torch.tensor([[(r.date - task.target.date).days for r in task.refs]])
-        w = blend_weights(days, blend)[0].tolist()
+        w = day_weights(days, blend)[0].tolist()
         tct = torch.as_tensor(tc)[None]
         base = sum(
             wi * (rf[i] + smoothed_change(tct, torch.as_tensor(rc[i])[None], window)[0].numpy())
