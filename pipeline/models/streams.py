@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from pipeline.models.base import Scene
+from pipeline.models.baselines import rule_tasks
 from pipeline.models.pairs import choose_scenes
 from pipeline.models.patches import Task
 
@@ -45,18 +46,13 @@ def blends_streams(model: TorchFusionModel) -> bool:
 
 
 def blend_tasks(pairs: Sequence[Scene]) -> list[Task]:
-    """Each pair predicted from the reference-pair rule's pairs among the others.
+    """Each pair predicted from the reference-pair rule's pairs among the others
+    (:func:`~pipeline.models.baselines.rule_tasks`, the start rule's own tasks).
 
     Two references each (a single one, where one side has none, is repeated: the
     blend of a stream with itself is that stream), so every batch stacks.
     """
-    ordered = sorted(pairs, key=lambda s: s.date)
-    tasks = []
-    for target in ordered:
-        others = [p for p in ordered if p.date != target.date]
-        if others:
-            tasks.append(Task(rule_refs(others, target.date), target))
-    return tasks
+    return [Task((refs[0], refs[-1]), target) for refs, target in rule_tasks(pairs)]
 
 
 def rule_refs(pairs: Sequence[Scene], date: dt.date) -> tuple[Scene, Scene]:
