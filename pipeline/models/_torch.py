@@ -50,7 +50,7 @@ from pipeline.models.base import (
     inverse_time_weights,
     nearest_ref,
 )
-from pipeline.models.baselines import BLENDS, choose_smoothing
+from pipeline.models.baselines import BLENDS, StartChoice, choose_smoothing
 from pipeline.models.checkpoint import load_weights, save_checkpoint
 from pipeline.models.device import autocast, pick_device
 from pipeline.models.losses import masked_mse
@@ -127,6 +127,8 @@ class TorchFusionModel:
         self.report = FitReport()
         #: network state before the first gradient step (set by the engine)
         self.start_state: dict[str, Any] | None = None
+        #: the start rule's choice (:meth:`select_start`; None before it ran or without one)
+        self.start_choice: StartChoice | None = None
 
     # --- standardisation and precision ---------------------------------------------
     def set_band_stats(self, pairs: Sequence[Scene]) -> None:
@@ -312,6 +314,7 @@ class TorchFusionModel:
         choice = choose_smoothing(pairs, self.params["change_windows"], blends)
         self.params["change_window"] = choice.window
         self.params["start_blend"] = choice.blend
+        self.start_choice = choice
 
     def change_reach(self) -> int:
         """Context (fine px) the smoothed change needs: half the widest window in use.

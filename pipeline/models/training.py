@@ -105,6 +105,9 @@ class Plan:
     epochs: int
     #: ``date_fallback = "linear"`` with too few dates: only the closed-form linear start
     linear_only: bool = False
+    #: False when the held-back tasks are trivial (a pair-input network whose reference is
+    #: its target scores 0 whatever it does): no held-back RMSE is then reported
+    scored: bool = True
 
 
 def _nearest(pairs: Sequence[Scene], target: Scene, n: int) -> list[Scene]:
@@ -131,7 +134,8 @@ def plan(model: TorchFusionModel, pairs: Sequence[Scene], val: Sequence[Scene]) 
     if blended:  # the streams trained as the prediction blends them (pipeline.models.streams)
         tasks = streams.blend_tasks(pairs)
     task = "cross-date" if cross else "same-date"
-    if not cross and not model.same_date:
+    scored = cross or model.same_date
+    if not scored:
         # the reference is the target: nothing to learn, so say it instead of implying training
         task = "same-date (trivial for a pair-input network: it keeps its start)"
     if linear_only:
@@ -149,16 +153,29 @@ def plan(model: TorchFusionModel, pairs: Sequence[Scene], val: Sequence[Scene]) 
         train = PatchSampler(tasks, size, (0, height), seed=seed, augment=p["augment"], **opts)
         held = PatchSampler(val_tasks, size, (0, height), seed=seed + 1, **opts)
         where = "date " + ", ".join(v.date.isoformat() for v in val)
-        return Plan(train, held, pairs, val, task, where, epochs)
+        return _unscored(Plan(train, held, pairs, val, task, where, epochs), scored)
     fallback = p.get("date_fallback", "rows") if p.get("val_split") == "date" else p["val_split"]
     if fallback in ("blocks", "linear"):
-        return _block_plan(model, tasks, pairs, task, epochs, linear_only)
+        return _unscored(_block_plan(model, tasks, pairs, task, epochs, linear_only), scored)
     cut = round(height * (1.0 - float(p["val_fraction"])))
     if cut < 4 or height - cut < 4:
         raise InputError(f"image height {height} is too small to hold back validation rows")
     train = PatchSampler(tasks, size, (0, cut), seed=seed, augment=p["augment"], **opts)
     held = PatchSampler(tasks, size, (cut, height), seed=seed + 1, **opts)
-    return Plan(train, held, pairs, val, task, f"held-back rows {cut}-{height}", epochs)
+    rows = Plan(train, held, pairs, val, task, f"held-back rows {cut}-{height}", epochs)
+    return _unscored(rows, scored)
+
+
+def _unscored(setup: Plan, scored: bool) -> Plan:
+    """``setup`` marked as having no held-back data worth a figure when not ``scored``.
+
+    With one pair a pair-input network's only task has the target as its reference,
+    so its held-back error is 0 before and after: reported as none, never as zeros.
+    """
+    if not scored:
+        setup.scored = False
+        setup.validation = "none (one pair: every held-back task's reference is its target)"
+    return setup
 
 
 def _block_plan(
@@ -305,12 +322,22 @@ def fit(
         seconds,
         history,
         steps=steps,
-        start_val_rmse=float(np.sqrt(start_loss)),
-        end_val_rmse=float(np.sqrt(best)),
+        start_val_rmse=float(np.sqrt(start_loss)) if setup.scored else None,
+        end_val_rmse=float(np.sqrt(best)) if setup.scored else None,
         validation=setup.validation,
         task=setup.task,
-        notes={**model.fit_notes(), **({"linear_start": closed} if closed else {})},
+        notes={
+            **_start_notes(model),
+            **model.fit_notes(),
+            **({"linear_start": closed} if closed else {}),
+        },
     )
+
+
+def _start_notes(model: TorchFusionModel) -> dict[str, Any]:
+    """The start rule's choice and how it was made (empty for models without one)."""
+    choice = getattr(model, "start_choice", None)
+    return {"start_rule": choice.summary()} if choice is not None else {}
 
 
 def _linear_start(

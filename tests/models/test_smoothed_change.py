@@ -34,7 +34,8 @@ def test_box_mean_ignores_nan() -> None:
 def test_window_follows_the_coarse_noise_of_the_training_dates() -> None:
     assert choose_window(_pairs(noise=0.0)) == 1  # exact change: no smoothing (tie -> smallest)
     assert choose_window(_pairs(noise=0.02)) > 9  # noisy change: average it
-    assert choose_window(_pairs(0.02)[:1]) == 33  # one pair: nothing to score, the default
+    # one pair: sized on the pair itself (its coarse image is noise around flat: a wide box)
+    assert choose_window(_pairs(0.02)[:1]) >= 17
 
 
 def test_values_by_hand_and_blend() -> None:

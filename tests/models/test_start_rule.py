@@ -106,7 +106,45 @@ def test_rule_prefers_the_nearest_reference_when_the_far_one_misleads() -> None:
     assert set(choice.errors) == {(w, b) for w in (1, 9) for b in ("time", "nearest")}
     assert (choice.window, choice.blend) == (1, "nearest")
     assert choice.errors[(1, "time")] > choice.errors[(1, "nearest")]
-    assert choose_smoothing(pairs[:1]).window == 33  # one pair: nothing to score
+
+
+def _blocky_pair(day: dt.date, factor: int = 8, size: int = 64) -> Scene:
+    """A fine image and its block-mean coarse image, replicated onto the fine grid."""
+    rng = np.random.default_rng(2)
+    smooth = np.cumsum(np.cumsum(rng.normal(0, 1, (3, size, size)), 1), 2)
+    fine = (0.2 + 0.05 * smooth / np.abs(smooth).max()).astype(np.float32)
+    blocks = fine.reshape(3, size // factor, factor, size // factor, factor).mean((2, 4))
+    coarse = np.repeat(np.repeat(blocks, factor, 1), factor, 2).astype(np.float32)
+    return Scene(day, coarse, fine)
+
+
+def test_one_pair_sizes_the_smoothing_on_the_pair_itself() -> None:
+    """One pair scores no change: the box that best maps its coarse image onto its fine one
+    (a block-replicated image: about the block, neither raw nor the widest)."""
+    pair = _blocky_pair(dt.date(2020, 6, 1))
+    choice = choose_smoothing([pair], (1, 5, 9, 17, 33))
+    assert choice.window in (5, 9)
+    assert "one clear pair" in choice.reason
+    assert choice.summary()["chosen_by"] == choice.reason
+    errs = {w: e for (w, _), e in choice.errors.items()}
+    assert errs[choice.window] < errs[1] and errs[choice.window] < errs[33]
+    # a coarse image that is the fine one (no footprint to undo): no smoothing
+    same = Scene(pair.date, pair.fine + 0.01, pair.fine)
+    assert choose_smoothing([same], (1, 9)).window == 1
+    many = choose_smoothing([pair, Scene(dt.date(2020, 6, 9), pair.coarse, pair.fine)], (1, 9))
+    assert many.reason == "" and len(many.errors) == 4
+
+
+def test_one_pair_fit_reports_no_held_back_figure() -> None:
+    """A pair-input network with one pair has no held-back data: None, never 0 -> 0."""
+    pair = _blocky_pair(dt.date(2020, 6, 1))
+    model = create_model("resstf_prior", bands=BANDS, size="tiny", date_fallback="start")
+    report = model.fit([pair], bands=BANDS, progress=False)
+    assert report.steps == 0
+    assert report.start_val_rmse is None and report.end_val_rmse is None
+    assert report.validation.startswith("none")
+    assert report.summary()["start_rule"]["window"] == 3  # the tiny preset offers 1 and 3
+    assert "one clear pair" in report.summary()["start_rule"]["chosen_by"]
 
 
 def test_patches_carry_only_the_chosen_windows_context() -> None:
