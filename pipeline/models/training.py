@@ -82,6 +82,13 @@ if TYPE_CHECKING:
     from pipeline.models._torch import TorchFusionModel
 
 
+#: Why a pair-input network keeps its start with one pair (measured, fusion-accuracy-notes.md)
+ONE_PAIR_NOTE = (
+    "no change to learn from, and ResStf's same-date residual used as a change "
+    "compensation worsened the target on lgc-2004 and estarfm-2001"
+)
+
+
 def held_back_date(pairs: Sequence[Scene]) -> Scene | None:
     """The interior pair nearest the middle of the period (None with fewer than 3 pairs)."""
     ordered = sorted(pairs, key=lambda s: s.date)
@@ -140,6 +147,8 @@ def plan(model: TorchFusionModel, pairs: Sequence[Scene], val: Sequence[Scene]) 
         task = "same-date (trivial for a pair-input network: it keeps its start)"
     if linear_only:
         task = f"linear path only, closed form on the {task} tasks (too few dates to hold one back)"
+    elif epochs == 0 and len(pairs) == 1 and not model.same_date:
+        task = f"none (date_fallback=start: one pair; {ONE_PAIR_NOTE})"
     elif epochs == 0:
         task = "none (date_fallback=start: too few dates for a held-back date)"
     opts = {"min_valid": p["min_valid"], "margin": model.halo}
