@@ -334,6 +334,14 @@ class TorchFusionModel:
         radius (the kernel reads pair features that already span the change window)."""
         return self.change_reach() + int(self.params.get("linear_kernel") or 0) // 2
 
+    def pair_reach(self, trunk: int) -> int:
+        """Context (fine px) of a network fed :meth:`pair_features`: the change window's
+        half plus the larger of the trunk's receptive radius ``trunk`` and the linear
+        path's kernel radius. The reaches add because both read features that already
+        span the window; with less, tiles and fuse chunks differ from the whole image
+        near their edges (``tests/models/test_halo.py``)."""
+        return max(self.change_reach() + int(trunk), self.linear_reach())
+
     def blend_reach(self) -> int:
         """Context the stream blend needs: ``weight_radius`` for the index blend, else 0."""
         return int(self.params.get("weight_radius", 0)) if self.blend_name() == "index" else 0

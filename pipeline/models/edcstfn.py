@@ -36,8 +36,9 @@ standard deviation of the stream predictions.
 ``F_ref + box(C_tgt - C_ref)`` (coarse change averaged over ``change_window``
 px, chosen among ``change_windows`` on the training dates by the baselines' rule),
 so an untrained network is that smoothed-change prediction and training learns
-the correction; ``halo`` = max(6, ``weight_radius`` (index blend only), half the
-change window in use (:meth:`~pipeline.models._torch.TorchFusionModel.change_reach`)).
+the correction; ``halo`` = max(half the change window in use + max(6, the linear
+kernel's radius), ``weight_radius`` (index blend only))
+(:meth:`~pipeline.models._torch.TorchFusionModel.pair_reach`).
 ``"none"`` is the paper's direct prediction. Training: :mod:`pipeline.models.training`.
 
 With fewer than three training dates no date can be held back between two others, and
@@ -140,7 +141,7 @@ class Edcstfn(IndexChangeBlend):
 
     @property
     def halo(self) -> int:
-        return max(6, self.blend_reach(), self.change_reach())
+        return max(self.pair_reach(6), self.blend_reach())  # 3 encoder + 3 decoder 3x3 layers
 
     def forward(
         self, refs_coarse: Tensor, refs_fine: Tensor, tgt_coarse: Tensor, days: Tensor

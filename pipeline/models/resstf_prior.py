@@ -14,7 +14,8 @@ the index-change weights of :mod:`pipeline.models.resstf` or inverse time
 (``blend = "auto"``: the start rule's choice, so the untrained model is
 the naive baseline the training dates prefer). ``stream_input = "coarse"``
 reduces it to the paper's single-image input with a shared network.
-``halo`` = max(depth, weight_radius (index blend only), half the change window in use).
+``halo`` = max(half the change window in use + max(depth, linear kernel radius),
+weight_radius (index blend only)): :meth:`~pipeline.models._torch.TorchFusionModel.pair_reach`.
 
 Training (``small``/``full``): the linear path starts at its closed-form least-squares
 solution (:mod:`pipeline.models.linear_fit`), the streams train and validate blended as
@@ -78,7 +79,9 @@ class ResStfPrior(IndexChangeBlend):
 
     @property
     def halo(self) -> int:
-        return max(int(self.params["depth"]), self.blend_reach(), self.change_reach())
+        depth = int(self.params["depth"])
+        reach = depth if self.params["stream_input"] == "coarse" else self.pair_reach(depth)
+        return max(reach, self.blend_reach())
 
     def forward(
         self, refs_coarse: Tensor, refs_fine: Tensor, tgt_coarse: Tensor, days: Tensor

@@ -158,7 +158,7 @@ def test_patches_carry_only_the_chosen_windows_context() -> None:
     model = create_model(
         "edcstfn", bands=("g", "r", "n"), size="tiny", change_windows=[1, 3, 33], budget_steps=1
     )
-    assert model.halo == 16  # before the fit: the widest candidate
+    assert model.halo == 16 + 6  # before the fit: the widest candidate's half + the network's
     model.fit(s, bands=("g", "r", "n"), progress=False)
     assert model.params["change_window"] == 1
     assert model.halo == 6  # the network's own receptive field
