@@ -295,7 +295,9 @@ def main() -> None:
         " shared pair rule's references. Metrics: band means; conventions in"
         " `pipeline/metrics.py`. *start RMSE*: the learned model's untrained network (zero head:"
         " its base); *training gain*: RMSE reduction of the trained model over that start on the"
-        " target; *held-back RMSE*: the engine's validation set before -> after training.",
+        " target; *held-back RMSE*: the engine's validation set before -> after training (n/a:"
+        " there is none, e.g. with one pair, whose only held-back task has its target as its"
+        " reference). The learned models' start and its window are in the JSON (`start_rule`).",
         "",
         "## Results",
         "",
