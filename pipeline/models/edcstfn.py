@@ -49,7 +49,10 @@ start's 0.0068 to 0.0080 (``resstf_prior``) and 0.0085 (``edcstfn``), 2026-11-28
 closed-form linear path alone (``date_fallback = "linear"``) lowered the held-back
 blocks' RMSE from 0.0124 to 0.0078 and still raised the target's to 0.0083 (the 80-day
 tasks do not transfer to the 32/48-day gaps of the target); the ``tiny`` preset (tests)
-still trains there on held-back blocks.
+still trains there on held-back blocks. With one pair there is no change to learn from:
+ResStf's same-date residual used as a change compensation raised lgc-2004's target RMSE
+from the start's 0.0209 to 0.0220 (``benchmarks/one_pair_diagnosis.py``), so the start
+(its window sized on the pair, :func:`~pipeline.models.baselines.pair_window`) is kept.
 """
 
 from __future__ import annotations
