@@ -230,9 +230,9 @@ def choose_smoothing(
         clear = [p for p in pairs if p.fine is not None]
         if not clear:
             return StartChoice(windows[0], blends[0], reason=NO_PAIR_REASON)
-        window, errors = pair_window(clear[0], windows)
-        return StartChoice(window, blends[0], {(w, blends[0]): e for w, e in errors.items()},
-                           reason=ONE_PAIR_REASON)  # fmt: skip
+        window, by_window = pair_window(clear[0], windows)
+        scored = {(w, blends[0]): e for w, e in by_window.items()}
+        return StartChoice(window, blends[0], scored, reason=ONE_PAIR_REASON)
     errors: dict[tuple[int, str], float] = {}
     for w in windows:
         for blend in blends:
