@@ -71,6 +71,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from pipeline.errors import InputError
+from pipeline.models import streams
 from pipeline.models._torch import TorchFusionModel, smoothed_change
 from pipeline.models.base import FusionInput, Prediction, Scene
 from pipeline.models.ganstfm_net import Generator, MultiScaleDiscriminator, train_autoencoder
@@ -81,13 +82,17 @@ from pipeline.models.patches import Batch
 _VIEWS: tuple[tuple[int, ...], ...] = ((), (2,), (1,), (1, 2))
 _COMMON: dict[str, Any] = {"val_split": "date", "date_fallback": "rows", "adv_weight": 1e-3,
                            "base": "change", "pixel_weight": 10.0}  # fmt: skip
-#: The ``small``/``full`` presets of GAN-STFM, SwinSTFM and STFDiff keep their start (the
-#: best naive baseline) when fewer than three training dates leave no date to hold back,
-#: the rule of resstf_prior/EDCSTFN: on estarfm-2001 (two dates) 150 steps validated on
-#: held-back rows of the only 80-day task ended 3-13 % worse than that start on the
-#: target (benchmarks/model-zoo.md); held-back rows of two dates cannot tell learning the
-#: one date pair from learning fusion. ``FitReport.task`` and ``--json`` say so.
-FEW_DATES: dict[str, Any] = {"date_fallback": "start"}
+#: What the ``small``/``full`` presets of GAN-STFM, SwinSTFM and STFDiff take from
+#: resstf_prior's recipe. ``date_fallback = "start"``: with fewer than three training
+#: dates (no date to hold back) they keep their start, the best naive baseline: on
+#: estarfm-2001 (two dates) 150 steps validated on held-back rows of the only 80-day
+#: task ended 3-13 % worse than that start on the target (benchmarks/model-zoo.md);
+#: held-back rows of two dates cannot tell learning that date pair from learning
+#: fusion. ``FitReport.task`` and ``--json`` say so. ``train_blend``: tasks, and the
+#: held-back date, as a fused day has them (the reference-pair rule's pairs, the
+#: streams scored blended; :mod:`pipeline.models.streams`); measured lever per model in
+#: benchmarks/model-zoo.md.
+RECIPE: dict[str, Any] = {"date_fallback": "start", "train_blend": True}
 #: Fraction of a normal error within one sigma: the target of :func:`calibrate_tta`.
 _ONE_SIGMA = 0.6827
 
@@ -175,13 +180,13 @@ class GanStfm(TorchFusionModel):
         "tiny": {**_COMMON, "widths": [4, 8], "disc_widths": [8, 8, 16], "ae_widths": [4, 8, 8, 8],
                  "ae_steps": 5, "epochs": 2, "steps_per_epoch": 2, "batch_size": 2, "patch": 16,
                  "tta": 2, "change_window": 3, "change_windows": [1, 3]},
-        "small": {**_COMMON, **FEW_DATES, "widths": [8, 16, 16, 32],
+        "small": {**_COMMON, **RECIPE, "widths": [8, 16, 16, 32],
                   "disc_widths": [8, 8, 16, 16, 32, 32],
                   "ae_widths": [16, 32, 64, 128], "ae_steps": 100, "patch": 64, "batch_size": 4,
                   "tta": 4, "lr": 5e-4, "epochs": 30, "steps_per_epoch": 20, "patience": 6,
                   "budget_s": 300, "budget_s_gpu": 1800,
                   "change_window": 17, "change_windows": [1, 9, 17, 33]},
-        "full": {**_COMMON, **FEW_DATES, "widths": [16, 32, 64, 128],
+        "full": {**_COMMON, **RECIPE, "widths": [16, 32, 64, 128],
                  "disc_widths": [32, 32, 64, 64, 128, 128, 256, 256],
                  "ae_widths": [16, 32, 64, 128], "ae_steps": 1000, "patch": 128, "batch_size": 4,
                  "tta": 4, "lr": 2e-4, "epochs": 30, "steps_per_epoch": 20, "patience": 6,
@@ -277,7 +282,9 @@ class GanStfm(TorchFusionModel):
                                               betas=(0.5, 0.999))  # fmt: skip
         self.disc.train()
         valid, coarse, truth = batch.valid, batch.tgt_coarse, batch.tgt_fine
-        pred = self.forward(batch.refs_coarse, batch.refs_fine, coarse, batch.days)  # type: ignore[arg-type]
+        # the streams blended as predict blends them when the batch has both references
+        # (train_blend), else the one stream
+        pred = streams.forward(self, batch.refs_coarse, batch.refs_fine, coarse, batch.days)  # type: ignore[arg-type]
         real = torch.where(valid > 0, truth, pred.detach())  # type: ignore[arg-type,operator]
         d_loss = 0.5 * ((self._critic(real, coarse) - 1) ** 2).mean()  # type: ignore[arg-type]
         d_loss = d_loss + 0.5 * (self._critic(pred.detach(), coarse) ** 2).mean()  # type: ignore[arg-type]

@@ -62,7 +62,7 @@ from pipeline.errors import InputError
 from pipeline.models._torch import TorchFusionModel, smoothed_change
 from pipeline.models.base import FusionInput, Prediction, Scene
 from pipeline.models.error_model import error_sigma, fit_error_model
-from pipeline.models.ganstfm import FEW_DATES, calibrate_tta
+from pipeline.models.ganstfm import RECIPE, calibrate_tta
 from pipeline.models.losses import masked_mse
 from pipeline.models.patches import Batch, PatchSampler, fill_invalid, make_tasks
 from pipeline.models.stfdiff_linear import fit_linear_x0
@@ -90,11 +90,11 @@ class StfDiff(TorchFusionModel):
         "tiny": {**_COMMON, "widths": [8, 16], "blocks": 1, "ddim_steps": 3, "val_steps": 2,
                  "samples": 2, "epochs": 2, "steps_per_epoch": 2, "batch_size": 2, "patch": 16,
                  "change_window": 3, "change_windows": [1, 3]},
-        "small": {**_COMMON, **FEW_DATES, "widths": [8, 16, 32], "blocks": 1, "ddim_steps": 50,
+        "small": {**_COMMON, **RECIPE, "widths": [8, 16, 32], "blocks": 1, "ddim_steps": 50,
                   "samples": 4, "patch": 64, "batch_size": 4, "lr": 1e-3, "epochs": 30,
                   "steps_per_epoch": 20, "patience": 6, "budget_s": 300, "budget_s_gpu": 1800,
                   "change_window": 17, "change_windows": [1, 9, 17, 33]},
-        "full": {**_COMMON, **FEW_DATES, "widths": [64, 128, 256], "blocks": 2, "ddim_steps": 50,
+        "full": {**_COMMON, **RECIPE, "widths": [64, 128, 256], "blocks": 2, "ddim_steps": 50,
                  "samples": 4, "patch": 128, "batch_size": 4, "lr": 2e-4, "epochs": 30,
                  "steps_per_epoch": 20, "patience": 6, "budget_s": 600, "budget_s_gpu": 1800,
                  "change_window": 33, "change_windows": [1, 9, 17, 33, 65]},

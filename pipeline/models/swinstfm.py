@@ -29,7 +29,7 @@ reference and what deviates from it (named):
 Training: cross-date tasks, validation on a held-back date when there are three or
 more training dates; the engine keeps the start only when training does not beat it
 on held-back data, and says so in the report. With fewer dates the ``small``/``full``
-presets keep the start (:data:`~pipeline.models.ganstfm.FEW_DATES`, measured reason
+presets keep the start (:data:`~pipeline.models.ganstfm.RECIPE`, measured reason
 there; the report's task says so); ``tiny`` (and ``date_fallback = "rows"``) trains on
 the two dates and validates on held-back rows.
 
@@ -56,7 +56,7 @@ from torch import Tensor
 
 from pipeline.models._torch import TorchFusionModel
 from pipeline.models.base import FusionInput, Prediction, Scene
-from pipeline.models.ganstfm import FEW_DATES, calibrate_tta, loss_shares, tta_predict
+from pipeline.models.ganstfm import RECIPE, calibrate_tta, loss_shares, tta_predict
 from pipeline.models.losses import ms_ssim_loss
 from pipeline.models.patches import Batch
 from pipeline.models.swinstfm_net import SwinStfmNet, size_multiple
@@ -84,11 +84,11 @@ class SwinStfm(TorchFusionModel):
         "tiny": {**_COMMON, "dim": 8, "depths": [1, 1], "heads": [1, 2], "window": 4,
                  "patch": 16, "epochs": 2, "steps_per_epoch": 2, "batch_size": 2,
                  "change_window": 3, "change_windows": [1, 3]},
-        "small": {**_COMMON, **FEW_DATES, "dim": 24, "depths": [2, 2], "heads": [2, 4], "window": 4,
+        "small": {**_COMMON, **RECIPE, "dim": 24, "depths": [2, 2], "heads": [2, 4], "window": 4,
                   "patch": 64, "batch_size": 4, "lr": 5e-4, "epochs": 30, "steps_per_epoch": 20,
                   "patience": 6, "budget_s": 300, "budget_s_gpu": 1800,
                   "change_window": 17, "change_windows": [1, 9, 17, 33]},
-        "full": {**_COMMON, **FEW_DATES, "dim": 68, "depths": [2, 2, 6, 2], "heads": [2, 4, 8, 16],
+        "full": {**_COMMON, **RECIPE, "dim": 68, "depths": [2, 2, 6, 2], "heads": [2, 4, 8, 16],
                  "window": 8, "patch": 128, "batch_size": 4, "lr": 2e-4, "epochs": 30,
                  "steps_per_epoch": 20, "patience": 6, "budget_s": 600, "budget_s_gpu": 1800,
                  "change_window": 33, "change_windows": [1, 9, 17, 33, 65]},
