@@ -87,3 +87,23 @@ def test_stfdiff_closed_form_linear_start_removes_a_linear_residual() -> None:
     naive = blend_smoothed((s[1], s[3]), target, 1, model.blend_name())[0]
     rmse = lambda a: float(np.sqrt(np.mean((a - s[2].fine) ** 2)))  # noqa: E731
     assert rmse(out.fine) < 0.1 * rmse(naive)
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_small_presets_train_on_the_rule_pairs_of_a_fused_day(name: str) -> None:
+    """train_blend: the tasks and the held-back date by the reference-pair rule, also for
+    STFDiff (both references in one pass) and GAN-STFM (its own training step)."""
+    from pipeline.models.streams import blend_tasks, rule_refs
+    from pipeline.models.training import plan
+
+    s = quadratic_change_scenes(n_dates=5, size=32)
+    assert create_model(name, bands=BANDS, size="small").params["train_blend"] is True
+    extra = {"ae_steps": 1} if name == "ganstfm" else {}
+    model = create_model(name, bands=BANDS, size="tiny", train_blend=True, **extra)
+    model.set_band_stats(s)
+    model.select_start(s)
+    setup = plan(model, s, ())
+    assert setup.held.tasks[0].refs == rule_refs(setup.pairs, setup.val[0].date)
+    assert [t.refs for t in setup.train.tasks] == [t.refs for t in blend_tasks(setup.pairs)]
+    report = model.fit(s, bands=BANDS, progress=False)
+    assert report.steps > 0 and report.end_val_rmse <= report.start_val_rmse
