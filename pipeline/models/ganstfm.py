@@ -50,9 +50,11 @@ reference code (theonegis/ganstfm) and what deviates (named):
 
 Uncertainty: *test-time augmentation* -- the spread over flip views
 (``tta``) combined with the two-reference disagreement when two pairs are
-given, scaled on the held-back date so that 68 % of its errors fall within
-one sigma (:func:`calibrate_tta`, ``sigma_scale``); without a held-back date the
-fuse stage's per-run calibration sets the scale.
+given and the start's error model (:mod:`pipeline.models.error_model`; a kept
+start's flip views agree exactly, so without it its sigma would rank nothing),
+scaled on the held-back date so that 68 % of its errors fall within one sigma
+(:func:`calibrate_tta`, ``sigma_scale``); without a held-back date the fuse stage's
+per-run calibration sets the scale.
 
 Halo: the generator's convolutions or half the largest change window; the
 switchable normalisation's instance/layer statistics are per tile, so tiles
@@ -74,6 +76,7 @@ from pipeline.errors import InputError
 from pipeline.models import streams
 from pipeline.models._torch import TorchFusionModel, smoothed_change
 from pipeline.models.base import FusionInput, Prediction, Scene
+from pipeline.models.error_model import error_sigma, fit_error_model
 from pipeline.models.ganstfm_net import Generator, MultiScaleDiscriminator, train_autoencoder
 from pipeline.models.losses import masked_mse, ms_ssim_loss
 from pipeline.models.patches import Batch
@@ -116,7 +119,8 @@ def _flip_scene(scene: Scene, axes: tuple[int, ...]) -> Scene:
 
 
 def tta_predict(model: TorchFusionModel, inputs: FusionInput, views: int) -> Prediction:
-    """Mean over flip views of the engine's prediction; sigma = view spread (+ ref spread).
+    """Mean over flip views of the engine's prediction; sigma = view spread (+ ref spread)
+    (+ the start's error model, :mod:`pipeline.models.error_model`, where fitted).
 
     The sigma is multiplied by ``model.params["sigma_scale"]`` (1 unless
     :func:`calibrate_tta` fitted it on a held-back date).
@@ -141,6 +145,10 @@ def tta_predict(model: TorchFusionModel, inputs: FusionInput, views: int) -> Pre
     stack = np.stack(fines)
     fine = stack.mean(0)
     var = stack.var(0) + (np.mean(spreads, 0) if spreads else 0.0)
+    errors = model.params.get("error_model")
+    if errors is not None:  # the start's error model: a kept start's views agree exactly
+        window = int(model.params["change_window"])
+        var = var + error_sigma(errors, inputs.refs, inputs.target, window) ** 2
     sigma = np.sqrt(var) * float(model.params.get("sigma_scale", 1.0))
     return Prediction(fine.astype(np.float32), sigma.astype(np.float32))
 
@@ -226,6 +234,9 @@ class GanStfm(TorchFusionModel):
         super().select_start(pairs)  # change_window (the start rule)
         if not self._fit_pairs:
             return
+        self.params["error_model"] = fit_error_model(
+            self._fit_pairs, int(self.params["change_window"]), self.blend_name()
+        )
         began = time.perf_counter()
         fine = torch.as_tensor(np.stack([s.fine for s in self._fit_pairs]))  # type: ignore[misc]
         images = torch.nan_to_num(self.standardise(fine))

@@ -41,7 +41,8 @@ the largest change window; expect tile seams below the model's own error (the
 test states the tolerance at tiny size), not bit-exactness.
 
 Uncertainty: *ensemble spread* over flip test-time views plus the
-two-reference disagreement, calibrated on the held-back date (see
+two-reference disagreement and the start's error model (:mod:`pipeline.models.error_model`:
+a kept start's views agree exactly), calibrated on the held-back date (see
 :func:`pipeline.models.ganstfm.tta_predict` and :func:`~pipeline.models.ganstfm.calibrate_tta`).
 """
 
@@ -56,6 +57,7 @@ from torch import Tensor
 
 from pipeline.models._torch import TorchFusionModel
 from pipeline.models.base import FusionInput, Prediction, Scene
+from pipeline.models.error_model import fit_error_model
 from pipeline.models.ganstfm import RECIPE, calibrate_tta, loss_shares, tta_predict
 from pipeline.models.losses import ms_ssim_loss
 from pipeline.models.patches import Batch
@@ -137,6 +139,12 @@ class SwinStfm(TorchFusionModel):
     def fit_notes(self) -> dict[str, Any]:
         """Each loss term's share of the total over the first and the last epoch."""
         return loss_shares(self.loss_log, int(self.params["steps_per_epoch"]))
+
+    def select_start(self, pairs: Sequence[Scene]) -> None:
+        """The start rule (engine), then the start's error model for the sigma."""
+        super().select_start(pairs)
+        window = int(self.params["change_window"])
+        self.params["error_model"] = fit_error_model(list(pairs), window, self.blend_name())
 
     def select_after(self, held: Sequence[Scene], pairs: Sequence[Scene]) -> None:
         """Calibrate the test-time-augmentation sigma on the held-back date (if any)."""

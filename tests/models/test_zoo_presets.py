@@ -107,3 +107,22 @@ def test_small_presets_train_on_the_rule_pairs_of_a_fused_day(name: str) -> None
     assert [t.refs for t in setup.train.tasks] == [t.refs for t in blend_tasks(setup.pairs)]
     report = model.fit(s, bands=BANDS, progress=False)
     assert report.steps > 0 and report.end_val_rmse <= report.start_val_rmse
+
+
+@pytest.mark.parametrize("name", ["ganstfm", "swinstfm"])
+def test_kept_start_sigma_is_the_error_model_and_ranks_withheld_errors(name: str) -> None:
+    """A kept start's flip views agree exactly; its sigma is then the start's error model
+    (plus the two references' disagreement), which ranks the withheld day's errors."""
+    from scipy.stats import spearmanr
+    from test_stfdiff_spread import heteroscedastic_world
+
+    pairs = heteroscedastic_world()
+    held, train = pairs[3], pairs[:3] + pairs[4:]
+    bands = ("red", "nir")
+    extra = {"ae_steps": 1} if name == "ganstfm" else {}
+    model = create_model(name, bands=bands, size="tiny", budget_steps=0, tta=2, **extra)
+    report = model.fit(train, progress=False, bands=bands)
+    assert report.steps == 0 and model.params["error_model"]["coef"] is not None
+    out = model.predict(FusionInput((pairs[2], pairs[4]), Scene(held.date, held.coarse), bands))
+    rho = spearmanr(out.uncertainty.ravel(), np.abs(out.fine - held.fine).ravel()).statistic
+    assert rho > 0.3, f"Spearman(start sigma, |error|) = {rho:.3f}"
