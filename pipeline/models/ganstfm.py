@@ -24,7 +24,10 @@ reference code (theonegis/ganstfm) and what deviates (named):
   convolution from :meth:`~pipeline.models._torch.TorchFusionModel.pair_features`
   of the base's two images beside the generator (``linear_kernel = 0`` leaves it
   out), so the unmixing-like linear correction a CPU budget can find need not emerge
-  from the generator.
+  from the generator; the engine starts it at its closed-form least-squares fit
+  (:mod:`pipeline.models.linear_fit`). ``small``/``full`` train on the reference-pair
+  rule's tasks, the two streams scored blended (``train_blend``), and keep the start with
+  fewer than three dates (:data:`RECIPE`).
 * **Discriminator** as published: three spectral-norm residual discriminators
   at scales 1, 1/2, 1/4 conditioned on the target coarse image (widths
   ``disc_widths``: the published (32, 32, 64, 64, 128, 128, 256, 256) at full size,

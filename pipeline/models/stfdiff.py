@@ -18,10 +18,14 @@ fixed 0.05 against a residual std of ~0.01).
   references, their explicit fp32 differences (fine - coarse, coarse change),
   the target coarse image and the base, ``10 * bands`` channels, subtracted
   from the noise stream at every level (:mod:`pipeline.models.stfdiff_net`).
-* **Linear path** (deviation, the engine's): both references' pair features through a
-  zero-initialised ``linear_kernel`` px convolution, added to the denoiser's x0
-  (:meth:`StfDiff.linear_x0`), so a linear correction of the base need not emerge
-  from the U-Net within a CPU budget; ``linear_kernel = 0`` leaves it out.
+* **Linear path** (deviation, the engine's): both references' pair features, each
+  weighted by its blend weight, through a zero-initialised ``linear_kernel`` px
+  convolution, added to the denoiser's x0 (:meth:`StfDiff.linear_x0`), so a linear
+  correction of the base need not emerge from the U-Net within a CPU budget; the
+  engine starts it at its closed-form least-squares fit
+  (:mod:`pipeline.models.stfdiff_linear`); ``linear_kernel = 0`` leaves it out.
+  ``small``/``full`` train on the reference-pair rule's tasks (``train_blend``) and keep
+  the start with fewer than three dates (:data:`~pipeline.models.ganstfm.RECIPE`).
 * **Training** (overrides :meth:`TorchFusionModel.training_step`): a random step of
   the ``train_steps`` (100) cosine schedule, masked MSE on ``x0``.
 * **Sampling**: DDIM with ``ddim_steps`` steps (50, the reference uses >= 50; ``eta``

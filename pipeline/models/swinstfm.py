@@ -26,12 +26,15 @@ reference and what deviates from it (named):
 * **Optimiser**: the engine's AdamW with warm-up and cosine decay (the
   reference: Adam 1e-4 for many GPU epochs; the CPU presets use a larger rate).
 
-Training: cross-date tasks, validation on a held-back date when there are three or
-more training dates; the engine keeps the start only when training does not beat it
-on held-back data, and says so in the report. With fewer dates the ``small``/``full``
-presets keep the start (:data:`~pipeline.models.ganstfm.RECIPE`, measured reason
-there; the report's task says so); ``tiny`` (and ``date_fallback = "rows"``) trains on
-the two dates and validates on held-back rows.
+Training: cross-date tasks (``small``/``full``: the reference-pair rule's, the two
+streams scored blended, ``train_blend``), the linear path started at its closed-form
+least-squares fit (:mod:`pipeline.models.linear_fit`), validation on a held-back date
+when there are three or more training dates; the engine keeps the start only when
+training does not beat it on held-back data, and says so in the report. With fewer
+dates the ``small``/``full`` presets keep the start
+(:data:`~pipeline.models.ganstfm.RECIPE`, measured reason there; the report's task says
+so); ``tiny`` (and ``date_fallback = "rows"``) trains on the two dates and validates on
+held-back rows.
 
 Halo and tiling: self-attention makes the receptive field the whole padded
 tile, and the window grid is anchored at the tile origin, so tiled inference is
