@@ -99,7 +99,8 @@ def _one(manifest: Path, name: str, steps: int) -> dict[str, Any]:
         "steps": training.get("steps"), "task": training.get("task"),
         "validation": training.get("validation"),
         "held_back_rmse": [training.get("start_val_rmse"), training.get("end_val_rmse")],
-        "notes": {k: v for k, v in training.items() if k.startswith(("loss_share", "autoenc"))},
+        "notes": {k: v for k, v in training.items()
+                  if k.startswith(("loss_share", "autoenc", "linear_start"))},
         "seconds": {**r["seconds"], "cpu_all": time.process_time() - cpu0},
         "params": r["params"],
         "overall": r["overall"],  # every metric
@@ -237,6 +238,22 @@ def shares_lines(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def linear_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """Held-back RMSE at the start, after the closed-form linear start and at the end."""
+    lines = ["| dataset | model | held-back | start | closed-form linear (kept) | end |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for r in rows:
+        closed = r.get("notes", {}).get("linear_start")
+        if "skipped" in r or not closed:
+            continue
+        start, end = r["held_back_rmse"]
+        lines.append(
+            f"| {r['dataset']} | {r['model']} | {r.get('validation', '-')} | {_f(start)} | "
+            f"{_f(closed.get('val_rmse'))} ({'yes' if closed.get('kept') else 'no'}) | {_f(end)} |"
+        )
+    return lines
+
+
 def figure(rows: list[dict[str, Any]], path: Path) -> None:
     """RMSE per dataset: best naive baseline, each model's start and trained score."""
     import matplotlib
@@ -289,6 +306,7 @@ def render(results: dict[str, Any]) -> str:
         "CC on reflectance, mean over bands; gains are 1 - RMSE / reference.", "",
         *table_lines(rows), "", *(["Not run:", *skipped, ""] if skipped else []),
         "![RMSE per dataset](model-zoo.png)", "",
+        "## Closed-form linear start (held-back RMSE)", "", *linear_lines(rows), "",
         "## Loss-term shares (first and last epoch)", "", *shares_lines(rows), "",
         "## Calibration of the predicted uncertainty", "", *pngs, "",
     ]  # fmt: skip

@@ -37,8 +37,12 @@ def can_fit(model: TorchFusionModel) -> bool:
     """Whether ``model`` has a linear path whose residual target is ``label - base``.
 
     Needs ``net.linear_path``, one reference per stream, and the change skip
-    (EDCSTFN's ``skip = "none"`` predicts the image itself, not a residual).
+    (EDCSTFN's ``skip = "none"`` predicts the image itself, not a residual); a model
+    with its own ``fit_linear_start(sampler, pixels=, seed=)`` (STFDiff: both
+    references in one pass) needs only the path.
     """
+    if hasattr(model, "fit_linear_start"):
+        return getattr(model.net, "linear_path", None) is not None
     return (
         getattr(model.net, "linear_path", None) is not None
         and model.train_refs == 1
@@ -133,6 +137,9 @@ def fit_linear_path(
     """
     if not can_fit(model) or not sampler.tasks:
         return None
+    own = getattr(model, "fit_linear_start", None)
+    if own is not None:
+        return own(sampler, pixels=pixels, seed=seed)  # type: ignore[no-any-return]
     rng = np.random.default_rng(seed)
     by_target: dict[object, list[int]] = {}
     for index, task in enumerate(sampler.tasks):

@@ -18,10 +18,14 @@ fixed 0.05 against a residual std of ~0.01).
   references, their explicit fp32 differences (fine - coarse, coarse change),
   the target coarse image and the base, ``10 * bands`` channels, subtracted
   from the noise stream at every level (:mod:`pipeline.models.stfdiff_net`).
-* **Linear path** (deviation, the engine's): both references' pair features through a
-  zero-initialised ``linear_kernel`` px convolution, added to the denoiser's x0
-  (:meth:`StfDiff.linear_x0`), so a linear correction of the base need not emerge
-  from the U-Net within a CPU budget; ``linear_kernel = 0`` leaves it out.
+* **Linear path** (deviation, the engine's): both references' pair features, each
+  weighted by its blend weight, through a zero-initialised ``linear_kernel`` px
+  convolution, added to the denoiser's x0 (:meth:`StfDiff.linear_x0`), so a linear
+  correction of the base need not emerge from the U-Net within a CPU budget; the
+  engine starts it at its closed-form least-squares fit
+  (:mod:`pipeline.models.stfdiff_linear`); ``linear_kernel = 0`` leaves it out.
+  ``small``/``full`` train on the reference-pair rule's tasks (``train_blend``) and keep
+  the start with fewer than three dates (:data:`~pipeline.models.ganstfm.RECIPE`).
 * **Training** (overrides :meth:`TorchFusionModel.training_step`): a random step of
   the ``train_steps`` (100) cosine schedule, masked MSE on ``x0``.
 * **Sampling**: DDIM with ``ddim_steps`` steps (50, the reference uses >= 50; ``eta``
@@ -62,14 +66,17 @@ from pipeline.errors import InputError
 from pipeline.models._torch import TorchFusionModel, smoothed_change
 from pipeline.models.base import FusionInput, Prediction, Scene
 from pipeline.models.error_model import error_sigma, fit_error_model
-from pipeline.models.ganstfm import calibrate_tta
+from pipeline.models.ganstfm import RECIPE, calibrate_tta
 from pipeline.models.losses import masked_mse
-from pipeline.models.patches import Batch, fill_invalid, make_tasks
+from pipeline.models.patches import Batch, PatchSampler, fill_invalid, make_tasks
+from pipeline.models.stfdiff_linear import fit_linear_x0
 from pipeline.models.stfdiff_net import DualStreamUNet, cosine_alphas_bar
 from pipeline.models.streams import day_weights
 
+#: ``linear_signed`` off: the linear path's input already holds each side's reference
+#: in its own channels (:meth:`StfDiff.linear_features`)
 _COMMON: dict[str, Any] = {"val_split": "date", "date_fallback": "rows", "eta": 0.0,
-                           "val_steps": 5, "point": "mean"}  # fmt: skip
+                           "val_steps": 5, "point": "mean", "linear_signed": False}  # fmt: skip
 
 
 class StfDiff(TorchFusionModel):
@@ -87,11 +94,11 @@ class StfDiff(TorchFusionModel):
         "tiny": {**_COMMON, "widths": [8, 16], "blocks": 1, "ddim_steps": 3, "val_steps": 2,
                  "samples": 2, "epochs": 2, "steps_per_epoch": 2, "batch_size": 2, "patch": 16,
                  "change_window": 3, "change_windows": [1, 3]},
-        "small": {**_COMMON, "widths": [8, 16, 32], "blocks": 1, "ddim_steps": 50,
+        "small": {**_COMMON, **RECIPE, "widths": [8, 16, 32], "blocks": 1, "ddim_steps": 50,
                   "samples": 4, "patch": 64, "batch_size": 4, "lr": 1e-3, "epochs": 30,
                   "steps_per_epoch": 20, "patience": 6, "budget_s": 300, "budget_s_gpu": 1800,
                   "change_window": 17, "change_windows": [1, 9, 17, 33]},
-        "full": {**_COMMON, "widths": [64, 128, 256], "blocks": 2, "ddim_steps": 50,
+        "full": {**_COMMON, **RECIPE, "widths": [64, 128, 256], "blocks": 2, "ddim_steps": 50,
                  "samples": 4, "patch": 128, "batch_size": 4, "lr": 2e-4, "epochs": 30,
                  "steps_per_epoch": 20, "patience": 6, "budget_s": 600, "budget_s_gpu": 1800,
                  "change_window": 33, "change_windows": [1, 9, 17, 33, 65]},
@@ -175,19 +182,39 @@ class StfDiff(TorchFusionModel):
         """Channels of the linear path's input: both references' pair features."""
         return 2 * TorchFusionModel.pair_feature_count(n_bands)
 
-    def linear_x0(self, refs_coarse: Tensor, refs_fine: Tensor, tgt_coarse: Tensor) -> Tensor:
+    def linear_features(self, refs_coarse: Tensor, refs_fine: Tensor, tgt_coarse: Tensor,
+                        days: Tensor) -> Tensor:  # fmt: skip
+        """(N, 2 (6B + B^2), h, w) float32: each reference's
+        :meth:`~pipeline.models._torch.TorchFusionModel.pair_features` times its blend
+        weight (:func:`~pipeline.models.streams.day_weights`, as the base blends them),
+        earlier reference first: one coefficient set per side, as the stream models'
+        signed copy gives them, and a linear map of the blend, not of each stream."""
+        window = int(self.params["change_window"])
+        rc, rf, tc = refs_coarse.float(), refs_fine.float(), tgt_coarse.float()
+        w = day_weights(days, self.blend_name()).to(tc.device)
+        feats = [w[:, r, None, None, None] * self.pair_features(rc[:, r], rf[:, r], tc, window)[0]
+                 for r in range(2)]  # fmt: skip
+        return torch.cat(feats, 1)
+
+    def linear_x0(self, refs_coarse: Tensor, refs_fine: Tensor, tgt_coarse: Tensor,
+                  days: Tensor) -> Tensor:  # fmt: skip
         """The linear path's part of x0 (N, B, h, w), residual-std units; zeros without one.
 
-        Both references' :meth:`~pipeline.models._torch.TorchFusionModel.pair_features`
-        through the engine's zero-initialised convolution, added to the denoiser's x0
-        at every step: a deterministic correction the CPU budget finds quickly.
+        :meth:`linear_features` through the engine's zero-initialised convolution,
+        added to the denoiser's x0 at every step; the engine starts it at its
+        closed-form least-squares solution (:meth:`fit_linear_start`).
         """
         if getattr(self.net, "linear_path", None) is None:
             return torch.zeros_like(tgt_coarse, dtype=torch.float32)
-        window = int(self.params["change_window"])
-        rc, rf, tc = refs_coarse.float(), refs_fine.float(), tgt_coarse.float()
-        feats = [self.pair_features(rc[:, r], rf[:, r], tc, window)[0] for r in range(2)]
-        return self.linear_term(torch.cat(feats, 1))  # type: ignore[return-value]
+        feats = self.linear_features(refs_coarse, refs_fine, tgt_coarse, days)
+        return self.linear_term(feats)  # type: ignore[return-value]
+
+    def fit_linear_start(
+        self, sampler: PatchSampler, *, pixels: int, seed: int
+    ) -> dict[str, float] | None:
+        """Closed-form ridge fit of the linear path (:mod:`pipeline.models.stfdiff_linear`);
+        called by the engine's linear start (:mod:`pipeline.models.linear_fit`)."""
+        return fit_linear_x0(self, sampler, pixels=pixels, seed=seed)
 
     def _padded(self, *xs: Tensor) -> tuple[Tensor, ...]:
         m = self.net.multiple
@@ -224,7 +251,7 @@ class StfDiff(TorchFusionModel):
         """One seeded sample (seed + current sample index) -> (N, B, h, w) reflectance."""
         h, w = tgt_coarse.shape[-2:]
         base, cond = self.condition(refs_coarse, refs_fine, tgt_coarse, days)
-        linear = self.linear_x0(refs_coarse, refs_fine, tgt_coarse)
+        linear = self.linear_x0(refs_coarse, refs_fine, tgt_coarse, days)
         cond, linear = self._padded(cond, linear)
         steps = self._steps or self.point_steps()
         x0 = self.sample(cond, steps, int(self.params["seed"]) + self._sample, linear)
@@ -236,7 +263,8 @@ class StfDiff(TorchFusionModel):
         base, cond = self.condition(batch.refs_coarse, batch.refs_fine, batch.tgt_coarse,  # type: ignore[arg-type]
                                     batch.days)  # type: ignore[arg-type]  # fmt: skip
         x0 = (batch.tgt_fine - base) / self._residual_std(base) * batch.valid  # type: ignore[operator]
-        linear = self.linear_x0(batch.refs_coarse, batch.refs_fine, batch.tgt_coarse)  # type: ignore[arg-type]
+        linear = self.linear_x0(batch.refs_coarse, batch.refs_fine, batch.tgt_coarse,  # type: ignore[arg-type]
+                                batch.days)  # type: ignore[arg-type]  # fmt: skip
         x0, cond, valid, linear = self._padded(x0, cond, batch.valid, linear)  # type: ignore[arg-type]
         t = torch.randint(0, self.train_steps, (x0.shape[0],), device=self.device)
         ab = self.alphas_bar[t][:, None, None, None]

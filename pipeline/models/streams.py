@@ -36,10 +36,14 @@ DAY_BLENDS = ("time", "nearest")
 
 
 def blends_streams(model: TorchFusionModel) -> bool:
-    """Whether the engine trains ``model`` on the blend of its streams (module doc)."""
+    """Whether the engine trains ``model`` on the blend of its streams (module doc).
+
+    A two-reference model (STFDiff: its blend is inside ``forward``) gets the same
+    tasks and validation: the reference-pair rule's pairs, a single one repeated.
+    """
     return (
         bool(model.params.get("train_blend", False))
-        and model.train_refs == 1
+        and model.train_refs in (1, 2)
         and model.blend_name() in DAY_BLENDS
         and not getattr(model, "same_date_only", False)
     )

@@ -26,10 +26,15 @@ reference and what deviates from it (named):
 * **Optimiser**: the engine's AdamW with warm-up and cosine decay (the
   reference: Adam 1e-4 for many GPU epochs; the CPU presets use a larger rate).
 
-It always trains: cross-date tasks with two or more training dates, validation on
-a held-back date when there are three or more, held-back rows otherwise
-(``date_fallback = "rows"``); the engine keeps the start only when training does
-not beat it on held-back data, and says so in the report.
+Training: cross-date tasks (``small``/``full``: the reference-pair rule's, the two
+streams scored blended, ``train_blend``), the linear path started at its closed-form
+least-squares fit (:mod:`pipeline.models.linear_fit`), validation on a held-back date
+when there are three or more training dates; the engine keeps the start only when
+training does not beat it on held-back data, and says so in the report. With fewer
+dates the ``small``/``full`` presets keep the start
+(:data:`~pipeline.models.ganstfm.RECIPE`, measured reason there; the report's task says
+so); ``tiny`` (and ``date_fallback = "rows"``) trains on the two dates and validates on
+held-back rows.
 
 Halo and tiling: self-attention makes the receptive field the whole padded
 tile, and the window grid is anchored at the tile origin, so tiled inference is
@@ -39,7 +44,8 @@ the largest change window; expect tile seams below the model's own error (the
 test states the tolerance at tiny size), not bit-exactness.
 
 Uncertainty: *ensemble spread* over flip test-time views plus the
-two-reference disagreement, calibrated on the held-back date (see
+two-reference disagreement and the start's error model (:mod:`pipeline.models.error_model`:
+a kept start's views agree exactly), calibrated on the held-back date (see
 :func:`pipeline.models.ganstfm.tta_predict` and :func:`~pipeline.models.ganstfm.calibrate_tta`).
 """
 
@@ -54,7 +60,8 @@ from torch import Tensor
 
 from pipeline.models._torch import TorchFusionModel
 from pipeline.models.base import FusionInput, Prediction, Scene
-from pipeline.models.ganstfm import calibrate_tta, loss_shares, tta_predict
+from pipeline.models.error_model import fit_error_model
+from pipeline.models.ganstfm import RECIPE, calibrate_tta, loss_shares, tta_predict
 from pipeline.models.losses import ms_ssim_loss
 from pipeline.models.patches import Batch
 from pipeline.models.swinstfm_net import SwinStfmNet, size_multiple
@@ -82,11 +89,11 @@ class SwinStfm(TorchFusionModel):
         "tiny": {**_COMMON, "dim": 8, "depths": [1, 1], "heads": [1, 2], "window": 4,
                  "patch": 16, "epochs": 2, "steps_per_epoch": 2, "batch_size": 2,
                  "change_window": 3, "change_windows": [1, 3]},
-        "small": {**_COMMON, "dim": 24, "depths": [2, 2], "heads": [2, 4], "window": 4,
+        "small": {**_COMMON, **RECIPE, "dim": 24, "depths": [2, 2], "heads": [2, 4], "window": 4,
                   "patch": 64, "batch_size": 4, "lr": 5e-4, "epochs": 30, "steps_per_epoch": 20,
                   "patience": 6, "budget_s": 300, "budget_s_gpu": 1800,
                   "change_window": 17, "change_windows": [1, 9, 17, 33]},
-        "full": {**_COMMON, "dim": 68, "depths": [2, 2, 6, 2], "heads": [2, 4, 8, 16],
+        "full": {**_COMMON, **RECIPE, "dim": 68, "depths": [2, 2, 6, 2], "heads": [2, 4, 8, 16],
                  "window": 8, "patch": 128, "batch_size": 4, "lr": 2e-4, "epochs": 30,
                  "steps_per_epoch": 20, "patience": 6, "budget_s": 600, "budget_s_gpu": 1800,
                  "change_window": 33, "change_windows": [1, 9, 17, 33, 65]},
@@ -135,6 +142,12 @@ class SwinStfm(TorchFusionModel):
     def fit_notes(self) -> dict[str, Any]:
         """Each loss term's share of the total over the first and the last epoch."""
         return loss_shares(self.loss_log, int(self.params["steps_per_epoch"]))
+
+    def select_start(self, pairs: Sequence[Scene]) -> None:
+        """The start rule (engine), then the start's error model for the sigma."""
+        super().select_start(pairs)
+        window = int(self.params["change_window"])
+        self.params["error_model"] = fit_error_model(list(pairs), window, self.blend_name())
 
     def select_after(self, held: Sequence[Scene], pairs: Sequence[Scene]) -> None:
         """Calibrate the test-time-augmentation sigma on the held-back date (if any)."""

@@ -32,3 +32,14 @@ def test_partial_run_keeps_the_other_datasets_rows() -> None:
     assert merge(merged, new) == merged  # idempotent (a re-render of the same parts)
     lines = run_lines(merged)
     assert len(lines) == 2 and "--datasets estarfm-2001" in lines[1]
+
+
+def test_linear_start_lines_show_start_closed_form_and_end() -> None:
+    from benchmarks.model_zoo import linear_lines
+
+    row = {**_row("synthetic-season", "stfdiff", 0.0056), "validation": "date 2024-07-10",
+           "held_back_rmse": [0.0072, 0.0061],
+           "notes": {"linear_start": {"kept": True, "val_rmse": 0.00607}}}  # fmt: skip
+    skipped = {**_row("lgc-2004", "stfdiff", 0.02), "notes": {}}
+    lines = linear_lines([row, skipped])
+    assert len(lines) == 3 and "| 0.0072 | 0.0061 (yes) | 0.0061 |" in lines[2]
