@@ -27,8 +27,8 @@ from pipeline.fuse.calibrate import (
 from pipeline.fuse.gapfill import DEFAULT_METHOD, fill_gaps, process_variance
 from pipeline.store.layout import FILLED, FUSED, GAP, OBSERVED, OUTSIDE
 
-#: Pixel-days of one strip (~150 bytes of temporaries each: ~150 MB a strip).
-STRIP_PIXEL_DAYS = 1 << 20
+#: Pixel-days of one strip (~150 bytes of temporaries each: ~75 MB a strip).
+STRIP_PIXEL_DAYS = 1 << 19
 
 
 def _model_u(model_sigma: np.ndarray) -> np.ndarray:
@@ -38,15 +38,20 @@ def _model_u(model_sigma: np.ndarray) -> np.ndarray:
         return np.maximum(rms, U_FLOOR)
 
 
-def _fused_sigma(model_sigma: np.ndarray, calib: SeriesCalibration, typical: float) -> np.ndarray:
+def _fused_sigma(
+    model_sigma: np.ndarray, calib: SeriesCalibration, typical: float | None = None
+) -> np.ndarray:
     """Calibrated 1-sigma (time, band, y, x) of fused pixel-days from the model's.
 
-    ``typical``: the window's median model sigma (RMS over bands), for pixels without one.
+    ``typical``: the window's median model sigma (RMS over bands), for pixels without one;
+    None: the median of ``model_sigma``'s own (1.0 where it has none).
     """
     u = _model_u(model_sigma)
     if not calib.samples:  # no pair to calibrate on: the model's own sigma, else a prior
         pixel = np.where(np.isfinite(u), u, PRIOR_SIGMA)
     else:
+        if typical is None:
+            typical = float(np.nanmedian(u)) if np.isfinite(u).any() else 1.0
         # a model without sigma was calibrated with u = 1; a missing pixel takes the typical u,
         # or, where the calibration knows it, the sigma of the coarse fallback it got there
         missing = calib.coarse_sigma or calib.fused(np.float64(typical))
