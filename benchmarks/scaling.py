@@ -214,15 +214,18 @@ def figure(result: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(9, 3.6))
-    for model in sorted({r["model"] for r in result["rows"]}):
-        rows = sorted((r for r in result["rows"] if r["model"] == model), key=lambda r: r["pixels"])
+    # one line per model and days: a series of sizes at the same days (memory follows days)
+    for model, days in sorted({(r["model"], r["days"]) for r in result["rows"]}):
+        mine = [r for r in result["rows"] if (r["model"], r["days"]) == (model, days)]
+        rows = sorted(mine, key=lambda r: r["pixels"])
         x = [r["pixel_days"] / 1e6 for r in rows]
-        ax_t.loglog(x, [r["cpu_s"] for r in rows], "o-", label=model)
-        ax_m.semilogx(x, [r["worker_rss_peak_mib"] for r in rows], "o-", label=model)
+        label = f"{model}, {days} d"
+        ax_t.loglog(x, [r["cpu_s"] for r in rows], "o-", label=label)
+        ax_m.semilogx(x, [r["worker_rss_peak_mib"] for r in rows], "o-", label=label)
     ax_t.set(xlabel="Mpx-days", ylabel="CPU s (client + workers)", title="full chain: CPU time")
     ax_m.set(xlabel="Mpx-days", ylabel="MiB", title="peak RSS per worker")
     ax_m.set_ylim(bottom=0)
-    ax_t.legend()
+    ax_t.legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -151,3 +151,11 @@ def test_budget_section_shows_three_builds_and_unmeasured_ones() -> None:
     # each build projected from the largest row that has it
     assert "from the 544² × 45-day row" in text
     assert "after" in text and "from the 2048² × 45-day row" in text
+
+
+def test_a_case_overrides_compute_settings(tiny_world: World) -> None:
+    from benchmarks.chain_case import ChainCase
+
+    case = ChainCase(96, 8, "starfm", str(tiny_world.root), "/tmp/x", compute={"window_mib": 64})
+    cfg = config_for(case, tiny_world, "http://127.0.0.1:1")
+    assert cfg.compute.window_mib == 64 and cfg.compute.n_workers == 2
