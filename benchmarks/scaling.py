@@ -174,8 +174,9 @@ def section(result: dict[str, Any]) -> list[str]:
             if g["cpu_per_doubling"] is not None
             else f"CPU per doubling not compared ({days[0]} vs {days[1]} days)"
         )
+        span = f" × {days[1]} d" if days[0] == days[1] else ""
         lines.append(
-            f"- {g['model']} {g['from']}² → {g['to']}²: {cpu}, peak worker RSS "
+            f"- {g['model']} {g['from']}² → {g['to']}²{span}: {cpu}, peak worker RSS "
             f"{g['worker_rss_ratio']:.2f}× (goal ≤ 1.2 to 2048²), tasks {g['tasks_ratio']:.2f}×."
         )
     for g in result.get("spans", []):
@@ -201,7 +202,7 @@ def cost_lines(result: dict[str, Any]) -> list[str]:
         core_h = per_px_day * TILE_PX * DAYS / 3600
         lines.append(
             f"| {model} (full chain, {row['size']}² × {row['days']} d, 3 bands) | "
-            f"{per_px_day * 1e6:.1f} µs | {core_h:,.0f} | ${core_h * CORE_HOUR_USD:,.0f} |"
+            f"{per_px_day * 1e6:.1f} µs | {core_h:,.1f} | ${core_h * CORE_HOUR_USD:,.2f} |"
         )
     return lines
 
