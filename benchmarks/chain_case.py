@@ -25,7 +25,7 @@ import resource
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ class ChainCase:
     start : first target day (ISO).
     world_start, world_days : the world's season (it must hold the run's days).
     out : run directory (store, models, work).
+    compute : settings over the series' ``compute`` section (e.g. ``{"window_mib": 64}``).
     """
 
     size: int
@@ -61,6 +62,7 @@ class ChainCase:
     start: str = "2024-04-15"
     world_start: str = "2024-04-15"
     world_days: int = 184
+    compute: dict[str, Any] = field(default_factory=dict)
 
 
 class TaskCounter(SchedulerPlugin):
@@ -138,7 +140,12 @@ def config_for(case: ChainCase, world: Any, url: str) -> Any:
             "bands": ["green", "red", "nir"],
             "stac": {"url": url},
             "model": model,
-            "compute": {"n_workers": 2, "threads_per_worker": 1, "max_run_gib": 1024},
+            "compute": {
+                "n_workers": 2,
+                "threads_per_worker": 1,
+                "max_run_gib": 1024,
+                **case.compute,
+            },
             "output_root": case.out,
             "store": {"path": "fusion.zarr", "overwrite": True},
         }

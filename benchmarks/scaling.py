@@ -15,7 +15,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import math
 import subprocess
@@ -78,34 +77,45 @@ def read_rows(runs: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in runs.read_text().splitlines() if line.strip()]
 
 
+def _pair(a: dict[str, Any], b: dict[str, Any], model: str) -> dict[str, Any]:
+    """Growth figures from run ``a`` to the larger run ``b`` of the same model."""
+    work = b["pixel_days"] / a["pixel_days"]
+    same_days = a["days"] == b["days"] and work > 1
+    return {
+        "model": model,
+        "from": a["size"],
+        "to": b["size"],
+        "days": (a["days"], b["days"]),
+        "cpu_per_doubling": (b["cpu_s"] / a["cpu_s"] / work) ** (1 / math.log2(work))
+        if same_days
+        else None,
+        "worker_rss_ratio": b["worker_rss_peak_mib"] / a["worker_rss_peak_mib"],
+        "tasks_ratio": (b["tasks_cubes"] + b["tasks_fuse"]) / (a["tasks_cubes"] + a["tasks_fuse"]),
+    }
+
+
 def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Rows plus the growth figures between successive sizes of each model.
 
-    CPU time per doubling of pixel-days is compared between runs of the same days only
-    (fixed costs per day, e.g. the calibration's windows, would blur it otherwise); peak
-    worker RSS and tasks between any two successive sizes.
+    Each run is compared with the next smaller run of the same model and days (fixed
+    costs per day, e.g. the calibration's windows, would blur CPU time otherwise; a
+    task's memory grows with its days), else with the next smaller run of any days (then
+    memory and tasks only). ``spans``: the smallest to the largest size of each (model,
+    days) series of three sizes or more (the goals are set from 512² to 2048²).
     """
-    growth = []
+    growth, spans = [], []
     for model in sorted({r["model"] for r in rows}):
         mine = sorted((r for r in rows if r["model"] == model), key=lambda r: r["pixels"])
-        for a, b in itertools.pairwise(mine):
-            work = b["pixel_days"] / a["pixel_days"]
-            same_days = a["days"] == b["days"] and work > 1
-            growth.append(
-                {
-                    "model": model,
-                    "from": a["size"],
-                    "to": b["size"],
-                    "days": (a["days"], b["days"]),
-                    "cpu_per_doubling": (b["cpu_s"] / a["cpu_s"] / work) ** (1 / math.log2(work))
-                    if same_days
-                    else None,
-                    "worker_rss_ratio": b["worker_rss_peak_mib"] / a["worker_rss_peak_mib"],
-                    "tasks_ratio": (b["tasks_cubes"] + b["tasks_fuse"])
-                    / (a["tasks_cubes"] + a["tasks_fuse"]),
-                }
-            )
-    return {"rows": rows, "growth": growth}
+        for i, b in enumerate(mine):
+            smaller = [a for a in mine[:i] if a["pixels"] < b["pixels"]]
+            same = [a for a in smaller if a["days"] == b["days"]]
+            if same or smaller:
+                growth.append(_pair((same or smaller)[-1], b, model))
+        for days in sorted({r["days"] for r in mine}):
+            series = [r for r in mine if r["days"] == days]
+            if len({r["pixels"] for r in series}) >= 3:
+                spans.append(_pair(series[0], series[-1], model))
+    return {"rows": rows, "growth": growth, "spans": spans}
 
 
 def run(
@@ -130,7 +140,7 @@ def _row(r: dict[str, Any]) -> str:
         f"{s['search']:.1f} / {s['cubes']:.0f} / {s['model']:.0f} / {s['fuse']:.0f} | "
         f"{r['worker_rss_peak_mib']:.0f} | {r['main_rss_peak_mib']:.0f} | "
         f"{r['tasks_cubes']} + {r['tasks_fuse']} | {r['scheduler_cpu_s']:.1f} "
-        f"({r['scheduler_share']:.1%}) | {r['store_mib']:.1f} |"
+        f"({r['scheduler_share']:.1%}) | {r['store_mib']:.1f} | {r.get('commit', '—')} |"
     )
 
 
@@ -151,8 +161,8 @@ def section(result: dict[str, Any]) -> list[str]:
         "",
         "| size | days | model | items (fine+coarse) | wall s | CPU s | µs/px-day | "
         "search / cubes / model / fuse s | worker peak RSS MiB | client peak RSS MiB | "
-        "tasks | scheduler CPU s | store MiB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "tasks | scheduler CPU s | store MiB | code |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *(_row(r) for r in result["rows"]),
         "",
     ]
@@ -164,10 +174,20 @@ def section(result: dict[str, Any]) -> list[str]:
             if g["cpu_per_doubling"] is not None
             else f"CPU per doubling not compared ({days[0]} vs {days[1]} days)"
         )
+        span = f" × {days[1]} d" if days[0] == days[1] else ""
         lines.append(
-            f"- {g['model']} {g['from']}² → {g['to']}²: {cpu}, peak worker RSS "
+            f"- {g['model']} {g['from']}² → {g['to']}²{span}: {cpu}, peak worker RSS "
             f"{g['worker_rss_ratio']:.2f}× (goal ≤ 1.2 to 2048²), tasks {g['tasks_ratio']:.2f}×."
         )
+    for g in result.get("spans", []):
+        doubling = g["cpu_per_doubling"]
+        lines.append(
+            f"- {g['model']} {g['from']}² → {g['to']}² × {g['days'][1]} d: peak worker RSS "
+            f"**{g['worker_rss_ratio']:.2f}×** (goal ≤ 1.2), CPU time per doubling of pixels "
+            f"{doubling:.2f}× beyond linear, tasks {g['tasks_ratio']:.2f}×."
+        )
+    if result.get("task_memory"):
+        lines += ["", "### Fuse task memory", "", *(f"- {p}" for p in result["task_memory"])]
     if result.get("profile"):
         lines += ["", "### Fuse stage profile", "", *(f"- {p}" for p in result["profile"])]
     return lines
@@ -182,7 +202,7 @@ def cost_lines(result: dict[str, Any]) -> list[str]:
         core_h = per_px_day * TILE_PX * DAYS / 3600
         lines.append(
             f"| {model} (full chain, {row['size']}² × {row['days']} d, 3 bands) | "
-            f"{per_px_day * 1e6:.1f} µs | {core_h:,.0f} | ${core_h * CORE_HOUR_USD:,.0f} |"
+            f"{per_px_day * 1e6:.1f} µs | {core_h:,.1f} | ${core_h * CORE_HOUR_USD:,.2f} |"
         )
     return lines
 
@@ -195,15 +215,18 @@ def figure(result: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(9, 3.6))
-    for model in sorted({r["model"] for r in result["rows"]}):
-        rows = sorted((r for r in result["rows"] if r["model"] == model), key=lambda r: r["pixels"])
+    # one line per model and days: a series of sizes at the same days (memory follows days)
+    for model, days in sorted({(r["model"], r["days"]) for r in result["rows"]}):
+        mine = [r for r in result["rows"] if (r["model"], r["days"]) == (model, days)]
+        rows = sorted(mine, key=lambda r: r["pixels"])
         x = [r["pixel_days"] / 1e6 for r in rows]
-        ax_t.loglog(x, [r["cpu_s"] for r in rows], "o-", label=model)
-        ax_m.semilogx(x, [r["worker_rss_peak_mib"] for r in rows], "o-", label=model)
+        label = f"{model}, {days} d"
+        ax_t.loglog(x, [r["cpu_s"] for r in rows], "o-", label=label)
+        ax_m.semilogx(x, [r["worker_rss_peak_mib"] for r in rows], "o-", label=label)
     ax_t.set(xlabel="Mpx-days", ylabel="CPU s (client + workers)", title="full chain: CPU time")
     ax_m.set(xlabel="Mpx-days", ylabel="MiB", title="peak RSS per worker")
     ax_m.set_ylim(bottom=0)
-    ax_t.legend()
+    ax_t.legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -25,6 +25,17 @@ from pipeline.errors import ServiceError
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "268435456"}
 
 
+#: Periodic-callback intervals of the local scheduler and workers. Dask's defaults (an
+#: event-loop tick every 20 ms, a system monitor every 0.5 s, both only for warnings and
+#: the dashboard) kept the scheduler's event loop busy 4.8 % of the wall time while idle
+#: with 2 workers; 1.5 % with these (``benchmarks/results.md``, "Full chain at growing
+#: sizes"). Blocked-loop warnings still fire (after ``distributed.admin.tick.limit``).
+LOOP_CONFIG = {
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+}
+
+
 def worker_environ() -> dict[str, object]:
     """Dask's pre-spawn worker environment with :data:`MALLOC_ENV` instead of Dask's trim threshold.
 
@@ -74,7 +85,7 @@ def open_client(
         return
     resources = {"GPU": 1} if compute.gpu else None
     with (
-        dask.config.set({"distributed.nanny.pre-spawn-environ": worker_environ()}),
+        dask.config.set({"distributed.nanny.pre-spawn-environ": worker_environ(), **LOOP_CONFIG}),
         LocalCluster(
             n_workers=compute.n_workers,
             threads_per_worker=compute.threads_per_worker,

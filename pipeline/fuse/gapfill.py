@@ -74,21 +74,26 @@ class Filled:
     filled: np.ndarray
 
 
-def process_variance(values: np.ndarray) -> np.ndarray:
+def process_variance(values: np.ndarray, masked: bool = False) -> np.ndarray:
     """Daily random-walk variance per band, fitted on consecutive valid days.
 
     Parameters
     ----------
     values : (time, band, y, x) reflectance, NaN = not valid.
+    masked : a pixel-day is valid only when every band is finite (as :func:`fill_gaps`
+        masks them); False: each band's own finite values.
 
     Returns
     -------
     (band,) float64 ``q`` in reflectance^2 per day (at least :data:`Q_FLOOR`).
     """
-    step = np.diff(values.astype(np.float64), axis=0)
+    # band by band: one float64 (time, y, x) plane at a time, not the whole window's
+    valid = np.isfinite(values).all(axis=1) if masked else None
     out = np.full(values.shape[1], Q_FLOOR)
     for b in range(values.shape[1]):
-        d = step[:, b][np.isfinite(step[:, b])]
+        band = values[:, b] if valid is None else np.where(valid, values[:, b], np.nan)
+        step = np.diff(band.astype(np.float64), axis=0)
+        d = step[np.isfinite(step)]
         if d.size:
             out[b] = max(float(np.mean(d**2)), Q_FLOOR)
     return out

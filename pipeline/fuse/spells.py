@@ -140,7 +140,7 @@ def _series_sigma(
     """(day, band, y, x) float32 sigma of the series as a run gives it: observed ends
     :data:`~pipeline.fuse.calibrate.OBS_SIGMA`, fused days their calibrated sigma."""
     from pipeline.fuse.calibrate import OBS_SIGMA
-    from pipeline.fuse.worker import _fused_sigma
+    from pipeline.fuse.seamless import _fused_sigma
 
     sigma = _fused_sigma(model_sigma, calib)
     sigma[[0, -1]] = OBS_SIGMA

@@ -28,16 +28,10 @@ import numpy as np
 import xarray as xr
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from pipeline.fuse.calibrate import (
-    OBS_SIGMA,
-    PRIOR_SIGMA,
-    U_FLOOR,
-    SeriesCalibration,
-    coverage,
-    fallback_days,
-)
-from pipeline.fuse.gapfill import DEFAULT_METHOD, fill_gaps
+from pipeline.fuse.calibrate import SeriesCalibration, coverage
+from pipeline.fuse.gapfill import DEFAULT_METHOD
 from pipeline.fuse.plan import DayRefs, FuseTask
+from pipeline.fuse.seamless import seamless_window
 from pipeline.fuse.tiles import crop_prediction
 from pipeline.models.base import FusionInput, FusionModel, Prediction, Scene
 from pipeline.models.pairs import fit_to_model
@@ -244,70 +238,6 @@ def assemble_day(
     }
 
 
-def _fused_sigma(model_sigma: np.ndarray, calib: SeriesCalibration) -> np.ndarray:
-    """Calibrated 1-sigma (time, band, y, x) of fused pixel-days from the model's."""
-    with np.errstate(invalid="ignore"):  # NaN where the model gave no sigma: handled below
-        u = np.maximum(np.sqrt(np.mean(np.square(model_sigma, dtype=np.float64), axis=1)), U_FLOOR)
-    if not calib.samples:  # no pair to calibrate on: the model's own sigma, else a prior
-        pixel = np.where(np.isfinite(u), u, PRIOR_SIGMA)
-    else:
-        # a model without sigma was calibrated with u = 1; a missing pixel takes the typical u,
-        # or, where the calibration knows it, the sigma of the coarse fallback it got there
-        typical = float(np.nanmedian(u)) if np.isfinite(u).any() else 1.0
-        missing = calib.coarse_sigma or calib.fused(np.float64(typical))
-        pixel = np.where(np.isfinite(u), calib.fused(np.where(np.isfinite(u), u, 1.0)), missing)
-    return pixel[:, None] * calib.factors(model_sigma.shape[1])[None, :, None, None]
-
-
-def seamless_window(
-    days: list[dict[str, np.ndarray]],
-    cover: np.ndarray,
-    calib: SeriesCalibration,
-    method: str = DEFAULT_METHOD,
-    n_bands: int | None = None,
-) -> dict[str, np.ndarray]:
-    """Stack a window's days and make it seamless: calibrated sigma, coverage, filled gaps.
-
-    Returns ``values`` (time, band, y, x) float32, ``uncertainty`` (time, y, x)
-    float32 (RMS over bands of the calibrated sigma), ``quality`` (time, y, x)
-    uint8 and the two ``ref_*_days`` (time, y, x) int16. Outside ``cover`` ((y, x) bool)
-    every pixel-day is NaN and ``OUTSIDE``; inside, gaps become ``FILLED``
-    (a gap stays ``GAP`` only where a pixel has no valid day in the window).
-    ``n_bands``: the store's band count (a window whose every day is a gap holds
-    only 1-band placeholders); default: the widest day.
-    """
-    shape = days[0]["quality"].shape
-    n_bands = n_bands or max(day["values"].shape[0] for day in days)
-    full = (len(days), n_bands, *shape)
-    values = np.empty(full, np.float32)
-    model_sigma = np.empty(full, np.float32)
-    for i, day in enumerate(days):
-        values[i], model_sigma[i] = day["values"], day["sigma"]
-    quality = np.stack([day["quality"] for day in days])
-    observed, fused = (quality & OBSERVED) > 0, (quality & FUSED) > 0
-    values[np.broadcast_to((quality == GAP)[:, None], full)] = np.nan
-    fused_sigma = _fused_sigma(model_sigma, calib)
-    sigma = np.where(observed[:, None], OBS_SIGMA, np.where(fused[:, None], fused_sigma, np.nan))
-    sigma = sigma.astype(np.float32)
-    q = np.asarray(calib.q) if calib.q else None
-    fell = fallback_days(model_sigma, fused, calib)
-    result = fill_gaps(values, sigma, cover, q, method, calib.fill_end, calib.fill_pooled,
-                       fallback=fell, fallback_scales=calib.fill_fallback)  # fmt: skip
-    quality[result.filled] = FILLED
-    quality[:, ~cover] = OUTSIDE
-    values = np.where(quality[:, None] == OUTSIDE, np.nan, result.values).astype(np.float32)
-    with np.errstate(invalid="ignore"):
-        unc = np.sqrt(np.mean(np.square(result.sigma, dtype=np.float64), axis=1))
-    valued = (quality & (OBSERVED | FUSED | FILLED)) > 0
-    return {
-        "values": values,
-        "uncertainty": np.where(valued, unc, np.nan).astype(np.float32),
-        "quality": quality,
-        "ref_before_days": np.stack([day["ref_before_days"] for day in days]),
-        "ref_after_days": np.stack([day["ref_after_days"] for day in days]),
-    }
-
-
 def _block_dataset(window: dict[str, np.ndarray], layout: StoreLayout) -> xr.Dataset:
     dims = ("time", "y", "x")
     values = window["values"]
@@ -315,7 +245,9 @@ def _block_dataset(window: dict[str, np.ndarray], layout: StoreLayout) -> xr.Dat
     if layout.has_ndvi:
         red, nir = values[:, layout.bands.index("red")], values[:, layout.bands.index("nir")]
         with np.errstate(invalid="ignore", divide="ignore"):
-            out["ndvi"] = (dims, ((nir - red) / (nir + red)).astype(np.float32))
+            # in place: two (time, y, x) planes, not four (the same float32 operations)
+            ndvi = np.subtract(nir, red, dtype=np.float32)
+            out["ndvi"] = (dims, np.divide(ndvi, nir + red, out=ndvi))
     for name in ("uncertainty", "ref_before_days", "ref_after_days", "quality"):
         out[name] = (dims, window[name])
     return xr.Dataset(out)

@@ -207,12 +207,29 @@ def _var_attrs(name: str) -> dict[str, Any]:
     return {"long_name": f"{name} surface reflectance (fused daily)", "units": "1"}
 
 
+#: Values quantised at once (float64 temporaries of ~24 bytes each).
+_QUANTIZE_SLAB = 1 << 20
+
+
 def quantize(values: np.ndarray) -> np.ndarray:
     """Float32 values rounded to the store's 1e-4 resolution (NaN kept).
 
     The same information as the former int16 packing, and it lets the
     compressor find repeated bytes.
     """
+    values = np.asarray(values)
+    if values.ndim == 0 or values.size <= _QUANTIZE_SLAB:
+        return _quantize(values)
+    # slab by slab along the first axis: whole, the float64 temporaries of a task's window
+    # were 4x its float32 size (the same operations on each value, so the same bits)
+    out = np.empty(values.shape, np.float32)
+    rows = max(1, _QUANTIZE_SLAB // values[0].size)
+    for r in range(0, values.shape[0], rows):
+        out[r : r + rows] = _quantize(values[r : r + rows])
+    return out
+
+
+def _quantize(values: np.ndarray) -> np.ndarray:
     steps = round(1 / float(SCALE))  # 10 000 steps per reflectance unit, exact in float64
     # k / 10 000 in float64, then the nearest float32: what a reader types as 0.1234
     return (np.round(np.asarray(values, dtype=np.float64) * steps) / steps).astype(np.float32)

@@ -225,16 +225,19 @@ def write_block(
     block_index : (yblock, xblock) of the block.
     done : (time,) uint8 commit value per day: :data:`DONE` or :data:`PROVISIONAL`.
     """
-    values = block.drop_vars("quality")
+    values = block.drop_vars(["quality", *block.coords])
     floats = [n for n, v in values.data_vars.items() if v.dtype.kind == "f"]
-    values = values.assign({n: (values[n].dims, quantize(values[n].values)) for n in floats})
     kwargs: dict[str, Any] = {"mode": "r+", "consolidated": False, "zarr_format": 3}
     by, bx = block_index
     marks = done.astype(np.uint8)[:, None, None]
     done_ds = xr.Dataset({"block_done": (("time", "yblock", "xblock"), marks)})
     done_region = {"time": region["time"], "yblock": slice(by, by + 1), "xblock": slice(bx, bx + 1)}
     try:
-        values.drop_vars(list(values.coords)).to_zarr(url, region=region, **kwargs)
+        if len(values.data_vars) > len(floats):
+            values.drop_vars(floats).to_zarr(url, region=region, **kwargs)
+        for name in floats:  # one quantised copy at a time, not one of every variable at once
+            one = xr.Dataset({name: (values[name].dims, quantize(values[name].values))})
+            one.to_zarr(url, region=region, **kwargs)
         kill_point("block-values")
         block[["quality"]].drop_vars(list(block.coords)).to_zarr(url, region=region, **kwargs)
         kill_point("block-quality")

@@ -59,6 +59,27 @@ def test_runs_of_other_days_compare_memory_not_cpu() -> None:
     assert "### Fuse stage profile" in text and "a profile line" in text
 
 
+def test_runs_compare_with_the_same_days_and_span_the_series() -> None:
+    def row(size: int, days: int, cpu: float, rss: float) -> dict:
+        return {**_row(size, cpu, rss), "days": days, "pixel_days": size**2 * days}
+
+    rows = [row(512, 184, 300.0, 4000.0), row(1024, 184, 1200.0, 4400.0)]
+    rows += [row(512, 60, 100.0, 1000.0), row(1024, 60, 400.0, 1100.0)]
+    rows += [row(2048, 60, 1600.0, 1150.0), {**row(1024, 60, 1.0, 1.0), "model": "resstf"}]
+    result = scaling.summary(rows)
+    pairs = {(g["model"], g["from"], g["to"], g["days"]) for g in result["growth"]}
+    assert pairs == {("starfm", 512, 1024, (184, 184)), ("starfm", 512, 1024, (60, 60)),
+                     ("starfm", 1024, 2048, (60, 60))}  # fmt: skip
+    assert all(g["cpu_per_doubling"] == pytest.approx(1.0) for g in result["growth"])
+    (span,) = result["spans"]  # only the 60-day series has three sizes
+    assert (span["from"], span["to"]) == (512, 2048)
+    assert span["worker_rss_ratio"] == pytest.approx(1.15)
+    result["task_memory"] = ["a task line"]
+    text = "\n".join(scaling.section(result))
+    assert "512² → 2048² × 60 d: peak worker RSS **1.15×**" in text
+    assert "### Fuse task memory" in text and "a task line" in text
+
+
 def test_rows_survive_in_the_jsonl_file(tmp_path: Path) -> None:
     runs = tmp_path / "runs.jsonl"
     assert scaling.read_rows(runs) == []
@@ -130,3 +151,11 @@ def test_budget_section_shows_three_builds_and_unmeasured_ones() -> None:
     # each build projected from the largest row that has it
     assert "from the 544² × 45-day row" in text
     assert "after" in text and "from the 2048² × 45-day row" in text
+
+
+def test_a_case_overrides_compute_settings(tiny_world: World) -> None:
+    from benchmarks.chain_case import ChainCase
+
+    case = ChainCase(96, 8, "starfm", str(tiny_world.root), "/tmp/x", compute={"window_mib": 64})
+    cfg = config_for(case, tiny_world, "http://127.0.0.1:1")
+    assert cfg.compute.window_mib == 64 and cfg.compute.n_workers == 2

@@ -88,7 +88,7 @@ def test_calibration_from_residuals_and_without_any() -> None:
 def test_coarse_fallback_pixels_get_the_fine_coarse_sigma() -> None:
     """A model that reports a sigma but gave none at a pixel (no fine candidate: STARFM fell
     back to the coarse value) gets the sigma fitted on the pairs' |fine - coarse|."""
-    from pipeline.fuse.worker import _fused_sigma
+    from pipeline.fuse.seamless import _fused_sigma
 
     rng = np.random.default_rng(5)
     err, u = _heavy_tailed(20_000)

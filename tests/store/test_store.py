@@ -204,3 +204,18 @@ def test_provenance_keeps_earlier_runs() -> None:
     assert second["days"] == ["2024-06-02", "2024-06-02"]
     assert [r["days"][0] for r in second["previous_runs"]] == ["2024-06-01"]
     assert second["stac_items"]["fine"] == ["a", "b"] and "numpy" in second["software"]
+
+
+def test_quantize_in_slabs_gives_the_whole_arrays_bits(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.store import layout
+
+    rng = np.random.default_rng(5)
+    values = rng.uniform(-0.1, 1.1, (7, 5, 3)).astype(np.float32)
+    values[2, 1] = np.nan
+    whole = layout.quantize(values)
+    monkeypatch.setattr(layout, "_QUANTIZE_SLAB", 16)  # one or two days a slab
+    slabs = layout.quantize(values)
+    assert slabs.dtype == np.float32 and slabs.tobytes() == whole.tobytes()
+    monkeypatch.setattr(layout, "_QUANTIZE_SLAB", 4)  # a day is larger than the slab
+    assert layout.quantize(values).tobytes() == whole.tobytes()
+    assert layout.quantize(np.float32(0.12344)) == np.float32(0.1234)
