@@ -226,6 +226,8 @@ def figure(result: dict[str, Any], path: Path) -> None:
     ax_t.set(xlabel="Mpx-days", ylabel="CPU s (client + workers)", title="full chain: CPU time")
     ax_m.set(xlabel="Mpx-days", ylabel="MiB", title="peak RSS per worker")
     ax_m.set_ylim(bottom=0)
+    for ax in (ax_t, ax_m):  # labels on the decades only: minor ones overlap on a short axis
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax_t.legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

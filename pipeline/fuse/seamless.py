@@ -66,7 +66,9 @@ def _strips(days: list[dict[str, np.ndarray]], rows: int, limit: int) -> list[sl
     return [slice(r, min(r + step, rows)) for r in range(0, rows, step)]
 
 
-def _stack(days: list[dict[str, np.ndarray]], key: str, full: tuple[int, ...], rows: slice):
+def _stack(
+    days: list[dict[str, np.ndarray]], key: str, full: tuple[int, ...], rows: slice
+) -> np.ndarray:
     """(time, band, rows, x) float32 of ``key`` (1-band placeholders broadcast over bands)."""
     out = np.empty((full[0], full[1], rows.stop - rows.start, full[3]), np.float32)
     for i, day in enumerate(days):
@@ -74,7 +76,9 @@ def _stack(days: list[dict[str, np.ndarray]], key: str, full: tuple[int, ...], r
     return out
 
 
-def _typical_u(days: list[dict[str, np.ndarray]], strips: list[slice], full: tuple[int, ...]):
+def _typical_u(
+    days: list[dict[str, np.ndarray]], strips: list[slice], full: tuple[int, ...]
+) -> float:
     """The window's median model sigma (RMS over bands) over pixel-days that have one; 1.0 if none.
 
     Taken strip by strip over the finite values only: the same value as ``np.nanmedian``

@@ -159,3 +159,26 @@ def test_a_case_overrides_compute_settings(tiny_world: World) -> None:
     case = ChainCase(96, 8, "starfm", str(tiny_world.root), "/tmp/x", compute={"window_mib": 64})
     cfg = config_for(case, tiny_world, "http://127.0.0.1:1")
     assert cfg.compute.window_mib == 64 and cfg.compute.n_workers == 2
+
+
+def _child_peak(queue: object) -> None:
+    from benchmarks.chain_case import _rusage
+
+    queue.put(_rusage()["rss_peak_mib"])  # type: ignore[attr-defined]
+
+
+def test_a_spawned_process_reports_its_own_peak_not_its_parents() -> None:
+    import multiprocessing
+
+    import numpy as np
+
+    from benchmarks.chain_case import _rusage
+
+    held = np.ones(300 * 2**20, np.uint8)  # the parent's peak: at least 300 MiB more
+    ctx = multiprocessing.get_context("spawn")  # as Dask's nannies start workers
+    queue = ctx.Queue()
+    child = ctx.Process(target=_child_peak, args=(queue,))
+    child.start()
+    peak = queue.get(timeout=60)
+    child.join()
+    assert _rusage()["rss_peak_mib"] > peak + 250 and held.sum() > 0
