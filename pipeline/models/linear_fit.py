@@ -30,6 +30,8 @@ from pipeline.models.base import Scene
 from pipeline.models.patches import PatchSampler, fill_invalid
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from pipeline.models._torch import TorchFusionModel
 
 
@@ -145,9 +147,34 @@ def fit_linear_path(
     for index, task in enumerate(sampler.tasks):
         by_target.setdefault(task.target.date, []).append(index)
     per_target = max(1, pixels // len(by_target))
+    ridge = float(model.params.get("linear_ridge", 1e-3))
+    rows = (_target_rows(model, sampler, ix, per_target, rng) for ix in by_target.values())
+    count = solve_into(model.net.linear_path, rows, ridge)
+    return {"pixels": float(count), "ridge": ridge} if count else None
+
+
+def solve_into(
+    layer: torch.nn.Conv2d,
+    row_sets: Iterable[tuple[np.ndarray, np.ndarray] | None],
+    ridge: float,
+) -> int:
+    """Ridge least squares of ``y ~ x`` over every row set, written into ``layer``.
+
+    Parameters
+    ----------
+    layer : the linear path, a conv whose flattened weight and bias are the solution.
+    row_sets : per task or target, ``(x, y)`` with x (n, F k^2 + 1), the last column ones
+        (the bias), and y (n, B) in the output's units; None (no pixel) is skipped, and
+        rows with a non-finite value are dropped.
+    ridge : penalty relative to the mean feature energy (trace of x'x over its size);
+        the bias is left free.
+
+    Returns
+    -------
+    Pixels used; 0 leaves ``layer`` unchanged.
+    """
     xtx, xty, count = None, None, 0
-    for indices in by_target.values():
-        rows = _target_rows(model, sampler, indices, per_target, rng)
+    for rows in row_sets:
         if rows is None:
             continue
         x, y = rows
@@ -156,19 +183,17 @@ def fit_linear_path(
         xtx = x.T @ x if xtx is None else xtx + x.T @ x
         xty = x.T @ y if xty is None else xty + x.T @ y
         count += len(x)
-    if xtx is None or count == 0:
-        return None
-    ridge = float(model.params.get("linear_ridge", 1e-3))
-    # ridge relative to the mean feature energy, the bias (last column) left free
+    if xtx is None or xty is None or count == 0:
+        return 0
     penalty = ridge * np.trace(xtx[:-1, :-1]) / max(len(xtx) - 1, 1)
-    reg = np.diag(np.r_[np.full(len(xtx) - 1, penalty), 0.0])
+    reg = np.diag(np.r_[np.full(len(xtx) - 1, max(penalty, 1e-12)), 0.0])
     coef = np.linalg.solve(xtx + reg, xty)  # (F k^2 + 1, B)
-    layer = model.net.linear_path
     with torch.no_grad():
         weight = torch.as_tensor(coef[:-1].T, dtype=layer.weight.dtype)
         layer.weight.copy_(weight.reshape(layer.weight.shape).to(layer.weight.device))
-        layer.bias.copy_(torch.as_tensor(coef[-1], dtype=layer.bias.dtype))
-    return {"pixels": float(count), "ridge": ridge}
+        if layer.bias is not None:
+            layer.bias.copy_(torch.as_tensor(coef[-1], dtype=layer.bias.dtype))
+    return count
 
 
 def frozen(layer: torch.nn.Module) -> None:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pipeline.models.linear_fit import solve_into
 from pipeline.models.patches import PatchSampler, Task, fill_invalid
 
 if TYPE_CHECKING:
@@ -89,26 +90,7 @@ def fit_linear_x0(
         return None
     rng = np.random.default_rng(seed)
     per_task = max(1, pixels // len(sampler.tasks))
-    xtx, xty, count = None, None, 0
-    for index in range(len(sampler.tasks)):
-        rows = _task_rows(model, sampler, index, per_task, rng)
-        if rows is None:
-            continue
-        x, y = rows
-        ok = np.isfinite(x).all(1) & np.isfinite(y).all(1)
-        x, y = x[ok], y[ok]
-        xtx = x.T @ x if xtx is None else xtx + x.T @ x
-        xty = x.T @ y if xty is None else xty + x.T @ y
-        count += len(x)
-    if xtx is None or count == 0:
-        return None
     ridge = float(model.params.get("linear_ridge", 1e-3))
-    # ridge relative to the mean feature energy, the bias (last column) left free
-    penalty = ridge * np.trace(xtx[:-1, :-1]) / max(len(xtx) - 1, 1)
-    reg = np.diag(np.r_[np.full(len(xtx) - 1, max(penalty, 1e-12)), 0.0])
-    coef = np.linalg.solve(xtx + reg, xty)  # (F k^2 + 1, B)
-    with torch.no_grad():
-        weight = torch.as_tensor(coef[:-1].T, dtype=layer.weight.dtype)
-        layer.weight.copy_(weight.reshape(layer.weight.shape).to(layer.weight.device))
-        layer.bias.copy_(torch.as_tensor(coef[-1], dtype=layer.bias.dtype))
-    return {"pixels": float(count), "ridge": ridge}
+    rows = (_task_rows(model, sampler, i, per_task, rng) for i in range(len(sampler.tasks)))
+    count = solve_into(layer, rows, ridge)
+    return {"pixels": float(count), "ridge": ridge} if count else None
