@@ -282,28 +282,15 @@ def fill_gaps(
     -------
     :class:`Filled`: valid pixel-days unchanged, gaps inside ``cover`` filled.
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown gap-filling method {method!r}; use one of {METHODS}")
-    valid = np.isfinite(values).all(axis=1)
-    gaps = ~valid & cover[None]
+    valid, gaps, cols, masked, q = _gap_setup(values, cover, q, method)
     out_v, out_s = values.copy(), sigma.copy()
     if not gaps.any():
         return Filled(out_v, out_s, gaps)
-    filler, bridge = _fillers(method)
-    masked = np.where(valid[:, None], values, np.nan)
-    q = process_variance(masked) if q is None else np.asarray(q, np.float64)
-    cols = np.flatnonzero(gaps.any(axis=0).ravel())  # only pixels with a gap are worked on
     t, nb = values.shape[:2]
     a2, p2 = _scale_maps(valid.reshape(t, -1)[:, cols], fallback, cols, (end_scale, pooled_scale),
                          fallback_scales)  # fmt: skip
     for b in range(nb):
-        series = masked[:, b].reshape(t, -1)[:, cols].astype(np.float64)
-        noise = sigma[:, b].reshape(t, -1)[:, cols].astype(np.float64)
-        mean, pooled = filler(series, noise, q[b])
-        # the filler's variance counts neighbouring fused days as independent measurements,
-        # but their errors share reference pairs (and misregistration): the ends' correlated
-        # variance (no random walk, that is in ``pooled``) is the second term
-        _, ends = bridge(series, noise, 0.0, correlated=True)
+        mean, ends, pooled = _band_parts(masked, sigma, cols, q, method, b)
         var = a2 * ends + p2 * pooled
         # out_v[:, b] is a strided view: reshape copies, so write the band back whole
         band_v, band_s = out_v[:, b].reshape(t, -1), out_s[:, b].reshape(t, -1)
@@ -313,3 +300,67 @@ def fill_gaps(
         out_v[:, b], out_s[:, b] = band_v.reshape(gaps.shape), band_s.reshape(gaps.shape)
     filled = gaps & np.isfinite(out_v).all(axis=1)
     return Filled(out_v, out_s, filled)
+
+
+def gap_day_parts(
+    values: np.ndarray, sigma: np.ndarray, q: np.ndarray, method: str, day: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The filled value and both parts of its variance on ``day``, a gap at every pixel.
+
+    One filler pass gives what :func:`fill_gaps` scales and adds (module docstring), so the
+    spells of :mod:`pipeline.fuse.spells` fit the two scales without filling twice.
+
+    Parameters
+    ----------
+    values : (time, band, y, x) float32 reflectance, NaN = gap; ``values[day]`` all NaN.
+    sigma : (time, band, y, x) float32 calibrated 1-sigma of the valid values.
+    q : (band,) daily random-walk variance (reflectance^2 per day).
+    method : one of :data:`METHODS`.
+    day : index of the gap day.
+
+    Returns
+    -------
+    value : (band, y * x) float32 filled reflectance (NaN where a pixel has no valid day).
+    ends, pooled : (band, y * x) float64 the ends' correlated variance and the filler's own
+        (reflectance^2), unscaled.
+    """
+    cover = np.ones(values.shape[2:], bool)
+    _, gaps, cols, masked, q = _gap_setup(values, cover, q, method)
+    if not gaps[day].all():
+        raise ValueError(f"day {day} is not a gap at every pixel")
+    parts = [_band_parts(masked, sigma, cols, q, method, b) for b in range(values.shape[1])]
+    value = np.stack([mean[day] for mean, _, _ in parts]).astype(np.float32)
+    ends, pooled = (np.stack([part[k][day] for part in parts]) for k in (1, 2))
+    return value, ends, pooled
+
+
+def _gap_setup(
+    values: np.ndarray, cover: np.ndarray, q: np.ndarray | None, method: str
+) -> tuple[np.ndarray, ...]:
+    """(valid (time, y, x), gaps (time, y, x), cols: flat indices of the pixels with a gap,
+    masked: ``values`` NaN on invalid pixel-days, q (band,) float64) of a block's series."""
+    if method not in METHODS:
+        raise ValueError(f"unknown gap-filling method {method!r}; use one of {METHODS}")
+    valid = np.isfinite(values).all(axis=1)
+    gaps = ~valid & cover[None]
+    masked = np.where(valid[:, None], values, np.nan)
+    q = process_variance(masked) if q is None else np.asarray(q, np.float64)
+    cols = np.flatnonzero(gaps.any(axis=0).ravel())  # only pixels with a gap are worked on
+    return valid, gaps, cols, masked, q
+
+
+def _band_parts(
+    masked: np.ndarray, sigma: np.ndarray, cols: np.ndarray, q: np.ndarray, method: str, b: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, ends, pooled) of band ``b`` at ``cols``: each (time, col) float64, the filler's
+    mean and variance and the ends' correlated variance (module docstring)."""
+    t = masked.shape[0]
+    filler, bridge = _fillers(method)
+    series = masked[:, b].reshape(t, -1)[:, cols].astype(np.float64)
+    noise = sigma[:, b].reshape(t, -1)[:, cols].astype(np.float64)
+    mean, pooled = filler(series, noise, q[b])
+    # the filler's variance counts neighbouring fused days as independent measurements,
+    # but their errors share reference pairs (and misregistration): the ends' correlated
+    # variance (no random walk, that is in ``pooled``) is the second term
+    _, ends = bridge(series, noise, 0.0, correlated=True)
+    return mean, ends, pooled

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pipeline.fuse import sigma_fit
-from pipeline.fuse.gapfill import DEFAULT_METHOD, fill_gaps, next_to
+from pipeline.fuse.gapfill import DEFAULT_METHOD, gap_day_parts, next_to
 
 if TYPE_CHECKING:
     from pipeline.fuse.calibrate import SeriesCalibration
@@ -120,18 +120,11 @@ def _spell(
     held = values.copy()
     lo, hi = max(1, centre - half), min(len(values) - 2, centre + half)
     held[lo : hi + 1] = np.nan
-    n_bands = values.shape[1]
-    cover = np.ones(values.shape[2:], bool)
-    # each part alone (the other's scale 0): the filled value is the same in both
-    ends = fill_gaps(held, sigma, cover, q, method, 1.0, 0.0)
-    pooled = fill_gaps(held, sigma, cover, q, method, 0.0, 1.0).sigma[centre]
-    value = ends.values[centre].reshape(n_bands, -1)
+    value, ends, pooled = gap_day_parts(held, sigma, q, method, centre)
     flag = next_to(np.isfinite(held).all(axis=1), fell)[centre]
-
-    def mean_var(sd: np.ndarray) -> np.ndarray:
-        return np.square(sd.astype(np.float64)).mean(axis=0).ravel()
-
-    return value, mean_var(ends.sigma[centre]), mean_var(pooled), flag.ravel()
+    # variances as fill_gaps gives them (a sigma of sqrt(max(var, 0))), means over bands
+    ends, pooled = (np.maximum(v, 0.0).mean(axis=0) for v in (ends, pooled))
+    return value, ends, pooled, flag.ravel()
 
 
 def _series_sigma(

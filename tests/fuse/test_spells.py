@@ -19,7 +19,7 @@ import pytest
 
 from pipeline.evaluate.calibration import within_sigma
 from pipeline.fuse.calibrate import SeriesCalibration, calibration_from, window_residuals
-from pipeline.fuse.gapfill import bridge_days, fill_gaps, next_to
+from pipeline.fuse.gapfill import bridge_days, fill_gaps, gap_day_parts, next_to
 from pipeline.fuse.spells import SpellResiduals, fill_calibration, window_spells
 from pipeline.fuse.worker import ModelPayload, install, seamless_window
 from pipeline.models.base import FusionInput, Scene
@@ -177,6 +177,26 @@ def test_bridge_days_and_the_two_scales_of_a_filled_sigma() -> None:
     np.testing.assert_allclose(one.sigma[2, 0, 0, 0] ** 2, ends + pooled, rtol=1e-5)
     np.testing.assert_allclose(scaled.sigma[2, 0, 0, 0] ** 2, 0.25 * ends + 4 * pooled, rtol=1e-5)
     np.testing.assert_array_equal(one.values, scaled.values)  # only the sigma is scaled
+
+
+@pytest.mark.parametrize("method", ["kalman", "linear"])
+def test_one_pass_gives_the_two_parts_that_fill_gaps_scales(method: str) -> None:
+    # the spells read both variance parts of a filled day from one filler pass; fill_gaps
+    # with one part's scale at 0 gives each alone, and the same filled value
+    rng = np.random.default_rng(3)
+    values = (0.2 + 0.01 * rng.standard_normal((9, 2, 3, 4))).astype(np.float32)
+    values[3:6] = np.nan
+    values[1, :, 0, 0] = np.nan
+    sigma = np.where(np.isfinite(values), np.float32(0.01), np.float32(np.nan))
+    cover, q = np.ones((3, 4), bool), np.array([1e-5, 2e-5])
+    ends_only = fill_gaps(values, sigma, cover, q, method, 1.0, 0.0)
+    pooled_only = fill_gaps(values, sigma, cover, q, method, 0.0, 1.0)
+    value, ends, pooled = gap_day_parts(values, sigma, q, method, 4)
+    np.testing.assert_array_equal(value, ends_only.values[4].reshape(2, -1))
+    np.testing.assert_allclose(ends, np.square(ends_only.sigma[4].reshape(2, -1)), rtol=1e-6)
+    np.testing.assert_allclose(pooled, np.square(pooled_only.sigma[4].reshape(2, -1)), rtol=1e-6)
+    with pytest.raises(ValueError, match="not a gap at every pixel"):
+        gap_day_parts(values, sigma, q, method, 1)
 
 
 def test_a_gap_next_to_a_coarse_fallback_day_takes_the_fallback_scales() -> None:
