@@ -120,7 +120,7 @@ class Edcstfn(IndexChangeBlend):
         "small": {
             "widths": [16, 32, 64], "skip": "change", "feature_weight": 0.0, "ssim_weight": 0.8,
             "change_window": 33, "change_windows": [1, 9, 17, 33, 65],
-            "val_split": "date", "blend": "auto", "date_fallback": "start",
+            "val_split": "date", "blend": "auto", "date_fallback": "reverse",
             "weight_radius": 16,
             "epochs": 40, "steps_per_epoch": 10, "batch_size": 4, "patch": 64, "lr": 1e-3,
             "patience": 10, "budget_s": 600, "budget_s_gpu": 1800, "train_blend": True,
@@ -128,7 +128,7 @@ class Edcstfn(IndexChangeBlend):
         "full": {
             "widths": [32, 64, 128], "skip": "change", "feature_weight": 0.0, "ssim_weight": 0.8,
             "change_window": 65, "change_windows": [1, 9, 17, 33, 65],
-            "val_split": "date", "blend": "auto", "date_fallback": "start",
+            "val_split": "date", "blend": "auto", "date_fallback": "reverse",
             "weight_radius": 16,
             "epochs": 30, "steps_per_epoch": 20, "batch_size": 4, "patch": 128, "lr": 5e-4,
             "patience": 6, "budget_s": 300, "budget_s_gpu": 1800, "train_blend": True,

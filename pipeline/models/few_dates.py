@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from pipeline.errors import InputError
 from pipeline.models import linear_fit, streams
 from pipeline.models.base import FitReport, Scene
 from pipeline.models.patches import PatchSampler, Task, make_tasks, same_date_tasks
@@ -79,7 +80,8 @@ class Fold:
 
     Losses are masked MSE (reflectance^2) on the reverse task's held-back blocks.
     ``curve`` maps each shrink factor to that loss; ``state`` is the weights whose
-    correction ``curve`` scales (the best epoch, or the linear start, or the start).
+    correction ``curve`` scales: the best epoch if one beat the start (or the linear
+    start), else the last one (a shrunk part of it may still help), else the start.
     """
 
     train: str
@@ -245,6 +247,8 @@ def run_fold(model: TorchFusionModel, setup: Plan, steps: int, *, progress: bool
         per_epoch = int(model.params["steps_per_epoch"])
         best_epoch = min(history[1:], key=lambda h: h["val_loss"])["epoch"]
         best_steps = min(taken, int(best_epoch) * per_epoch)
+    elif taken > 0:  # no epoch beat the start: the shrink curve asks if a part of the end does
+        state, best_steps = copy.deepcopy(model.net.state_dict()), taken
     curve = {}
     for s in SHRINK_GRID:
         shrink(model, state, s)
@@ -310,11 +314,13 @@ def fit(model: TorchFusionModel, pairs: list[Scene], *, progress: bool = True) -
     model.start_state = copy.deepcopy(model.net.state_dict())
     budget = planned_steps(model, int(model.params["epochs"]))
     tasks = two_tasks(model, pairs)
-    folds = [
-        run_fold(model, fold_plan(model, tasks[k], tasks[1 - k], pairs), budget // 4,
-                 progress=progress)
-        for k in range(2)
-    ]  # fmt: skip
+    try:
+        plans = [fold_plan(model, tasks[k], tasks[1 - k], pairs) for k in range(2)]
+    except InputError as err:  # too small for held-back blocks: nothing to validate on
+        why = f"none (date_fallback=reverse: {err}; the start is kept)"
+        return FitReport(0, None, 0.0, [], validation="none", task=why,
+                         notes=_start_notes(model))  # fmt: skip
+    folds = [run_fold(model, plan, budget // 4, progress=progress) for plan in plans]
     s = choose_shrink(folds)
     final_steps, final_history = final_fit(model, pairs, folds, s, budget - budget // 4 * 2)
     start = sum(f.start_loss for f in folds) / 2
@@ -331,9 +337,16 @@ def fit(model: TorchFusionModel, pairs: list[Scene], *, progress: bool = True) -
         len(history), end, time.perf_counter() - began, history,
         steps=sum(f.steps for f in folds) + final_steps,
         start_val_rmse=math.sqrt(start), end_val_rmse=math.sqrt(end),
-        validation=_validation(folds), task=TASK,
+        validation=_validation(folds), task=f"{TASK}; {_kept(s)}",
         notes={**_start_notes(model), **model.fit_notes(), **notes},
     )  # fmt: skip
+
+
+def _kept(s: float) -> str:
+    """What the rule kept, for the report's task line."""
+    if s == 0.0:
+        return "correction scaled by 0 there: the start is kept"
+    return f"correction scaled by {s:g} there, retrained on both directions"
 
 
 def _validation(folds: Sequence[Fold]) -> str:

@@ -98,7 +98,7 @@ _COMMON: dict[str, Any] = {"val_split": "date", "date_fallback": "rows", "adv_we
 #: held-back date, as a fused day has them (the reference-pair rule's pairs, the
 #: streams scored blended; :mod:`pipeline.models.streams`); measured lever per model in
 #: benchmarks/model-zoo.md.
-RECIPE: dict[str, Any] = {"date_fallback": "start", "train_blend": True}
+RECIPE: dict[str, Any] = {"date_fallback": "reverse", "train_blend": True}
 #: Fraction of a normal error within one sigma: the target of :func:`calibrate_tta`.
 _ONE_SIGMA = 0.6827
 
