@@ -23,8 +23,9 @@ a fused day blends them (``train_blend``, :mod:`pipeline.models.streams`); the
 ``small`` preset takes 400 steps (synthetic season: about +7 % over its start as the
 benchmark scores it, +9.9 % with the border rows; ``benchmarks/fusion-accuracy-notes.md``).
 
-With fewer than three training dates the ``small``/``full`` presets keep the start, as
-EDCSTFN's do (measured reason in :mod:`pipeline.models.edcstfn`).
+With fewer than three training dates the ``small``/``full`` presets validate each
+direction on the other (``date_fallback = "reverse"``, :mod:`pipeline.models.few_dates`),
+as EDCSTFN's do (measured reason in :mod:`pipeline.models.edcstfn`).
 """
 
 from __future__ import annotations
