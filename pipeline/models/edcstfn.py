@@ -42,14 +42,16 @@ kernel's radius), ``weight_radius`` (index blend only))
 ``"none"`` is the paper's direct prediction. Training: :mod:`pipeline.models.training`.
 
 With fewer than three training dates no date can be held back between two others, and
-the ``small``/``full`` presets keep the start (``date_fallback = "start"``, stated in the
-report): on estarfm-2001 (two training dates, 80 days apart) 200 steps on the only
-tasks, validated on held-back blocks of those tasks, raised the target's RMSE from the
-start's 0.0068 to 0.0080 (``resstf_prior``) and 0.0085 (``edcstfn``), 2026-11-28; the
-closed-form linear path alone (``date_fallback = "linear"``) lowered the held-back
-blocks' RMSE from 0.0124 to 0.0078 and still raised the target's to 0.0083 (the 80-day
-tasks do not transfer to the 32/48-day gaps of the target); the ``tiny`` preset (tests)
-still trains there on held-back blocks. With one pair there is no change to learn from:
+the ``small``/``full`` presets train each direction and validate on the other
+(``date_fallback = "reverse"``, :mod:`pipeline.models.few_dates`), keeping only the share
+of the correction that transfers (the start when none does, as on estarfm-2001:
+``benchmarks/few-dates-diagnosis.json``): on estarfm-2001 (two training dates, 80 days
+apart) 200 steps on the only tasks, validated on held-back blocks *of those tasks*,
+raised the target's RMSE from the start's 0.0068 to 0.0080 (``resstf_prior``) and 0.0085
+(``edcstfn``), 2026-11-28; the closed-form linear path alone (``date_fallback =
+"linear"``) lowered the held-back blocks' RMSE from 0.0124 to 0.0078 and still raised the
+target's to 0.0083; ``"start"`` keeps the start without a step; the ``tiny`` preset
+(tests) still trains there on held-back blocks. With one pair there is no change to learn from:
 ResStf's same-date residual used as a change compensation raised lgc-2004's target RMSE
 from the start's 0.0209 to 0.0220 (``benchmarks/one_pair_diagnosis.py``), so the start
 (its window sized on the pair, :func:`~pipeline.models.baselines.pair_window`) is kept.
@@ -120,7 +122,7 @@ class Edcstfn(IndexChangeBlend):
         "small": {
             "widths": [16, 32, 64], "skip": "change", "feature_weight": 0.0, "ssim_weight": 0.8,
             "change_window": 33, "change_windows": [1, 9, 17, 33, 65],
-            "val_split": "date", "blend": "auto", "date_fallback": "start",
+            "val_split": "date", "blend": "auto", "date_fallback": "reverse",
             "weight_radius": 16,
             "epochs": 40, "steps_per_epoch": 10, "batch_size": 4, "patch": 64, "lr": 1e-3,
             "patience": 10, "budget_s": 600, "budget_s_gpu": 1800, "train_blend": True,
@@ -128,7 +130,7 @@ class Edcstfn(IndexChangeBlend):
         "full": {
             "widths": [32, 64, 128], "skip": "change", "feature_weight": 0.0, "ssim_weight": 0.8,
             "change_window": 65, "change_windows": [1, 9, 17, 33, 65],
-            "val_split": "date", "blend": "auto", "date_fallback": "start",
+            "val_split": "date", "blend": "auto", "date_fallback": "reverse",
             "weight_radius": 16,
             "epochs": 30, "steps_per_epoch": 20, "batch_size": 4, "patch": 128, "lr": 5e-4,
             "patience": 6, "budget_s": 300, "budget_s_gpu": 1800, "train_blend": True,

@@ -26,8 +26,8 @@ reference code (theonegis/ganstfm) and what deviates (named):
   out), so the unmixing-like linear correction a CPU budget can find need not emerge
   from the generator; the engine starts it at its closed-form least-squares fit
   (:mod:`pipeline.models.linear_fit`). ``small``/``full`` train on the reference-pair
-  rule's tasks, the two streams scored blended (``train_blend``), and keep the start with
-  fewer than three dates (:data:`RECIPE`).
+  rule's tasks, the two streams scored blended (``train_blend``), and validate across
+  the dates with only two (:data:`RECIPE`).
 * **Discriminator** as published: three spectral-norm residual discriminators
   at scales 1, 1/2, 1/4 conditioned on the target coarse image (widths
   ``disc_widths``: the published (32, 32, 64, 64, 128, 128, 256, 256) at full size,
@@ -89,16 +89,18 @@ _VIEWS: tuple[tuple[int, ...], ...] = ((), (2,), (1,), (1, 2))
 _COMMON: dict[str, Any] = {"val_split": "date", "date_fallback": "rows", "adv_weight": 1e-3,
                            "base": "change", "pixel_weight": 10.0}  # fmt: skip
 #: What the ``small``/``full`` presets of GAN-STFM, SwinSTFM and STFDiff take from
-#: resstf_prior's recipe. ``date_fallback = "start"``: with fewer than three training
-#: dates (no date to hold back) they keep their start, the best naive baseline: on
-#: estarfm-2001 (two dates) 150 steps validated on held-back rows of the only 80-day
-#: task ended 3-13 % worse than that start on the target (benchmarks/model-zoo.md);
-#: held-back rows of two dates cannot tell learning that date pair from learning
-#: fusion. ``FitReport.task`` and ``--json`` say so. ``train_blend``: tasks, and the
+#: resstf_prior's recipe. ``date_fallback = "reverse"``: with two training dates (no
+#: date to hold back) each direction is trained and validated on the other's held-back
+#: blocks, and only the share of the correction that transfers is kept (none: the start,
+#: the best naive baseline; :mod:`pipeline.models.few_dates`). Before, on estarfm-2001,
+#: 150 steps validated on held-back rows of the only 80-day task ended 3-13 % worse than
+#: that start on the target (benchmarks/model-zoo.md): held-back rows of two dates
+#: cannot tell learning that date pair from learning fusion. ``FitReport.task`` and
+#: ``--json`` say what was kept. ``train_blend``: tasks, and the
 #: held-back date, as a fused day has them (the reference-pair rule's pairs, the
 #: streams scored blended; :mod:`pipeline.models.streams`); measured lever per model in
 #: benchmarks/model-zoo.md.
-RECIPE: dict[str, Any] = {"date_fallback": "start", "train_blend": True}
+RECIPE: dict[str, Any] = {"date_fallback": "reverse", "train_blend": True}
 #: Fraction of a normal error within one sigma: the target of :func:`calibrate_tta`.
 _ONE_SIGMA = 0.6827
 

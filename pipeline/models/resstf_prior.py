@@ -23,8 +23,9 @@ a fused day blends them (``train_blend``, :mod:`pipeline.models.streams`); the
 ``small`` preset takes 400 steps (synthetic season: about +7 % over its start as the
 benchmark scores it, +9.9 % with the border rows; ``benchmarks/fusion-accuracy-notes.md``).
 
-With fewer than three training dates the ``small``/``full`` presets keep the start, as
-EDCSTFN's do (measured reason in :mod:`pipeline.models.edcstfn`).
+With fewer than three training dates the ``small``/``full`` presets validate each
+direction on the other (``date_fallback = "reverse"``, :mod:`pipeline.models.few_dates`),
+as EDCSTFN's do (measured reason in :mod:`pipeline.models.edcstfn`).
 """
 
 from __future__ import annotations
@@ -54,14 +55,14 @@ class ResStfPrior(IndexChangeBlend):
         "small": {
             "depth": 8, "width": 32, "weight_radius": 16, "stream_input": "pair",
             "change_window": 33, "change_windows": [1, 9, 17, 33, 65],
-            "val_split": "date", "blend": "auto", "date_fallback": "start",
+            "val_split": "date", "blend": "auto", "date_fallback": "reverse",
             "epochs": 40, "steps_per_epoch": 10, "batch_size": 4, "patch": 64, "lr": 1e-3,
             "patience": 10, "budget_s": 600, "budget_s_gpu": 1800, "train_blend": True,
         },
         "full": {
             "depth": 18, "width": 64, "weight_radius": 16, "stream_input": "pair",
             "change_window": 65, "change_windows": [1, 9, 17, 33, 65],
-            "val_split": "date", "blend": "auto", "date_fallback": "start",
+            "val_split": "date", "blend": "auto", "date_fallback": "reverse",
             "epochs": 30, "steps_per_epoch": 20, "batch_size": 4, "patch": 128, "lr": 3e-4,
             "patience": 6, "budget_s": 300, "budget_s_gpu": 1800, "train_blend": True,
         },

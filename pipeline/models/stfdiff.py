@@ -24,8 +24,8 @@ fixed 0.05 against a residual std of ~0.01).
   correction of the base need not emerge from the U-Net within a CPU budget; the
   engine starts it at its closed-form least-squares fit
   (:mod:`pipeline.models.stfdiff_linear`); ``linear_kernel = 0`` leaves it out.
-  ``small``/``full`` train on the reference-pair rule's tasks (``train_blend``) and keep
-  the start with fewer than three dates (:data:`~pipeline.models.ganstfm.RECIPE`).
+  ``small``/``full`` train on the reference-pair rule's tasks (``train_blend``) and
+  validate across the dates with only two (:data:`~pipeline.models.ganstfm.RECIPE`).
 * **Training** (overrides :meth:`TorchFusionModel.training_step`): a random step of
   the ``train_steps`` (100) cosine schedule, masked MSE on ``x0``.
 * **Sampling**: DDIM with ``ddim_steps`` steps (50, the reference uses >= 50; ``eta``

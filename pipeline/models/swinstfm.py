@@ -31,10 +31,10 @@ streams scored blended, ``train_blend``), the linear path started at its closed-
 least-squares fit (:mod:`pipeline.models.linear_fit`), validation on a held-back date
 when there are three or more training dates; the engine keeps the start only when
 training does not beat it on held-back data, and says so in the report. With fewer
-dates the ``small``/``full`` presets keep the start
-(:data:`~pipeline.models.ganstfm.RECIPE`, measured reason there; the report's task says
-so); ``tiny`` (and ``date_fallback = "rows"``) trains on the two dates and validates on
-held-back rows.
+dates the ``small``/``full`` presets train each direction and validate on the other,
+keeping the start when nothing transfers (:data:`~pipeline.models.ganstfm.RECIPE`,
+measured reason there; the report's task says so); ``tiny`` (and ``date_fallback =
+"rows"``) trains on the two dates and validates on held-back rows.
 
 Halo and tiling: self-attention makes the receptive field the whole padded
 tile, and the window grid is anchored at the tile origin, so tiled inference is

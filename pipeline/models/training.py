@@ -6,8 +6,8 @@
    whose gaps match the prediction gaps (each pair predicted from its nearest
    pair before and after, :func:`~pipeline.models.patches.make_tasks`); with one
    date, the same-date task (coarse -> fine at that pair). Zero steps happen only
-   when asked for (``date_fallback = "start"``), and the report says so;
-   ``date_fallback = "linear"`` fits only the closed-form linear path there (step 5b).
+   when asked for (``date_fallback = "start"``), and the report says so; ``"linear"``
+   fits only the linear path (5b); ``"reverse"``: :mod:`pipeline.models.few_dates`.
    With ``train_blend`` (one stream per reference, a time or nearest blend) each
    task is a pair predicted from the reference-pair rule's pairs and the streams
    are scored blended, as a fused day is (:mod:`pipeline.models.streams`).
@@ -64,7 +64,7 @@ import numpy as np
 import torch
 
 from pipeline.errors import InputError
-from pipeline.models import streams
+from pipeline.models import few_dates, streams
 from pipeline.models.base import FitReport, Scene
 from pipeline.models.losses import masked_mse
 from pipeline.models.patches import (
@@ -308,6 +308,8 @@ def fit(
     model.set_band_stats(pairs)
     # the start first: its window sets the context margin of every patch (change_reach)
     model.select_start(pairs + [v for v in val if v.fine is not None])
+    if few_dates.applies(model, pairs, val):  # two dates: validated across them
+        return few_dates.fit(model, pairs, progress=progress)
     setup = plan(model, pairs, val)
     val_batches = setup.held.grid()
     best = validate(model, val_batches)
