@@ -64,6 +64,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from pipeline.models._torch import conv, he_init
+from pipeline.models.blend import START_BLENDS
 from pipeline.models.losses import masked_mse, ms_ssim_loss
 from pipeline.models.patches import Batch
 from pipeline.models.resstf import IndexChangeBlend
@@ -109,6 +110,7 @@ class Edcstfn(IndexChangeBlend):
     train_refs = 1
     outer_amp = False
     linear_path = True
+    start_blends = START_BLENDS  # per-pixel change blend too (pipeline.models.blend)
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {
             "widths": [4, 8, 8], "skip": "change", "feature_weight": 0.0, "ssim_weight": 0.8,

@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
+from pipeline.models.blend import START_BLENDS
 from pipeline.models.resstf import IndexChangeBlend, ResStfNet
 
 
@@ -44,6 +45,7 @@ class ResStfPrior(IndexChangeBlend):
     train_refs = 1
     outer_amp = False
     linear_path = True
+    start_blends = START_BLENDS  # per-pixel change blend too (pipeline.models.blend)
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {
             "depth": 4, "width": 8, "weight_radius": 2, "stream_input": "pair",
