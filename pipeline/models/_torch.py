@@ -399,7 +399,7 @@ class TorchFusionModel:
         preds = np.stack([self._run_tiled(g, inputs.target) for g in groups])
         unc = None
         if len(groups) > 1:
-            w = self.stream_weights(refs, inputs.target)
+            w = streams.image_weights(self, refs, inputs.target)  # + learned term, if any
             w = w / w.sum(0, keepdims=True)
             fine = (w * preds).sum(0)
             unc = np.sqrt((w * (preds - fine) ** 2).sum(0)).astype(np.float32)

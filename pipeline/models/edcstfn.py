@@ -65,6 +65,7 @@ from torch.func import functional_call
 
 from pipeline.models._torch import conv, he_init
 from pipeline.models.blend import START_BLENDS
+from pipeline.models.blend_head import add_blend_head
 from pipeline.models.losses import masked_mse, ms_ssim_loss
 from pipeline.models.patches import Batch
 from pipeline.models.resstf import IndexChangeBlend
@@ -126,6 +127,7 @@ class Edcstfn(IndexChangeBlend):
             "weight_radius": 16,
             "epochs": 40, "steps_per_epoch": 10, "batch_size": 4, "patch": 64, "lr": 1e-3,
             "patience": 10, "budget_s": 600, "budget_s_gpu": 1800, "train_blend": True,
+            "blend_head": True,
         },
         "full": {
             "widths": [32, 64, 128], "skip": "change", "feature_weight": 0.0, "ssim_weight": 0.8,
@@ -134,6 +136,7 @@ class Edcstfn(IndexChangeBlend):
             "weight_radius": 16,
             "epochs": 30, "steps_per_epoch": 20, "batch_size": 4, "patch": 128, "lr": 5e-4,
             "patience": 6, "budget_s": 300, "budget_s_gpu": 1800, "train_blend": True,
+            "blend_head": True,
         },
     }  # fmt: skip
 
@@ -142,7 +145,8 @@ class Edcstfn(IndexChangeBlend):
             raise ValueError(f"skip must be 'change' or 'none', got {self.params['skip']!r}")
         self.loss_log: list[dict[str, float]] = []
         widths = tuple(self.params["widths"])
-        return EdcstfnNet(n_bands, widths, self.pair_feature_count(n_bands))  # type: ignore[arg-type]
+        net = EdcstfnNet(n_bands, widths, self.pair_feature_count(n_bands))  # type: ignore[arg-type]
+        return add_blend_head(net, self.params)  # a learned blend term (blend_head)
 
     @property
     def halo(self) -> int:

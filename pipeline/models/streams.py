@@ -14,7 +14,8 @@ reference-pair rule's pairs, :func:`blend_tasks`), runs every stream on the same
 patch and scores the blend (:func:`forward`), in training and validation alike.
 With the start rule's ``"change"`` blend (:mod:`pipeline.models.blend`) the weights
 are per pixel, from each reference's coarse change (:func:`change_weights`), as
-``predict`` computes them on the whole image.
+``predict`` computes them on the whole image (:func:`image_weights`, with the learned
+term of :mod:`pipeline.models.blend_head` where the model has one).
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from pipeline.models.base import Scene
 from pipeline.models.baselines import rule_tasks
 from pipeline.models.blend import CHANGE_BLEND, setting_of
+from pipeline.models.blend_head import apply_head, box
+from pipeline.models.blend_head import image_weights as image_weights  # for predict
 from pipeline.models.pairs import choose_scenes
 from pipeline.models.patches import Task
 
@@ -98,11 +100,7 @@ def change_weights(
     a reference on the target date takes all (:func:`day_weights`).
     """
     v, eps, power = int(setting["window"]), float(setting["eps"]), float(setting["day_power"])
-    diff = tgt_coarse[:, None].float() - refs_coarse.float()  # (N, R, B, h, w)
-    if v > 1:
-        n, r, b, h, w = diff.shape
-        flat = F.pad(diff.reshape(n * r * b, 1, h, w), (v // 2,) * 4, mode="replicate")
-        diff = F.avg_pool2d(flat, v, stride=1).reshape(n, r, b, h, w)
+    diff = box(tgt_coarse[:, None].float() - refs_coarse.float(), v)  # (N, R, B, h, w)
     dist = days.abs().float().clamp(min=1)[:, :, None, None]
     inv = dist.pow(-power) / (diff.abs().mean(2) + eps)
     weights = inv / inv.sum(1, keepdim=True)
@@ -116,11 +114,15 @@ def change_weights(
 def stream_weights(
     model: TorchFusionModel, refs_coarse: Tensor, tgt_coarse: Tensor, days: Tensor
 ) -> Tensor:
-    """(N, R, 1 or h, 1 or w) weights of the model's blend: per pixel for ``"change"``."""
+    """(N, R, 1 or h, 1 or w) weights of the model's blend: per pixel for ``"change"`` and
+    with a learned term (:mod:`pipeline.models.blend_head`, ``blend_head``)."""
     blend = model.blend_name()
     if blend == CHANGE_BLEND:
-        return change_weights(refs_coarse, tgt_coarse, days, setting_of(model.params).to_params())
-    return day_weights(days, blend)[:, :, None, None]
+        setting = setting_of(model.params).to_params()
+        weights = change_weights(refs_coarse, tgt_coarse, days, setting)
+    else:
+        weights = day_weights(days, blend)[:, :, None, None]
+    return apply_head(model, weights, refs_coarse, tgt_coarse, days)
 
 
 def forward(

@@ -187,3 +187,58 @@ def _engine_forward(model, refs: tuple[Scene, ...], target: Scene) -> np.ndarray
     model.net.eval()
     out = streams.forward(model, rc, rf, tc, days)[0]
     return out[:, h:-h, h:-h].numpy() if h else out.numpy()
+
+
+def _head_model(blend: str, train: list[Scene], head: bool = True):
+    model = create_model(
+        "resstf_prior", bands=BANDS, size="tiny", blend=blend, budget_steps=0,
+        change_windows=[1, 9], blend_head=head,
+    )  # fmt: skip
+    model.fit(train, bands=BANDS, progress=False)
+    return model
+
+
+def test_zero_head_is_the_start_rules_blend() -> None:
+    s = patch_season(n_dates=6)
+    train, target, refs = [p for p in s if p.date != s[2].date], s[2], (s[1], s[3])
+    inputs = FusionInput(refs, Scene(target.date, target.coarse), BANDS)
+    for blend in ("time", "change"):
+        with_head, without = _head_model(blend, train), _head_model(blend, train, head=False)
+        assert float(with_head.net.blend_head.theta.detach().abs().sum()) == 0.0
+        np.testing.assert_array_equal(with_head.predict(inputs).fine, without.predict(inputs).fine)
+
+
+def test_learned_head_moves_toward_the_stream_without_change() -> None:
+    """Only the head trained (SGD on the blended loss, as the engine's train_blend does):
+    the change-magnitude coefficients turn negative and the patch's error falls; predict
+    (whole image) and the engine's forward agree with the learned term."""
+    s = patch_season(n_dates=6)
+    train, target, refs = [p for p in s if p.date != s[2].date], s[2], (s[1], s[3])
+    model = _head_model("time", train)
+    inputs = FusionInput(refs, Scene(target.date, target.coarse), BANDS)
+    before = model.predict(inputs).fine
+    tasks = [((s[0], s[2]), s[1]), ((s[2], s[4]), s[3]), ((s[3], s[5]), s[4])]  # no target
+
+    def tensors(refs_, tgt):
+        rc = torch.from_numpy(np.stack([r.coarse for r in refs_]))[None]
+        rf = torch.from_numpy(np.stack([r.fine for r in refs_]))[None]
+        days = torch.tensor([[(r.date - tgt.date).days for r in refs_]], dtype=torch.float32)
+        return rc, rf, torch.from_numpy(tgt.coarse)[None], days, torch.from_numpy(tgt.fine)
+
+    # the loss is ~1e-4 (reflectance^2) and its gradient as small: a large plain-SGD step
+    optimizer = torch.optim.SGD(model.net.blend_head.parameters(), lr=2000.0)
+    for _ in range(30):
+        optimizer.zero_grad()
+        loss = sum(
+            ((streams.forward(model, *t[:4])[0] - t[4]) ** 2).mean()
+            for t in (tensors(r, g) for r, g in tasks)
+        )
+        loss.backward()
+        optimizer.step()
+    theta = model.net.blend_head.theta.detach().numpy()
+    assert theta[0] + theta[1] < 0, theta  # trust the stream whose coarse change is smaller
+    after = model.predict(inputs).fine
+    patch = (slice(None), slice(5, 25), slice(5, 25))
+    assert _rmse(after[patch], target.fine[patch]) < 0.8 * _rmse(before[patch], target.fine[patch])
+    with torch.no_grad():
+        np.testing.assert_allclose(_engine_forward(model, refs, target), after, atol=1e-5)
