@@ -242,3 +242,17 @@ def test_learned_head_moves_toward_the_stream_without_change() -> None:
     assert _rmse(after[patch], target.fine[patch]) < 0.8 * _rmse(before[patch], target.fine[patch])
     with torch.no_grad():
         np.testing.assert_allclose(_engine_forward(model, refs, target), after, atol=1e-5)
+
+
+def test_naive_model_saves_and_loads(tmp_path) -> None:
+    from pipeline.models import load_model
+
+    s = patch_season(n_dates=6)
+    train, target, refs = [p for p in s if p.date != s[2].date], s[2], (s[1], s[3])
+    model = create_model("smoothed_change_tblend", bands=BANDS)
+    model.fit(train, bands=BANDS, progress=False)
+    model.save(tmp_path)
+    again = load_model(tmp_path)
+    inputs = FusionInput(refs, Scene(target.date, target.coarse), BANDS)
+    assert again.params["change_blend"] == model.params["change_blend"]
+    np.testing.assert_array_equal(again.predict(inputs).fine, model.predict(inputs).fine)
