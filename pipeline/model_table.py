@@ -15,6 +15,7 @@ MODELS: dict[str, str] = {
     "naive_change": "pipeline.models.baselines:FineRefPlusCoarseChange",
     "smoothed_change": "pipeline.models.baselines:SmoothedChange",
     "smoothed_change_blend": "pipeline.models.baselines:SmoothedChangeBlend",
+    "smoothed_change_tblend": "pipeline.models.blend:SmoothedChangeTBlend",
     "starfm": "pipeline.models.starfm:Starfm",
     "resstf": "pipeline.models.resstf:ResStf",
     "resstf_prior": "pipeline.models.resstf_prior:ResStfPrior",

@@ -50,7 +50,8 @@ from pipeline.models.base import (
     inverse_time_weights,
     nearest_ref,
 )
-from pipeline.models.baselines import BLENDS, StartChoice, choose_smoothing
+from pipeline.models.baselines import BLENDS, StartChoice
+from pipeline.models.blend import CHANGE_BLEND, change_weights, choose_start, setting_of
 from pipeline.models.checkpoint import load_weights, save_checkpoint
 from pipeline.models.device import autocast, pick_device
 from pipeline.models.losses import masked_mse
@@ -299,7 +300,7 @@ class TorchFusionModel:
         For models whose start is ``fine ref + box(coarse change)`` (they have
         ``change_windows``): ``change_window`` and, with ``blend = "auto"``, the
         stream blend (``start_blend``: ``"time"`` or ``"nearest"``, among
-        ``start_blends``) come from :func:`pipeline.models.baselines.choose_smoothing`
+        ``start_blends``) come from :func:`pipeline.models.blend.choose_start`
         on ``pairs``, every training date (the held-back one included), exactly as
         ``smoothed_change`` / ``smoothed_change_blend`` choose theirs. With a zero
         head the untrained model then *is* that baseline, so training starts from
@@ -310,9 +311,9 @@ class TorchFusionModel:
             return
         blend = self.params.get("blend", "auto")
         blends = self.start_blends if blend == "auto" else (blend,)
-        blends = tuple(b for b in blends if b in BLENDS) or ("time",)  # "index": its window
-        choice = choose_smoothing(pairs, self.params["change_windows"], blends)
+        choice, setting = choose_start(pairs, self.params["change_windows"], blends)  # not "index"
         self.params["change_window"] = choice.window
+        self.params["change_blend"] = setting.to_params() if setting else None
         self.params["start_blend"] = choice.blend
         self.start_choice = choice
 
@@ -361,12 +362,13 @@ class TorchFusionModel:
         """(S, 1 or B, y, x) blending weights of per-reference streams.
 
         ``"time"``: inverse time distance; ``"nearest"``: all weight on the nearest
-        reference (:func:`~pipeline.models.base.nearest_ref`), as the baselines blend.
+        reference, as the baselines blend; ``"change"``: per pixel (``blend.change_weights``).
         """
+        if self.blend_name() == CHANGE_BLEND:
+            return change_weights(refs, target, setting_of(self.params))
         if self.blend_name() == "nearest":
             near = nearest_ref(refs, target.date)
-            weights = np.array([1.0 if r is near else 0.0 for r in refs])
-            return weights[:, None, None, None]
+            return np.array([1.0 if r is near else 0.0 for r in refs])[:, None, None, None]
         return inverse_time_weights(refs, target.date)[:, None, None, None]
 
     # --- the FusionModel protocol ---------------------------------------------------
@@ -397,7 +399,7 @@ class TorchFusionModel:
         preds = np.stack([self._run_tiled(g, inputs.target) for g in groups])
         unc = None
         if len(groups) > 1:
-            w = self.stream_weights(refs, inputs.target)
+            w = streams.image_weights(self, refs, inputs.target)  # + learned term, if any
             w = w / w.sum(0, keepdims=True)
             fine = (w * preds).sum(0)
             unc = np.sqrt((w * (preds - fine) ** 2).sum(0)).astype(np.float32)

@@ -336,4 +336,5 @@ NAIVE_MODELS: tuple[str, ...] = (
     "naive_change",
     "smoothed_change",
     "smoothed_change_blend",
+    "smoothed_change_tblend",  # pipeline.models.blend: per-pixel change weights
 )

@@ -66,6 +66,8 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from pipeline.models._torch import conv, he_init
+from pipeline.models.blend import START_BLENDS
+from pipeline.models.blend_head import add_blend_head
 from pipeline.models.losses import masked_mse, ms_ssim_loss
 from pipeline.models.patches import Batch
 from pipeline.models.resstf import IndexChangeBlend
@@ -111,6 +113,7 @@ class Edcstfn(IndexChangeBlend):
     train_refs = 1
     outer_amp = False
     linear_path = True
+    start_blends = START_BLENDS  # per-pixel change blend too (pipeline.models.blend)
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {
             "widths": [4, 8, 8], "skip": "change", "feature_weight": 0.0, "ssim_weight": 0.8,
@@ -126,6 +129,7 @@ class Edcstfn(IndexChangeBlend):
             "weight_radius": 16,
             "epochs": 40, "steps_per_epoch": 10, "batch_size": 4, "patch": 64, "lr": 1e-3,
             "patience": 10, "budget_s": 600, "budget_s_gpu": 1800, "train_blend": True,
+            "blend_head": True,
         },
         "full": {
             "widths": [32, 64, 128], "skip": "change", "feature_weight": 0.0, "ssim_weight": 0.8,
@@ -134,6 +138,7 @@ class Edcstfn(IndexChangeBlend):
             "weight_radius": 16,
             "epochs": 30, "steps_per_epoch": 20, "batch_size": 4, "patch": 128, "lr": 5e-4,
             "patience": 6, "budget_s": 300, "budget_s_gpu": 1800, "train_blend": True,
+            "blend_head": True,
         },
     }  # fmt: skip
 
@@ -142,7 +147,8 @@ class Edcstfn(IndexChangeBlend):
             raise ValueError(f"skip must be 'change' or 'none', got {self.params['skip']!r}")
         self.loss_log: list[dict[str, float]] = []
         widths = tuple(self.params["widths"])
-        return EdcstfnNet(n_bands, widths, self.pair_feature_count(n_bands))  # type: ignore[arg-type]
+        net = EdcstfnNet(n_bands, widths, self.pair_feature_count(n_bands))  # type: ignore[arg-type]
+        return add_blend_head(net, self.params)  # a learned blend term (blend_head)
 
     @property
     def halo(self) -> int:

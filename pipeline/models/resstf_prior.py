@@ -34,6 +34,8 @@ from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
+from pipeline.models.blend import START_BLENDS
+from pipeline.models.blend_head import add_blend_head
 from pipeline.models.resstf import IndexChangeBlend, ResStfNet
 
 
@@ -45,6 +47,7 @@ class ResStfPrior(IndexChangeBlend):
     train_refs = 1
     outer_amp = False
     linear_path = True
+    start_blends = START_BLENDS  # per-pixel change blend too (pipeline.models.blend)
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {
             "depth": 4, "width": 8, "weight_radius": 2, "stream_input": "pair",
@@ -58,6 +61,7 @@ class ResStfPrior(IndexChangeBlend):
             "val_split": "date", "blend": "auto", "date_fallback": "reverse",
             "epochs": 40, "steps_per_epoch": 10, "batch_size": 4, "patch": 64, "lr": 1e-3,
             "patience": 10, "budget_s": 600, "budget_s_gpu": 1800, "train_blend": True,
+            "blend_head": True,
         },
         "full": {
             "depth": 18, "width": 64, "weight_radius": 16, "stream_input": "pair",
@@ -65,6 +69,7 @@ class ResStfPrior(IndexChangeBlend):
             "val_split": "date", "blend": "auto", "date_fallback": "reverse",
             "epochs": 30, "steps_per_epoch": 20, "batch_size": 4, "patch": 128, "lr": 3e-4,
             "patience": 6, "budget_s": 300, "budget_s_gpu": 1800, "train_blend": True,
+            "blend_head": True,
         },
     }  # fmt: skip
 
@@ -76,7 +81,8 @@ class ResStfPrior(IndexChangeBlend):
         c_in = (
             self.pair_feature_count(n_bands) if self.params["stream_input"] == "pair" else n_bands
         )
-        return ResStfNet(c_in, n_bands, int(self.params["width"]), int(self.params["depth"]))
+        net = ResStfNet(c_in, n_bands, int(self.params["width"]), int(self.params["depth"]))
+        return add_blend_head(net, self.params)  # a learned blend term (blend_head)
 
     @property
     def halo(self) -> int:

@@ -12,19 +12,26 @@ blended target's from 0.00581 (closed-form linear start) to 0.00598. With
 the engine gives them the tasks a fused day has (each pair predicted from the
 reference-pair rule's pairs, :func:`blend_tasks`), runs every stream on the same
 patch and scores the blend (:func:`forward`), in training and validation alike.
+With the start rule's ``"change"`` blend (:mod:`pipeline.models.blend`) the weights
+are per pixel, from each reference's coarse change (:func:`change_weights`), as
+``predict`` computes them on the whole image (:func:`image_weights`, with the learned
+term of :mod:`pipeline.models.blend_head` where the model has one).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
 from pipeline.models.base import Scene
 from pipeline.models.baselines import rule_tasks
+from pipeline.models.blend import CHANGE_BLEND, setting_of
+from pipeline.models.blend_head import apply_head, box
+from pipeline.models.blend_head import image_weights as image_weights  # for predict
 from pipeline.models.pairs import choose_scenes
 from pipeline.models.patches import Task
 
@@ -33,6 +40,8 @@ if TYPE_CHECKING:
 
 #: stream blends whose weights follow from the days alone (the index blend needs images)
 DAY_BLENDS = ("time", "nearest")
+#: blends the engine trains through (:func:`forward` computes their weights per batch)
+TRAINED_BLENDS = (*DAY_BLENDS, CHANGE_BLEND)
 
 
 def blends_streams(model: TorchFusionModel) -> bool:
@@ -44,7 +53,7 @@ def blends_streams(model: TorchFusionModel) -> bool:
     return (
         bool(model.params.get("train_blend", False))
         and model.train_refs in (1, 2)
-        and model.blend_name() in DAY_BLENDS
+        and model.blend_name() in TRAINED_BLENDS
         and not getattr(model, "same_date_only", False)
     )
 
@@ -81,6 +90,41 @@ def day_weights(days: Tensor, blend: str) -> Tensor:
     return weights / weights.sum(1, keepdim=True)
 
 
+def change_weights(
+    refs_coarse: Tensor, tgt_coarse: Tensor, days: Tensor, setting: dict[str, Any]
+) -> Tensor:
+    """(N, R, h, w) per-pixel weights of :func:`pipeline.models.blend.change_weights`.
+
+    ``w_k ∝ |days_k|^-p / (mean_b |box_v(C_t - C_k)| + eps)`` on NaN-free inputs (the
+    engine fills them), the box replicate-padded like the numpy box's ``nearest`` edges;
+    a reference on the target date takes all (:func:`day_weights`).
+    """
+    v, eps, power = int(setting["window"]), float(setting["eps"]), float(setting["day_power"])
+    diff = box(tgt_coarse[:, None].float() - refs_coarse.float(), v)  # (N, R, B, h, w)
+    dist = days.abs().float().clamp(min=1)[:, :, None, None]
+    inv = dist.pow(-power) / (diff.abs().mean(2) + eps)
+    weights = inv / inv.sum(1, keepdim=True)
+    on_date = (days == 0).any(1)
+    if bool(on_date.any()):
+        fixed = day_weights(days, "time")[:, :, None, None].expand_as(weights)
+        weights = torch.where(on_date[:, None, None, None], fixed, weights)
+    return weights
+
+
+def stream_weights(
+    model: TorchFusionModel, refs_coarse: Tensor, tgt_coarse: Tensor, days: Tensor
+) -> Tensor:
+    """(N, R, 1 or h, 1 or w) weights of the model's blend: per pixel for ``"change"`` and
+    with a learned term (:mod:`pipeline.models.blend_head`, ``blend_head``)."""
+    blend = model.blend_name()
+    if blend == CHANGE_BLEND:
+        setting = setting_of(model.params).to_params()
+        weights = change_weights(refs_coarse, tgt_coarse, days, setting)
+    else:
+        weights = day_weights(days, blend)[:, :, None, None]
+    return apply_head(model, weights, refs_coarse, tgt_coarse, days)
+
+
 def forward(
     model: TorchFusionModel,
     refs_coarse: Tensor,
@@ -89,15 +133,15 @@ def forward(
     days: Tensor,
 ) -> Tensor:
     """The model's prediction (N, B, h, w): its streams blended when it has more refs than
-    ``train_refs`` (one ``forward`` per reference, weights of :func:`day_weights`)."""
+    ``train_refs`` (one ``forward`` per reference, weights of :func:`stream_weights`)."""
     n = refs_coarse.shape[1]
     if n <= model.train_refs:
         return model.forward(refs_coarse, refs_fine, tgt_coarse, days)
-    weights = day_weights(days, model.blend_name())
+    weights = stream_weights(model, refs_coarse, tgt_coarse, days)
     out: Tensor | float = 0.0
     for k in range(n):
         stream = model.forward(
             refs_coarse[:, k : k + 1], refs_fine[:, k : k + 1], tgt_coarse, days[:, k : k + 1]
         )
-        out = out + weights[:, k, None, None, None] * stream
+        out = out + weights[:, k, None] * stream
     return out  # type: ignore[return-value]

@@ -13,6 +13,7 @@ from pipeline.evaluate.manifest import load_manifest
 from pipeline.evaluate.rasters import load_dataset
 from pipeline.models import FusionInput, Scene, create_model
 from pipeline.models.baselines import CHANGE_WINDOWS, choose_smoothing, rule_tasks
+from pipeline.models.blend import change_blended, choose_start
 from pipeline.models.pairs import choose_scenes
 from pipeline.models.training import plan, validate
 from pipeline.synth import World, export_manifest
@@ -21,7 +22,11 @@ torch.set_num_threads(1)
 BANDS = ("green", "red", "nir")
 NETS = ["resstf_prior", "edcstfn", "swinstfm", "ganstfm", "stfdiff"]
 ZOO = ["ganstfm", "swinstfm", "stfdiff"]
-BASELINE = {"time": "smoothed_change_blend", "nearest": "smoothed_change"}
+BASELINE = {
+    "time": "smoothed_change_blend",
+    "nearest": "smoothed_change",
+    "change": "smoothed_change_tblend",
+}
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +69,7 @@ def _close(a: np.ndarray, b: np.ndarray) -> None:
 
 
 @pytest.mark.parametrize("name", NETS)
-@pytest.mark.parametrize("blend", ["time", "nearest"])
+@pytest.mark.parametrize("blend", ["time", "nearest", "change"])
 def test_untrained_start_is_the_forced_blends_baseline(name: str, blend: str, tiny_pairs) -> None:
     if blend not in create_model(name, bands=BANDS, size="tiny").start_blends:
         pytest.skip(f"{name} has no {blend} start")
@@ -78,10 +83,15 @@ def test_untrained_start_is_the_forced_blends_baseline(name: str, blend: str, ti
 def test_auto_start_is_the_baseline_the_training_dates_prefer(name: str, tiny_pairs) -> None:
     train, inputs, _ = _case(tiny_pairs)
     model, start = _untrained(name, train, inputs)
-    choice = choose_smoothing(train)
+    choice, setting = choose_start(train, CHANGE_WINDOWS, model.start_blends)
     assert model.params["start_blend"] == choice.blend
     assert model.params["change_window"] == choice.window
-    _close(start, _naive(BASELINE[choice.blend], train, inputs))
+    if choice.blend != "change":
+        assert choice == choose_smoothing(train)  # the day blends' rule, unchanged
+        _close(start, _naive(BASELINE[choice.blend], train, inputs))
+        return
+    assert setting is not None and model.params["change_blend"] == setting.to_params()
+    _close(start, change_blended(inputs.refs, inputs.target, choice.window, setting)[0])
 
 
 def test_rule_scores_the_gaps_a_fused_day_has(scene_factory) -> None:
