@@ -16,8 +16,10 @@ JSON row per setting (names: :data:`SETTINGS`; default all).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
+import platform
 import subprocess
 import sys
 import threading
@@ -150,6 +152,8 @@ def measure(name: str, idle_s: float, n_tasks: int) -> dict[str, Any]:
             for k, v in sorted(idle_parts.items(), key=lambda kv: -kv[1])
         },
         "load": round(os.getloadavg()[0], 2),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.node()}: {os.cpu_count()} CPUs, {platform.processor() or '?'}",
     }
 
 
@@ -162,6 +166,9 @@ def main(argv: list[str] | None = None) -> None:
             i = args.index(flag)
             opts[flag] = float(args[i + 1])
             del args[i : i + 2]
+    unknown = [n for n in (args[1:2] if args[:1] == ["--one"] else args) if n not in SETTINGS]
+    if unknown:
+        raise SystemExit(f"unknown setting {unknown[0]!r}; choose from {', '.join(SETTINGS)}")
     if args[:1] == ["--one"]:
         row = measure(args[1], opts["--idle"], int(opts["--tasks"]))
         print(json.dumps(row), flush=True)
