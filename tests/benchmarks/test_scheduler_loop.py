@@ -21,6 +21,7 @@ def test_pipeline_setting_reports_the_loop_and_its_callbacks() -> None:
 
 def test_every_named_setting_is_a_dask_config_mapping() -> None:
     import dask
+    import distributed  # noqa: F401  (loads its configuration defaults)
 
     for name, values in SETTINGS.items():
         for key in values:
