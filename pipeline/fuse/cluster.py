@@ -44,7 +44,7 @@ LOOP_CONFIG = {
 }
 
 #: What the worker processes run with over :data:`LOOP_CONFIG`: their own memory monitor
-#: (spilling at 60 %, pausing at 80 % of the limit) at Dask's default, so that a worker
+#: (spilling at 70 % of the limit, pausing at 80 %) at Dask's default, so that a worker
 #: reacts to its tasks' memory as fast as before; only the nannies' check (restart at
 #: 95 %, a last resort behind the worker's pause) is slower.
 WORKER_CONFIG = {"distributed.worker.memory.monitor-interval": "100ms"}
