@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -204,3 +205,14 @@ def test_a_spawned_process_reports_its_own_peak_not_its_parents() -> None:
     peak = queue.get(timeout=60)
     child.join()
     assert _rusage()["rss_peak_mib"] > peak + 250 and held.sum() > 0
+
+
+def test_a_row_reports_the_groups_and_the_source_chunks_they_held() -> None:
+    from benchmarks.chain_case import _held
+    from pipeline.fuse.engine import FuseOutcome
+    from pipeline.stages.artefacts import FusedStore
+
+    outcome = FuseOutcome(tasks=4, tasks_skipped=0, pixel_days=10, groups=3)
+    fused = FusedStore("s.zarr", replace(outcome, peak_window_bytes=3 * 2**20))
+    assert _held(fused) == {"fuse_groups": 3, "held_peak_mib": 3.0}
+    assert _held(FusedStore("s.zarr")) == {}  # loaded, not fused here
