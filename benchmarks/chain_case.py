@@ -13,7 +13,10 @@ composes), on a demo world served by ``rustac`` on 127.0.0.1. Measured:
 * scheduler time: CPU seconds of the thread running the scheduler's event loop
   (the LocalCluster's scheduler lives in this process; the client's comms share
   that loop, so it is an upper bound);
-* the store's size on disk.
+* the store's size on disk;
+* the fuse stage's groups and the peak bytes of source chunks they held on the
+  cluster (all workers; bounded by ``compute.window_mib`` x workers per group, two
+  groups open at a time).
 """
 
 from __future__ import annotations
@@ -231,6 +234,18 @@ def measure(case: ChainCase) -> dict[str, Any]:
         "store_mib": round(
             sum(p.stat().st_size for p in store.rglob("*") if p.is_file()) / 2**20, 1
         ),
+        **_held(fuse["fused"]),
+    }
+
+
+def _held(fused: Any) -> dict[str, Any]:
+    """The fuse stage's groups and peak MiB of source chunks held on the cluster (if known)."""
+    outcome = getattr(fused, "outcome", None)
+    if outcome is None:
+        return {}
+    return {
+        "fuse_groups": outcome.groups,
+        "held_peak_mib": round(outcome.peak_window_bytes / 2**20, 1),
     }
 
 

@@ -77,12 +77,22 @@ def read_rows(runs: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in runs.read_text().splitlines() if line.strip()]
 
 
+#: The issue's memory goal is set over this span of sizes (px): larger runs show the plateau.
+GOAL_SPAN = (512, 2048)
+
+
+def _series(r: dict[str, Any]) -> str:
+    """A row's series label: runs of one code state measured together ("" for the first)."""
+    return str(r.get("series", ""))
+
+
 def _pair(a: dict[str, Any], b: dict[str, Any], model: str) -> dict[str, Any]:
     """Growth figures from run ``a`` to the larger run ``b`` of the same model."""
     work = b["pixel_days"] / a["pixel_days"]
     same_days = a["days"] == b["days"] and work > 1
     return {
         "model": model,
+        "series": _series(b),
         "from": a["size"],
         "to": b["size"],
         "days": (a["days"], b["days"]),
@@ -95,26 +105,29 @@ def _pair(a: dict[str, Any], b: dict[str, Any], model: str) -> dict[str, Any]:
 
 
 def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Rows plus the growth figures between successive sizes of each model.
+    """Rows plus the growth figures between successive sizes of each model and series.
 
-    Each run is compared with the next smaller run of the same model and days (fixed
-    costs per day, e.g. the calibration's windows, would blur CPU time otherwise; a
-    task's memory grows with its days), else with the next smaller run of any days (then
-    memory and tasks only). ``spans``: the smallest to the largest size of each (model,
-    days) series of three sizes or more (the goals are set from 512² to 2048²).
+    Each run is compared with the next smaller run of the same model, series and days
+    (fixed costs per day, e.g. the calibration's windows, would blur CPU time otherwise;
+    a task's memory grows with its days), else with the next smaller run of any days of
+    that series (then memory and tasks only). ``spans``: each (model, days, series) of
+    three sizes or more, from its smallest size to its largest within :data:`GOAL_SPAN`
+    (the goals are set from 512² to 2048²; larger runs are in ``growth``).
     """
     growth, spans = [], []
-    for model in sorted({r["model"] for r in rows}):
-        mine = sorted((r for r in rows if r["model"] == model), key=lambda r: r["pixels"])
+    for model, series in sorted({(r["model"], _series(r)) for r in rows}):
+        mine = [r for r in rows if (r["model"], _series(r)) == (model, series)]
+        mine = sorted(mine, key=lambda r: r["pixels"])
         for i, b in enumerate(mine):
             smaller = [a for a in mine[:i] if a["pixels"] < b["pixels"]]
             same = [a for a in smaller if a["days"] == b["days"]]
             if same or smaller:
                 growth.append(_pair((same or smaller)[-1], b, model))
         for days in sorted({r["days"] for r in mine}):
-            series = [r for r in mine if r["days"] == days]
-            if len({r["pixels"] for r in series}) >= 3:
-                spans.append(_pair(series[0], series[-1], model))
+            runs = [r for r in mine if r["days"] == days]
+            within = [r for r in runs if r["size"] <= GOAL_SPAN[1]]
+            if len({r["pixels"] for r in runs}) >= 3 and len(within) >= 2:
+                spans.append(_pair(within[0], within[-1], model))
     return {"rows": rows, "growth": growth, "spans": spans}
 
 
@@ -175,14 +188,16 @@ def section(result: dict[str, Any]) -> list[str]:
             else f"CPU per doubling not compared ({days[0]} vs {days[1]} days)"
         )
         span = f" × {days[1]} d" if days[0] == days[1] else ""
+        span += f" ({g['series']})" if g.get("series") else ""
         lines.append(
             f"- {g['model']} {g['from']}² → {g['to']}²{span}: {cpu}, peak worker RSS "
             f"{g['worker_rss_ratio']:.2f}× (goal ≤ 1.2 to 2048²), tasks {g['tasks_ratio']:.2f}×."
         )
     for g in result.get("spans", []):
         doubling = g["cpu_per_doubling"]
+        label = f" ({g['series']})" if g.get("series") else ""
         lines.append(
-            f"- {g['model']} {g['from']}² → {g['to']}² × {g['days'][1]} d: peak worker RSS "
+            f"- {g['model']} {g['from']}² → {g['to']}² × {g['days'][1]} d{label}: peak worker RSS "
             f"**{g['worker_rss_ratio']:.2f}×** (goal ≤ 1.2), CPU time per doubling of pixels "
             f"{doubling:.2f}× beyond linear, tasks {g['tasks_ratio']:.2f}×."
         )
@@ -215,12 +230,17 @@ def figure(result: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(9, 3.6))
-    # one line per model and days: a series of sizes at the same days (memory follows days)
-    for model, days in sorted({(r["model"], r["days"]) for r in result["rows"]}):
-        mine = [r for r in result["rows"] if (r["model"], r["days"]) == (model, days)]
+    # one line per model, days and series: sizes at the same days (memory follows days)
+    keys = sorted({(r["model"], r["days"], _series(r)) for r in result["rows"]})
+    for model, days, series in keys:
+        mine = [
+            r
+            for r in result["rows"]
+            if (r["model"], r["days"], _series(r)) == (model, days, series)
+        ]
         rows = sorted(mine, key=lambda r: r["pixels"])
         x = [r["pixel_days"] / 1e6 for r in rows]
-        label = f"{model}, {days} d"
+        label = f"{model}, {days} d" + (f", {series}" if series else "")
         ax_t.loglog(x, [r["cpu_s"] for r in rows], "o-", label=label)
         ax_m.semilogx(x, [r["worker_rss_peak_mib"] for r in rows], "o-", label=label)
     ax_t.set(xlabel="Mpx-days", ylabel="CPU s (client + workers)", title="full chain: CPU time")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,28 @@ def test_runs_compare_with_the_same_days_and_span_the_series() -> None:
     text = "\n".join(scaling.section(result))
     assert "512² → 2048² × 60 d: peak worker RSS **1.15×**" in text
     assert "### Fuse task memory" in text and "a task line" in text
+
+
+def test_series_are_compared_within_themselves_and_the_goal_span_stops_at_2048(
+    tmp_path: Path,
+) -> None:
+    def row(size: int, cpu: float, rss: float, series: str = "") -> dict:
+        return {**_row(size, cpu, rss), "series": series} if series else _row(size, cpu, rss)
+
+    rows = [row(512, 100.0, 1000.0), row(1024, 400.0, 1100.0), row(2048, 1600.0, 1200.0)]
+    new = [row(512, 100.0, 1000.0, "b"), row(2048, 1600.0, 1300.0, "b")]
+    new += [row(1024, 400.0, 1250.0, "b"), row(4096, 6400.0, 1310.0, "b")]
+    result = scaling.summary(rows + new)
+    pairs = {(g["series"], g["from"], g["to"]) for g in result["growth"]}
+    assert pairs == {("", 512, 1024), ("", 1024, 2048), ("b", 512, 1024), ("b", 1024, 2048),
+                     ("b", 2048, 4096)}  # fmt: skip
+    spans = {(g["series"], g["from"], g["to"]): g["worker_rss_ratio"] for g in result["spans"]}
+    assert spans == {("", 512, 2048): pytest.approx(1.2), ("b", 512, 2048): pytest.approx(1.3)}
+    text = "\n".join(scaling.section(result))
+    assert "starfm 2048² → 4096² × 16 d (b): " in text and "4096² × 16 d (b)" in text
+    assert "512² → 2048² × 16 d (b): peak worker RSS **1.30×**" in text
+    scaling.figure(result, tmp_path / "chain.png")
+    assert (tmp_path / "chain.png").stat().st_size > 0
 
 
 def test_rows_survive_in_the_jsonl_file(tmp_path: Path) -> None:
@@ -182,3 +205,14 @@ def test_a_spawned_process_reports_its_own_peak_not_its_parents() -> None:
     peak = queue.get(timeout=60)
     child.join()
     assert _rusage()["rss_peak_mib"] > peak + 250 and held.sum() > 0
+
+
+def test_a_row_reports_the_groups_and_the_source_chunks_they_held() -> None:
+    from benchmarks.chain_case import _held
+    from pipeline.fuse.engine import FuseOutcome
+    from pipeline.stages.artefacts import FusedStore
+
+    outcome = FuseOutcome(tasks=4, tasks_skipped=0, pixel_days=10, groups=3)
+    fused = FusedStore("s.zarr", replace(outcome, peak_window_bytes=3 * 2**20))
+    assert _held(fused) == {"fuse_groups": 3, "held_peak_mib": 3.0}
+    assert _held(FusedStore("s.zarr")) == {}  # loaded, not fused here

@@ -8,9 +8,11 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 import xarray as xr
-from distributed import Client, LocalCluster
+from distributed import Client
 from pyproj import CRS
 
+from pipeline.config import ComputeSpec
+from pipeline.fuse.cluster import local_cluster
 from pipeline.fuse.dispatch import Sources
 from pipeline.store.layout import Grid
 
@@ -21,11 +23,10 @@ FACTOR = 4
 
 @pytest.fixture(scope="session")
 def client() -> Iterator[Client]:
-    """Two worker processes with one thread each (the machine has 2 cores)."""
+    """Two worker processes with one thread each (the machine has 2 cores), under the
+    pipeline's local-cluster settings (so the killed-worker test runs with them)."""
     with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-        ) as cl,
+        local_cluster(ComputeSpec(n_workers=2, threads_per_worker=1)) as cl,
         Client(cl, set_as_default=False) as c,
     ):
         yield c
