@@ -100,7 +100,7 @@ def _one(manifest: Path, name: str, steps: int) -> dict[str, Any]:
         "validation": training.get("validation"),
         "held_back_rmse": [training.get("start_val_rmse"), training.get("end_val_rmse")],
         "notes": {k: v for k, v in training.items()
-                  if k.startswith(("loss_share", "autoenc", "linear_start"))},
+                  if k.startswith(("loss_share", "autoenc", "linear_start", "few_dates"))},
         "seconds": {**r["seconds"], "cpu_all": time.process_time() - cpu0},
         "params": r["params"],
         "overall": r["overall"],  # every metric

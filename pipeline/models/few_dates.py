@@ -290,6 +290,8 @@ def final_fit(
     if steps > 0:  # no held-back data: the last state is kept, no early stop
         with _steps(model, steps), _patience(model, 10**9):
             taken, _ = _train(model, setup, [], history, False, math.inf)
+        for entry in history:  # nothing was held back: no validation figure, not a zero
+            entry["val_loss"] = math.nan
     shrink(model, copy.deepcopy(model.net.state_dict()), s)
     _thaw(model)
     return taken, history

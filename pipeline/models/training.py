@@ -131,7 +131,7 @@ def plan(model: TorchFusionModel, pairs: Sequence[Scene], val: Sequence[Scene]) 
         held_pair = held_back_date(pairs)
         if held_pair is not None:
             val, pairs = [held_pair], [s for s in pairs if s is not held_pair]
-        elif p.get("date_fallback", "rows") in ("start", "linear"):
+        elif p.get("date_fallback", "rows") in ("start", "linear", "reverse"):  # 1 pair: start
             epochs, linear_only = 0, p.get("date_fallback") == "linear"
     cross = len(pairs) > 1 and not getattr(model, "same_date_only", False)
     blended = cross and streams.blends_streams(model)

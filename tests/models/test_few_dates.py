@@ -119,3 +119,12 @@ def test_the_rule_applies_only_to_two_dates() -> None:
     assert not fd.applies(model, [s[0], s[2]], [s[1]])
     other = create_model("resstf_prior", bands=BANDS, **{**OPTS, "date_fallback": "start"})
     assert not fd.applies(other, [s[0], s[2]], [])
+
+
+@pytest.mark.parametrize("name", ["resstf_prior", "edcstfn"])
+def test_one_pair_keeps_the_start_without_a_step(name: str) -> None:
+    """One pair (lgc-2004): no change to learn from; "reverse" keeps the start as "start" does."""
+    s = scenes(gain=2.0, greening=0.0)
+    model = create_model(name, bands=BANDS, budget_steps=8, **OPTS)
+    report = model.fit([s[0]], bands=BANDS, progress=False)
+    assert report.steps == 0 and "one pair" in report.task
