@@ -28,12 +28,12 @@ MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "2
 
 #: Periodic-callback intervals of the local scheduler, nannies and workers. Dask's
 #: defaults (an event-loop tick every 20 ms, a system monitor every 0.5 s, both only for
-#: warnings and the dashboard) kept the client process's event loop busy 4.1 % of the
+#: warnings and the dashboard) kept the client process's event loop busy 3.2-4.3 % of the
 #: wall time while idle with 2 workers. That loop also runs both nannies, whose memory
 #: monitors (100 ms each, a ``psutil`` read of the worker's RSS) were then its largest
 #: callbacks: 3.9 of ~14 ms per second with the first two settings. The nannies check
 #: every 500 ms (:data:`WORKER_CONFIG` keeps the workers' own spill/pause monitor at
-#: Dask's 100 ms): 0.8-1.0 % idle (``benchmarks/scheduler_loop.py``,
+#: Dask's 100 ms): 0.80-0.83 % idle (``benchmarks/scheduler_loop.py``,
 #: ``benchmarks/results.md`` "Full chain at growing sizes"). Blocked-loop warnings still
 #: fire (after ``distributed.admin.tick.limit``); heartbeats, the worker TTL and the
 #: nanny's restart of a dead worker are untouched (``tests/fuse/test_fuse.py`` kills one).
