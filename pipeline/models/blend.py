@@ -99,7 +99,9 @@ def change_weights(refs: Sequence[Scene], target: Scene, setting: ChangeSetting)
     raw = []
     for ref, d in zip(refs, days, strict=True):
         mag = np.abs(box_mean(target.coarse.astype(np.float64) - ref.coarse, setting.window))
-        raw.append(d**-setting.day_power / (np.nanmean(mag, axis=0) + setting.eps))
+        valid = np.isfinite(mag).sum(0)  # a band mean without nanmean's all-NaN warning
+        mean = np.where(valid > 0, np.nansum(mag, axis=0) / np.maximum(valid, 1), np.nan)
+        raw.append(d**-setting.day_power / (mean + setting.eps))
     inv = np.nan_to_num(np.stack(raw))
     total = inv.sum(0, keepdims=True)
     day = (1.0 / days / np.sum(1.0 / days))[:, None, None]

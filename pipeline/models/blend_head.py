@@ -10,7 +10,9 @@ With ``blend_head`` the logits get a learned term of per-stream features::
 
 (band-mean magnitudes; ``W`` the change window, within the halo). ``theta`` starts at
 zero, so the untrained model is exactly the start rule's blend, and the engine trains it
-with the network on the blended tasks (``train_blend``). Why: the blend diagnosis fitted
+with the network on the blended tasks (``train_blend``). Measured: inert so far (edcstfn,
+synthetic season: no trunk epoch beat the closed-form linear start, so the engine kept that
+state with theta = 0; ``benchmarks/fusion-accuracy-notes.md``). Why try: the diagnosis fitted
 such a logistic weight on the synthetic season's training tasks and it scored 0.00593 on
 the target against 0.00597 for the change rule and 0.00604 for the day blend
 (``benchmarks/blend_diagnosis.py``); estarfm-2001 (borrowed weights) 0.00648 vs 0.00654.
