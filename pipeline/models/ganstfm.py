@@ -79,6 +79,7 @@ from pipeline.errors import InputError
 from pipeline.models import streams
 from pipeline.models._torch import TorchFusionModel, smoothed_change
 from pipeline.models.base import FusionInput, Prediction, Scene
+from pipeline.models.blend import START_BLENDS
 from pipeline.models.error_model import error_sigma, fit_error_model
 from pipeline.models.ganstfm_net import Generator, MultiScaleDiscriminator, train_autoencoder
 from pipeline.models.losses import masked_mse, ms_ssim_loss
@@ -189,6 +190,7 @@ class GanStfm(TorchFusionModel):
     train_refs: ClassVar[int] = 1
     outer_amp: ClassVar[bool] = False
     linear_path: ClassVar[bool] = True
+    start_blends: ClassVar[tuple[str, ...]] = START_BLENDS  # per-pixel change blend too
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {**_COMMON, "widths": [4, 8], "disc_widths": [8, 8, 16], "ae_widths": [4, 8, 8, 8],
                  "ae_steps": 5, "epochs": 2, "steps_per_epoch": 2, "batch_size": 2, "patch": 16,

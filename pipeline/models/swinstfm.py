@@ -60,6 +60,7 @@ from torch import Tensor
 
 from pipeline.models._torch import TorchFusionModel
 from pipeline.models.base import FusionInput, Prediction, Scene
+from pipeline.models.blend import START_BLENDS
 from pipeline.models.error_model import fit_error_model
 from pipeline.models.ganstfm import RECIPE, calibrate_tta, loss_shares, tta_predict
 from pipeline.models.losses import ms_ssim_loss
@@ -85,6 +86,7 @@ class SwinStfm(TorchFusionModel):
     train_refs: ClassVar[int] = 1
     outer_amp: ClassVar[bool] = False
     linear_path: ClassVar[bool] = True
+    start_blends: ClassVar[tuple[str, ...]] = START_BLENDS  # per-pixel change blend too
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "tiny": {**_COMMON, "dim": 8, "depths": [1, 1], "heads": [1, 2], "window": 4,
                  "patch": 16, "epochs": 2, "steps_per_epoch": 2, "batch_size": 2,
