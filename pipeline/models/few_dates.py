@@ -17,7 +17,8 @@ validates *across dates*:
    (``s = 0``: the start is kept). For the zero-head networks of the zoo the
    correction is exactly the output of the modules that are all zero at the start
    (the head and the linear path), so scaling their parameters scales it exactly
-   (:func:`shrink`).
+   (:func:`shrink`); a learned blend term (:mod:`pipeline.models.blend_head`) is scaled
+   in the weights' logits, not linear in ``s``, but ``s = 0`` is still exactly the start.
 3. **final fit** — unless ``s = 0``, the model is retrained on both tasks, every
    pixel, for the steps the folds found best (summed: each task then gets as many
    steps as in its fold), and its correction is scaled by ``s``.

@@ -16,6 +16,7 @@ import torch
 from pipeline.models import FusionInput, Scene, create_model
 from pipeline.models import few_dates as fd
 from pipeline.models.baselines import blend_smoothed
+from pipeline.models.blend import CHANGE_BLEND, change_blended, setting_of
 
 torch.set_num_threads(1)
 BANDS = ("g", "r", "n")
@@ -47,7 +48,10 @@ def scenes(gain: float, greening: float, size: int = 48, seed: int = 0) -> list[
 def start_prediction(model, s: list[Scene]) -> np.ndarray:
     """The smoothed-change baseline the start rule chose, on the middle date."""
     window, blend = int(model.params["change_window"]), model.blend_name()
-    return blend_smoothed((s[0], s[2]), Scene(s[1].date, s[1].coarse), window, blend)[0]
+    refs, target = (s[0], s[2]), Scene(s[1].date, s[1].coarse)
+    if blend == CHANGE_BLEND:  # the per-pixel change blend (pipeline.models.blend)
+        return change_blended(refs, target, window, setting_of(model.params))[0]
+    return blend_smoothed(refs, target, window, blend)[0]
 
 
 def predict(model, s: list[Scene]) -> np.ndarray:
@@ -74,9 +78,11 @@ def test_a_correction_that_does_not_transfer_gives_the_start_back(name: str) -> 
 def test_a_transferable_gain_is_kept_and_lowers_the_target(name: str) -> None:
     """The coarse change is twice the fine one in every direction: the linear path's gain
     learned on one direction holds on the other, so it is kept, and the middle date
-    improves on the start."""
+    improves on the start. The streams are blended by time here: with the per-pixel
+    change blend this toy's two stream errors (+1 and -3 units of change, weighted 3:1)
+    cancel, so that start is already exact and leaves no gain to learn."""
     s = scenes(gain=2.0, greening=0.0)
-    model = create_model(name, bands=BANDS, budget_steps=8, **OPTS)
+    model = create_model(name, bands=BANDS, budget_steps=8, **{**OPTS, "blend": "time"})
     report = model.fit([s[0], s[2]], bands=BANDS, progress=False)
     notes = report.notes["few_dates"]
     assert notes["shrink"] > 0 and notes["kept"] == "trained"
@@ -88,16 +94,20 @@ def test_a_transferable_gain_is_kept_and_lowers_the_target(name: str) -> None:
     assert trained < 0.8 * start
 
 
-def test_shrink_scales_the_correction_exactly() -> None:
+@pytest.mark.parametrize("blend_head", [False, True])
+def test_shrink_scales_the_correction_exactly(blend_head: bool) -> None:
     """Scaling the modules that are zero at the start scales the output's departure from
-    the start linearly (0: the start, 1: the trained weights)."""
+    the start linearly (0: the start, 1: the trained weights). The learned blend term
+    (``blend_head``) is scaled in the weights' logits: 0 is still exactly the start."""
     s = scenes(gain=2.0, greening=0.0)
-    model = create_model("resstf_prior", bands=BANDS, **OPTS)
+    model = create_model("resstf_prior", bands=BANDS, **{**OPTS, "blend_head": blend_head})
     model.set_band_stats(s)
     model.select_start(s)
     model.start_state = {k: v.clone() for k, v in model.net.state_dict().items()}
     heads = fd.zero_modules(model.net, model.start_state)
-    assert "linear_path" in heads and len(heads) == 2  # the trunk's last conv and the path
+    # the trunk's last conv and the path (and the blend term when the model has one)
+    assert "linear_path" in heads and len(heads) == 2 + blend_head
+    assert ("blend_head" in heads) == blend_head
     torch.manual_seed(1)
     with torch.no_grad():
         for p in model.net.parameters():
@@ -108,7 +118,8 @@ def test_shrink_scales_the_correction_exactly() -> None:
         fd.shrink(model, trained, k)
         out[k] = predict(model, s)
     np.testing.assert_allclose(out[0.0], start_prediction(model, s), atol=1e-6)
-    np.testing.assert_allclose(out[0.5] - out[0.0], 0.5 * (out[1.0] - out[0.0]), atol=1e-6)
+    if not blend_head:
+        np.testing.assert_allclose(out[0.5] - out[0.0], 0.5 * (out[1.0] - out[0.0]), atol=1e-6)
 
 
 def test_the_rule_applies_only_to_two_dates() -> None:
